@@ -1,0 +1,385 @@
+"""Metadata queries: the one vocabulary that the catalog, the server and the client share.
+
+A query is a small frozen dataclass. The catalog compiles it into SQL; the client encodes it
+into URL parameters (``filter[<name>][condition][<field>]=...``) and the server decodes it back
+with :func:`from_params`. Keys address run metadata: ``start.plan_name``, ``stop.exit_status``,
+``summary.duration``. A bare key such as ``plan_name`` means ``start.plan_name``, because that is
+what a scientist searching runs almost always means.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+__all__ = [
+    "QUERIES",
+    "Comparison",
+    "Contains",
+    "Eq",
+    "FullText",
+    "In",
+    "Key",
+    "NotEq",
+    "NotIn",
+    "PartialUID",
+    "Query",
+    "QueryError",
+    "Regex",
+    "ScanID",
+    "TimeRange",
+    "from_params",
+    "normalize_key",
+    "to_params",
+]
+
+SECTIONS = ("start", "stop", "summary")
+
+
+class QueryError(ValueError):
+    """A query that cannot be understood; the message says what is accepted."""
+
+
+def normalize_key(key: str) -> str:
+    """Return ``section.path`` for a metadata key, defaulting the section to ``start``."""
+    if not isinstance(key, str) or not key.strip(". "):
+        raise QueryError(f"a query key must be a non-empty string such as 'plan_name', got {key!r}")
+    head = key.split(".", 1)[0]
+    return key if head in SECTIONS and "." in key else f"start.{key}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+    """Base class; subclasses name themselves for the URL with ``name``."""
+
+    name: ClassVar[str] = ""
+
+    def encode(self) -> dict[str, str]:
+        """Encode the fields as strings (JSON for values) for URL parameters."""
+        return {f.name: json.dumps(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def decode(cls, params: Mapping[str, str]) -> Query:
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in params:
+                if f.default is dataclasses.MISSING:
+                    raise QueryError(f"query {cls.name!r} needs the parameter {f.name!r}")
+                continue
+            raw = params[f.name]
+            try:
+                kwargs[f.name] = json.loads(raw)
+            except json.JSONDecodeError as err:
+                raise QueryError(
+                    f"query {cls.name!r} parameter {f.name!r} must be JSON, got {raw!r}"
+                ) from err
+        return cls(**kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Eq(Query):
+    """Metadata ``key`` equals ``value``."""
+
+    key: str
+    value: Any
+    name: ClassVar[str] = "eq"
+
+
+@dataclasses.dataclass(frozen=True)
+class NotEq(Query):
+    """Metadata ``key`` differs from ``value`` (runs without the key match too, as in Mongo)."""
+
+    key: str
+    value: Any
+    name: ClassVar[str] = "noteq"
+
+
+OPERATORS = ("lt", "le", "gt", "ge")
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison(Query):
+    """``key <operator> value`` with operator one of lt, le, gt, ge (numbers or strings)."""
+
+    operator: str
+    key: str
+    value: Any
+    name: ClassVar[str] = "comparison"
+
+    def __post_init__(self) -> None:
+        if self.operator not in OPERATORS:
+            raise QueryError(
+                f"comparison operator must be one of {', '.join(OPERATORS)}, got {self.operator!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class Contains(Query):
+    """A list at ``key`` contains ``value``, or a string at ``key`` contains it as a substring."""
+
+    key: str
+    value: Any
+    name: ClassVar[str] = "contains"
+
+
+@dataclasses.dataclass(frozen=True)
+class In(Query):
+    """Metadata ``key`` equals one of ``value`` (a list)."""
+
+    key: str
+    value: list
+    name: ClassVar[str] = "in"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, list | tuple):
+            raise QueryError(f"'in' needs a list of values, got {self.value!r}")
+        object.__setattr__(self, "value", list(self.value))
+
+
+@dataclasses.dataclass(frozen=True)
+class NotIn(In):
+    """Metadata ``key`` equals none of ``value`` (runs without the key match too)."""
+
+    name: ClassVar[str] = "notin"
+
+
+@dataclasses.dataclass(frozen=True)
+class FullText(Query):
+    """Every word of ``text`` appears somewhere in the run's start or stop metadata."""
+
+    text: str
+    name: ClassVar[str] = "fulltext"
+
+
+@dataclasses.dataclass(frozen=True)
+class Regex(Query):
+    """The string at ``key`` matches the regular expression ``pattern``."""
+
+    key: str
+    pattern: str
+    case_sensitive: bool = True
+    name: ClassVar[str] = "regex"
+
+
+def to_timestamp(value: Any, tz: str | None = None) -> float | None:
+    """Interpret a time given as epoch seconds, a datetime, or an ISO-8601 / human date string.
+
+    Accepts what Databroker users type: ``'2022-03-27'``, ``'2022-03-27 09:29'``,
+    ``'2022-03-27T09:29:00+02:00'``, or a float. Naive times are taken in ``tz`` (an IANA name)
+    or, without it, in the local time zone of this machine.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            value = _parse_loose_date(text)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            if tz is not None:
+                from zoneinfo import ZoneInfo
+
+                value = value.replace(tzinfo=ZoneInfo(tz))
+            else:
+                value = value.astimezone()
+        return value.timestamp()
+    raise QueryError(f"cannot read {value!r} as a time; use epoch seconds or '2022-03-27 09:29'")
+
+
+def _parse_loose_date(text: str) -> datetime:
+    for fmt in ("%Y", "%Y-%m", "%Y-%m-%d %H", "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S"):
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    raise QueryError(f"cannot read {text!r} as a time; use ISO 8601 such as '2022-03-27 09:29'")
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeRange(Query):
+    """Runs that started at or after ``since`` and before ``until`` (either may be None)."""
+
+    since: Any = None
+    until: Any = None
+    timezone: str | None = None
+    name: ClassVar[str] = "time_range"
+
+    def bounds(self) -> tuple[float | None, float | None]:
+        return to_timestamp(self.since, self.timezone), to_timestamp(self.until, self.timezone)
+
+
+DUPLICATES = ("latest", "all")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanID(Query):
+    """Runs with one of the given scan_ids; with ``duplicates='latest'``, only the newest of each."""
+
+    scan_ids: tuple = ()
+    duplicates: str = "latest"
+    name: ClassVar[str] = "scan_id"
+
+    def __init__(self, *scan_ids: int, duplicates: str = "latest") -> None:
+        if len(scan_ids) == 1 and isinstance(scan_ids[0], list | tuple):
+            scan_ids = tuple(scan_ids[0])
+        for s in scan_ids:
+            if isinstance(s, bool) or not isinstance(s, int):
+                raise QueryError(f"scan ids must be integers, got {s!r}")
+        if duplicates not in DUPLICATES:
+            raise QueryError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}")
+        object.__setattr__(self, "scan_ids", tuple(scan_ids))
+        object.__setattr__(self, "duplicates", duplicates)
+
+    def encode(self) -> dict[str, str]:
+        return {
+            "scan_ids": json.dumps(list(self.scan_ids)),
+            "duplicates": json.dumps(self.duplicates),
+        }
+
+    @classmethod
+    def decode(cls, params: Mapping[str, str]) -> ScanID:
+        return cls(
+            *_json_list(params, "scan_ids"),
+            duplicates=json.loads(params.get("duplicates", '"latest"')),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class PartialUID(Query):
+    """Runs whose start uid begins with one of the given prefixes."""
+
+    partial_uids: tuple = ()
+    name: ClassVar[str] = "partial_uid"
+
+    def __init__(self, *partial_uids: str) -> None:
+        if len(partial_uids) == 1 and isinstance(partial_uids[0], list | tuple):
+            partial_uids = tuple(partial_uids[0])
+        for p in partial_uids:
+            if not isinstance(p, str) or not p:
+                raise QueryError(f"partial uids must be non-empty strings, got {p!r}")
+        object.__setattr__(self, "partial_uids", tuple(partial_uids))
+
+    def encode(self) -> dict[str, str]:
+        return {"partial_uids": json.dumps(list(self.partial_uids))}
+
+    @classmethod
+    def decode(cls, params: Mapping[str, str]) -> PartialUID:
+        return cls(*_json_list(params, "partial_uids"))
+
+
+def _json_list(params: Mapping[str, str], field: str) -> list:
+    try:
+        value = json.loads(params[field])
+    except (KeyError, json.JSONDecodeError) as err:
+        raise QueryError(f"parameter {field!r} must be a JSON list") from err
+    return value if isinstance(value, list) else [value]
+
+
+QUERIES: dict[str, type[Query]] = {
+    q.name: q
+    for q in (
+        Eq,
+        NotEq,
+        Comparison,
+        Contains,
+        In,
+        NotIn,
+        FullText,
+        Regex,
+        TimeRange,
+        ScanID,
+        PartialUID,
+    )
+}
+
+
+class Key:
+    """Sugar: ``Key('plan_name') == 'scan'`` builds ``Eq('plan_name', 'scan')``."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __eq__(self, value: Any) -> Eq:  # type: ignore[override]
+        return Eq(self.key, value)
+
+    def __ne__(self, value: Any) -> NotEq:  # type: ignore[override]
+        return NotEq(self.key, value)
+
+    def __lt__(self, value: Any) -> Comparison:
+        return Comparison("lt", self.key, value)
+
+    def __le__(self, value: Any) -> Comparison:
+        return Comparison("le", self.key, value)
+
+    def __gt__(self, value: Any) -> Comparison:
+        return Comparison("gt", self.key, value)
+
+    def __ge__(self, value: Any) -> Comparison:
+        return Comparison("ge", self.key, value)
+
+    def in_(self, values: list) -> In:
+        return In(self.key, list(values))
+
+    def not_in(self, values: list) -> NotIn:
+        return NotIn(self.key, list(values))
+
+    def contains(self, value: Any) -> Contains:
+        return Contains(self.key, value)
+
+    def regex(self, pattern: str, case_sensitive: bool = True) -> Regex:
+        return Regex(self.key, pattern, case_sensitive)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def to_params(queries: list[Query]) -> list[tuple[str, str]]:
+    """URL parameters for a chain of queries: ``filter[eq][condition][key]=...``.
+
+    Repeated queries of the same kind are sent as repeated parameters, position by position.
+    """
+    params = []
+    for q in queries:
+        for field, value in q.encode().items():
+            params.append((f"filter[{q.name}][condition][{field}]", value))
+    return params
+
+
+def from_params(params: list[tuple[str, str]]) -> list[Query]:
+    """Decode :func:`to_params` output; unknown query names raise :class:`QueryError`."""
+    grouped: dict[str, dict[str, list[str]]] = {}
+    for name, value in params:
+        if not name.startswith("filter["):
+            continue
+        try:
+            qname, rest = name[len("filter[") :].split("]", 1)
+            field = rest.split("[condition][", 1)[1].rstrip("]")
+        except (ValueError, IndexError) as err:
+            raise QueryError(
+                f"malformed filter parameter {name!r}; expected filter[<query>][condition][<field>]"
+            ) from err
+        if qname not in QUERIES:
+            raise QueryError(f"unknown query {qname!r}; known: {', '.join(sorted(QUERIES))}")
+        grouped.setdefault(qname, {}).setdefault(field, []).append(value)
+    queries: list[Query] = []
+    for qname, fields in grouped.items():
+        count = max(len(v) for v in fields.values())
+        for i in range(count):
+            one = {f: values[i] for f, values in fields.items() if i < len(values)}
+            queries.append(QUERIES[qname].decode(one))
+    return queries
+
+
+def utc_iso(ts: float) -> str:
+    """ISO-8601 UTC text for an epoch time, for summaries people read."""
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()

@@ -1,0 +1,84 @@
+"""Turn a catalog URI into a configured SQLAlchemy engine.
+
+SQLite is the embedded default (one file, no server); PostgreSQL serves a facility. Both get
+the settings that make concurrent readers and one writer cheap: WAL and a busy timeout on
+SQLite, the psycopg 3 driver on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from .errors import CatalogError
+
+
+def jsonable(obj: Any) -> Any:
+    """Make metadata JSON-safe: numpy to Python, NaN/inf to None (PostgreSQL's jsonb refuses
+    them). The raw documents keep the exact values; this is only for the queryable copy."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    return obj
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(jsonable(obj), separators=(",", ":"))
+
+
+def _sqlite_regexp(pattern: str, value: Any) -> bool:
+    if value is None or not isinstance(value, str):
+        return False
+    return re.search(pattern, value) is not None
+
+
+def normalize_uri(uri: str) -> str:
+    """Accept plain ``postgresql://`` and file paths; pick psycopg 3 for PostgreSQL."""
+    if "://" not in uri:
+        return f"sqlite:///{Path(uri).expanduser().resolve()}"
+    if uri.startswith("postgresql://") or uri.startswith("postgres://"):
+        return "postgresql+psycopg://" + uri.split("://", 1)[1]
+    return uri
+
+
+def create_engine(uri: str) -> sa.Engine:
+    """Create an engine for ``uri``; a SQLite file's folder is created when missing."""
+    url = make_url(normalize_uri(uri))
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, json_serializer=dumps, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.create_function("regexp", 2, _sqlite_regexp, deterministic=True)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    if backend == "postgresql":
+        return sa.create_engine(url, json_serializer=dumps, pool_pre_ping=True)
+    raise CatalogError(
+        f"unsupported catalog URI {uri!r}: use sqlite:///path/catalog.db or postgresql://user@host/db"
+    )

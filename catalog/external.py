@@ -1,0 +1,290 @@
+"""Fields whose data lie in detector files: read lazily, where they lie, one slice at a time.
+
+Two generations of documents point at files. ``resource``/``datum``: each event holds a datum
+id; a handler (see handlers.py) turns the resource and the datum's kwargs into the value.
+``stream_resource``/``stream_datum``: a range of events maps onto a range of rows of an
+HDF5 dataset, so a slice of events is one h5py read.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+import h5py
+import numpy as np
+import sqlalchemy as sa
+
+from . import columns as col
+from .errors import ExternalDataError, ExternalDataMissing, UnknownHandler
+from .handlers import handler_class
+from .node import ArrayNode
+from .reads import read_column
+from .schema import datums, resources, stream_datums, stream_resources
+from .tables import declared_dtype, declared_shape
+from .writes import IN_BATCH
+
+if TYPE_CHECKING:
+    from .run import Stream
+
+HDF5_MIMETYPES = {"application/x-hdf5"}
+
+
+class ExternalArray(ArrayNode):
+    """A field kept in files outside the catalog, shaped ``(events, *per-event shape)``."""
+
+    def __init__(self, stream: Stream, path: tuple[str, ...], key: str, data_key: dict) -> None:
+        super().__init__(path)
+        self.stream = stream
+        self.root = stream.root
+        self.key = key
+        self.data_key = data_key
+        self.streamed = data_key.get("external") == "STREAM:"
+        self._row_shape = declared_shape(data_key)
+        self._dtype = declared_dtype(data_key) if data_key.get("dtype_numpy") else None
+        if not self._row_shape or 0 in self._row_shape or self._dtype is None:
+            self._learn_layout()
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {"data_key": self.data_key}
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.stream.num_rows(), *self._row_shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype if self._dtype is not None else declared_dtype(self.data_key)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        own = self.data_key.get("dims") or [f"dim_{i}" for i in range(1, len(self.shape))]
+        return ("time", *own)
+
+    def _learn_layout(self) -> None:
+        """The descriptor did not give a usable shape or dtype: read the first value."""
+        if self.stream.num_rows() == 0:
+            return
+        try:
+            first = self._read(0, 1, reshape=False)[0]
+        except ExternalDataError:
+            return  # reported when the data are read
+        if not self._row_shape or 0 in self._row_shape:
+            self._row_shape = tuple(first.shape)
+        if self._dtype is None:
+            self._dtype = first.dtype
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        return self._read(start, stop, reshape=True)
+
+    def _read(self, start: int, stop: int, reshape: bool) -> np.ndarray:
+        if self.streamed:
+            return self._read_streamed(start, stop)
+        return self._read_datums(start, stop, reshape)
+
+    def _fit(self, value: np.ndarray) -> np.ndarray:
+        if self._row_shape and value.size == math.prod(self._row_shape):
+            return value.reshape(self._row_shape)
+        return value
+
+    def _where(self, what: str) -> str:
+        return f"field {self.key!r} of run {self.stream.run.uid[:8]} ({what})"
+
+    # -- resource / datum --------------------------------------------------------------------
+
+    def _read_datums(self, start: int, stop: int, reshape: bool) -> np.ndarray:
+        with self.root.connect() as conn:
+            ids = read_column(conn, self.stream.id, f"data/{self.key}", start, stop)
+            ids = [] if ids is None else [str(i) for i in ids]
+            found = _datum_rows(conn, ids)
+            res_docs = _resource_docs(conn, {r.resource for r in found.values()})
+        values = []
+        with ExitStack() as stack:
+            handlers: dict[str, Any] = {}
+            for i, datum_id in enumerate(ids):
+                if datum_id not in found:
+                    raise ExternalDataError(
+                        f"{self._where('row ' + str(start + i))}: datum {datum_id!r} was never "
+                        "received, so its data cannot be located"
+                    )
+                datum = found[datum_id]
+                if datum.resource not in handlers:
+                    handlers[datum.resource] = self._handler(res_docs[datum.resource], stack)
+                value = self._call(handlers[datum.resource], res_docs[datum.resource], datum.kwargs)
+                values.append(self._fit(value) if reshape else value)
+        if not values:
+            return np.empty((0, *self._row_shape), dtype=self.dtype)
+        return col.to_array(values) if len({v.shape for v in values}) > 1 else np.stack(values)
+
+    def resource_path(self, doc: dict) -> str:
+        root = doc.get("root", "")
+        root = self.root.root_map.get(root, root)
+        return os.path.join(root, doc["resource_path"]) if root else doc["resource_path"]
+
+    def _handler(self, doc: dict, stack: ExitStack) -> Any:
+        cls = handler_class(doc["spec"])
+        if cls is None:
+            raise UnknownHandler(
+                f"{self._where('resource ' + doc['uid'])}: no handler for spec {doc['spec']!r}; "
+                "install one in the 'databroker.handlers' entry point group"
+            )
+        path = self.resource_path(doc)
+        try:
+            handler = cls(path, **doc.get("resource_kwargs", {}))
+        except FileNotFoundError as err:
+            raise self._missing(err.filename or path, doc) from None
+        except OSError as err:
+            if not os.path.exists(path):
+                raise self._missing(path, doc) from None
+            raise ExternalDataError(f"{self._where(path)}: cannot open: {err}") from err
+        if hasattr(handler, "close"):
+            stack.callback(handler.close)
+        return handler
+
+    def _call(self, handler: Any, doc: dict, kwargs: dict) -> np.ndarray:
+        try:
+            return np.asarray(handler(**kwargs))
+        except FileNotFoundError as err:
+            raise self._missing(err.filename or self.resource_path(doc), doc) from None
+        except Exception as err:
+            raise ExternalDataError(
+                f"{self._where(self.resource_path(doc))}: reading {kwargs} failed: {err}"
+            ) from err
+
+    def _missing(self, path: str, doc: dict) -> ExternalDataMissing:
+        hint = ""
+        if doc.get("root"):
+            hint = f"; if the data moved, open the catalog with root_map={{{doc['root']!r}: ...}}"
+        return ExternalDataMissing(
+            f"{self._where('resource ' + doc['uid'])}: file {path} not found{hint}"
+        )
+
+    # -- stream_resource / stream_datum ------------------------------------------------------
+
+    def _stream_rows(self, conn: sa.Connection, start: int, stop: int) -> list[sa.Row]:
+        """Stream datums overlapping rows [start, stop) (seq_num = row + 1)."""
+        return conn.execute(
+            sa.select(
+                stream_datums.c.seq_start,
+                stream_datums.c.seq_stop,
+                stream_datums.c.index_start,
+                stream_resources.c.uid,
+                stream_resources.c.doc,
+            )
+            .join(stream_resources, stream_resources.c.uid == stream_datums.c.stream_resource)
+            .where(
+                stream_datums.c.stream_id == self.stream.id,
+                stream_datums.c.data_key == self.key,
+                stream_datums.c.seq_stop > start + 1,
+                stream_datums.c.seq_start < stop + 1,
+            )
+            .order_by(stream_datums.c.seq_start)
+        ).all()
+
+    def local_path(self, uri: str) -> str:
+        parsed = urlparse(uri)
+        path = unquote(parsed.path) if parsed.scheme in ("file", "") else uri
+        for old, new in self.root.root_map.items():
+            if path.startswith(old.rstrip("/") + "/"):
+                return new.rstrip("/") + path[len(old.rstrip("/")) :]
+        return path
+
+    def _read_streamed(self, start: int, stop: int) -> np.ndarray:
+        with self.root.connect() as conn:
+            parts = self._stream_rows(conn, start, stop)
+        dtype, shape = self.dtype, (stop - start, *self._row_shape)
+        fill = col.fill_value(dtype)
+        out = np.zeros(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+        files: dict[str, h5py.File] = {}
+        with ExitStack() as stack:
+            for part in parts:
+                doc = part.doc
+                if doc["mimetype"] not in HDF5_MIMETYPES:
+                    raise UnknownHandler(
+                        f"{self._where(doc['uri'])}: no reader for mimetype {doc['mimetype']!r}"
+                    )
+                path = self.local_path(doc["uri"])
+                if path not in files:
+                    try:
+                        files[path] = stack.enter_context(
+                            h5py.File(path, "r", swmr=bool(doc["parameters"].get("swmr", False)))
+                        )
+                    except FileNotFoundError:
+                        raise ExternalDataMissing(
+                            f"{self._where('stream_resource ' + part.uid)}: file {path} not found"
+                        ) from None
+                dataset_name = doc["parameters"].get("dataset", "/entry/data/data")
+                try:
+                    ds = files[path][dataset_name]
+                except KeyError:
+                    raise ExternalDataError(
+                        f"{self._where(path)}: no dataset {dataset_name!r} in the file"
+                    ) from None
+                per_event = max(1, math.prod(self._row_shape) // max(1, math.prod(ds.shape[1:])))
+                lo = max(part.seq_start, start + 1)
+                hi = min(part.seq_stop, stop + 1)
+                first = part.index_start + (lo - part.seq_start)
+                block = ds[first * per_event : (first + hi - lo) * per_event]
+                if len(block) < (hi - lo) * per_event:
+                    raise ExternalDataError(
+                        f"{self._where(path)}: dataset {dataset_name} has {ds.shape[0]} rows, "
+                        f"fewer than the stream_datum promises"
+                    )
+                out[lo - start - 1 : hi - start - 1] = block.reshape((hi - lo, *self._row_shape))
+        return out
+
+    # -- where the data lie --------------------------------------------------------------------
+
+    def asset_locations(self) -> list[dict[str, Any]]:
+        """The files holding this field, so someone with direct access can open them."""
+        with self.root.connect() as conn:
+            if self.streamed:
+                rows = conn.execute(
+                    sa.select(stream_resources.c.doc)
+                    .join(stream_datums, stream_datums.c.stream_resource == stream_resources.c.uid)
+                    .where(
+                        stream_datums.c.stream_id == self.stream.id,
+                        stream_datums.c.data_key == self.key,
+                    )
+                    .distinct()
+                ).scalars()
+                return [
+                    {
+                        "path": self.local_path(d["uri"]),
+                        "uri": d["uri"],
+                        "mimetype": d["mimetype"],
+                        "parameters": d["parameters"],
+                    }
+                    for d in rows
+                ]
+            ids = read_column(conn, self.stream.id, f"data/{self.key}", 0, self.stream.num_rows())
+            found = _datum_rows(conn, sorted({str(i) for i in ([] if ids is None else ids)}))
+            docs = _resource_docs(conn, {r.resource for r in found.values()})
+            return [
+                {
+                    "path": self.resource_path(d),
+                    "spec": d["spec"],
+                    "resource_kwargs": d.get("resource_kwargs", {}),
+                }
+                for d in docs.values()
+            ]
+
+
+def _datum_rows(conn: sa.Connection, ids: list[str]) -> dict[str, sa.Row]:
+    unique = list(dict.fromkeys(ids))
+    found: dict[str, sa.Row] = {}
+    for i in range(0, len(unique), IN_BATCH):
+        stmt = sa.select(datums.c.datum_id, datums.c.resource, datums.c.kwargs).where(
+            datums.c.datum_id.in_(unique[i : i + IN_BATCH])
+        )
+        found.update((row.datum_id, row) for row in conn.execute(stmt))
+    return found
+
+
+def _resource_docs(conn: sa.Connection, uids: set[str]) -> dict[str, dict]:
+    stmt = sa.select(resources.c.uid, resources.c.doc).where(resources.c.uid.in_(sorted(uids)))
+    return dict(conn.execute(stmt).all())

@@ -1,0 +1,224 @@
+"""Compile :mod:`bluebroker.queries` into SQL on the ``runs`` table, for SQLite and PostgreSQL.
+
+Queries run in the database, never by loading runs into Python. A JSON value is compared by
+its JSON type, so ``Eq('scan_id', 3)`` matches the number 3 and not the string "3", and a key
+that holds a string never makes a numeric comparison fail on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from bluebroker import queries as q
+
+from .schema import runs
+
+COLUMNS = {"start": runs.c.start, "stop": runs.c.stop, "summary": runs.c.summary}
+FAST_KEYS = {"start.time": runs.c.time, "start.scan_id": runs.c.scan_id, "start.uid": runs.c.uid}
+
+
+class JsonPath:
+    """Typed views of one JSON path in one column, per dialect."""
+
+    def __init__(self, key: str, dialect: str) -> None:
+        section, _, rest = q.normalize_key(key).partition(".")
+        self.column = COLUMNS[section]
+        self.parts = rest.split(".")
+        self.pg = dialect == "postgresql"
+
+    @property
+    def _sqlite_path(self) -> str:
+        return "$" + "".join('."' + p.replace('"', '\\"') + '"' for p in self.parts)
+
+    @property
+    def _pg_path(self) -> sa.ColumnElement:
+        return sa.literal(self.parts, ARRAY(sa.Text))
+
+    def json(self) -> sa.ColumnElement:
+        if self.pg:
+            return self.column.op("#>")(self._pg_path)
+        return sa.func.json_extract(self.column, self._sqlite_path)
+
+    def raw_text(self) -> sa.ColumnElement:
+        if self.pg:
+            return self.column.op("#>>", return_type=sa.Text)(self._pg_path)
+        return sa.func.json_extract(self.column, self._sqlite_path)
+
+    def type(self) -> sa.ColumnElement:
+        if self.pg:
+            return sa.func.jsonb_typeof(self.json())
+        return sa.func.json_type(self.column, self._sqlite_path)
+
+    def is_type(self, kind: str) -> sa.ColumnElement:
+        """kind is one of: string, number, boolean, null, array, object."""
+        if self.pg:
+            return self.type() == kind
+        names = {
+            "string": ("text",),
+            "number": ("integer", "real"),
+            "boolean": ("true", "false"),
+            "null": ("null",),
+            "array": ("array",),
+            "object": ("object",),
+        }[kind]
+        return self.type().in_(names)
+
+    def text(self) -> sa.ColumnElement:
+        return sa.case((self.is_type("string"), self.raw_text()), else_=None)
+
+    def number(self) -> sa.ColumnElement:
+        value = sa.cast(self.raw_text(), sa.Float) if self.pg else self.raw_text()
+        return sa.case((self.is_type("number"), value), else_=None)
+
+
+def _eq(path: JsonPath, value: Any) -> sa.ColumnElement:
+    if value is None:
+        return sa.or_(path.type().is_(None), path.is_type("null"))
+    if isinstance(value, bool):
+        if path.pg:
+            return sa.and_(path.is_type("boolean"), path.raw_text() == json.dumps(value))
+        return path.type() == ("true" if value else "false")
+    if isinstance(value, int | float):
+        return path.number() == value
+    if isinstance(value, str):
+        return path.text() == value
+    if isinstance(value, list | dict):
+        if path.pg:
+            return path.json() == sa.cast(json.dumps(value), JSONB)
+        kind = "array" if isinstance(value, list) else "object"
+        return sa.and_(
+            path.is_type(kind), path.raw_text() == json.dumps(value, separators=(",", ":"))
+        )
+    raise q.QueryError(f"cannot compare metadata with {type(value).__name__} {value!r}")
+
+
+def _not(condition: sa.ColumnElement) -> sa.ColumnElement:
+    """Negation in which a missing key counts as 'not equal' (Mongo semantics)."""
+    return sa.not_(sa.func.coalesce(condition, sa.false()))
+
+
+_OPS = {"lt": "__lt__", "le": "__le__", "gt": "__gt__", "ge": "__ge__"}
+
+
+def _comparison(path: JsonPath, operator: str, value: Any) -> sa.ColumnElement:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise q.QueryError(f"comparisons need a number or a string, got {value!r}")
+    expr = path.text() if isinstance(value, str) else path.number()
+    return getattr(expr, _OPS[operator])(value)
+
+
+def _contains(path: JsonPath, value: Any) -> sa.ColumnElement:
+    if path.pg:
+        in_array = path.json().op("@>")(sa.cast(json.dumps([value]), JSONB))
+        in_text = sa.func.strpos(path.raw_text(), str(value)) > 0
+    else:
+        each = sa.func.json_each(path.column, path._sqlite_path).table_valued("value")
+        in_array = sa.exists().select_from(each).where(each.c.value == value)
+        in_text = sa.func.instr(path.raw_text(), str(value)) > 0
+    return sa.case(
+        (path.is_type("array"), in_array),
+        (path.is_type("string"), in_text),
+        else_=sa.false(),
+    )
+
+
+def _fulltext(text: str, pg: bool) -> sa.ColumnElement:
+    words = text.split()
+    if not words:
+        raise q.QueryError("full-text search needs at least one word")
+    if pg:
+        return sa.func.to_tsvector("simple", runs.c.text).op("@@")(
+            sa.func.plainto_tsquery("simple", text)
+        )
+    match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+    return runs.c.id.in_(
+        sa.text("SELECT rowid FROM runs_fts WHERE runs_fts MATCH :m")
+        .bindparams(m=match)
+        .columns(sa.column("rowid"))
+    )
+
+
+def _scan_id(query: q.ScanID) -> sa.ColumnElement:
+    condition = runs.c.scan_id.in_(list(query.scan_ids))
+    if query.duplicates == "latest":
+        newer = runs.alias("newer")
+        condition = sa.and_(
+            condition,
+            ~sa.exists().where(
+                newer.c.catalog_id == runs.c.catalog_id,
+                newer.c.scan_id == runs.c.scan_id,
+                newer.c.time > runs.c.time,
+            ),
+        )
+    return condition
+
+
+def _partial_uid(prefixes: tuple[str, ...], pg: bool) -> sa.ColumnElement:
+    if pg:
+        return sa.or_(*(runs.c.uid.startswith(p, autoescape=True) for p in prefixes))
+    # SQLite's LIKE ignores case and the index; a binary range uses the uid index.
+    return sa.or_(*(sa.and_(runs.c.uid >= p, runs.c.uid < p + "\U0010ffff") for p in prefixes))
+
+
+def condition(query: q.Query, dialect: str) -> sa.ColumnElement:
+    """The WHERE clause for one query."""
+    pg = dialect == "postgresql"
+    match query:
+        case q.Eq(key=key, value=value):
+            return _eq(JsonPath(key, dialect), value)
+        case q.NotEq(key=key, value=value):
+            return _not(_eq(JsonPath(key, dialect), value))
+        case q.Comparison(operator=op, key=key, value=value):
+            return _comparison(JsonPath(key, dialect), op, value)
+        case q.Contains(key=key, value=value):
+            return _contains(JsonPath(key, dialect), value)
+        case q.NotIn(key=key, value=values):
+            path = JsonPath(key, dialect)
+            return _not(sa.or_(sa.false(), *(_eq(path, v) for v in values)))
+        case q.In(key=key, value=values):
+            path = JsonPath(key, dialect)
+            return sa.or_(sa.false(), *(_eq(path, v) for v in values))
+        case q.FullText(text=text):
+            return _fulltext(text, pg)
+        case q.Regex(key=key, pattern=pattern, case_sensitive=case_sensitive):
+            text = JsonPath(key, dialect).text()
+            if pg:
+                return text.op("~" if case_sensitive else "~*")(pattern)
+            return sa.func.regexp(pattern if case_sensitive else "(?i)" + pattern, text)
+        case q.TimeRange():
+            since, until = query.bounds()
+            parts = []
+            if since is not None:
+                parts.append(runs.c.time >= since)
+            if until is not None:
+                parts.append(runs.c.time < until)
+            return sa.and_(sa.true(), *parts)
+        case q.ScanID():
+            return _scan_id(query)
+        case q.PartialUID(partial_uids=prefixes):
+            return _partial_uid(prefixes, pg)
+    raise q.QueryError(f"unsupported query {query!r}")
+
+
+def order_by(sort: list[tuple[str, int]], dialect: str) -> list[sa.ColumnElement]:
+    """ORDER BY terms for ``[(key, +1 | -1), ...]``; missing values sort last; ties by id."""
+    terms: list[sa.ColumnElement] = []
+    last_direction = 1
+    for key, direction in sort:
+        if direction not in (1, -1):
+            raise q.QueryError(f"sort direction must be 1 or -1, got {direction!r} for {key!r}")
+        normalized = q.normalize_key(key)
+        if normalized in FAST_KEYS:
+            exprs = [FAST_KEYS[normalized]]
+        else:
+            path = JsonPath(key, dialect)
+            exprs = [path.number(), path.text()]
+        for expr in exprs:
+            terms.append((expr.asc() if direction == 1 else expr.desc()).nulls_last())
+        last_direction = direction
+    terms.append(runs.c.id.asc() if last_direction == 1 else runs.c.id.desc())
+    return terms

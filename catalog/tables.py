@@ -1,0 +1,199 @@
+"""Tables of a stream (``data``, ``timestamps``, ``config/<object>``) and their column arrays."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import columns as col
+from .errors import NotFound
+from .node import ArrayNode, TableNode
+from .reads import column_layout, read_column
+
+if TYPE_CHECKING:
+    from .run import Stream
+
+NUMPY_OF_JSON_TYPE = {"number": "float64", "integer": "int64", "boolean": "bool", "string": "O"}
+
+
+def is_external(data_key: dict) -> bool:
+    return bool(data_key.get("external"))
+
+
+def declared_dtype(data_key: dict) -> np.dtype:
+    """The numpy dtype a descriptor promises for a field (dtype_numpy when given)."""
+    if data_key.get("dtype_numpy"):
+        try:
+            return np.dtype(data_key["dtype_numpy"])
+        except TypeError:
+            pass
+    return np.dtype(NUMPY_OF_JSON_TYPE.get(data_key.get("dtype"), "float64"))
+
+
+def declared_shape(data_key: dict) -> tuple[int, ...]:
+    return tuple(int(n) for n in data_key.get("shape") or ())
+
+
+class EventTable(TableNode):
+    """``data`` or ``timestamps`` of a stream: index seq_num, a ``time`` column, one per field.
+
+    External fields (detector files) are columns too, but ``read()`` without ``columns`` leaves
+    them out: they are read, lazily and slice by slice, as array nodes (``table[field]``) or by
+    naming them in ``columns``.
+    """
+
+    def __init__(self, stream: Stream, kind: str) -> None:
+        super().__init__((*stream.path, kind))
+        self.stream = stream
+        self.kind = kind
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {"data_keys": self.stream.data_keys} if self.kind == "data" else {}
+
+    @property
+    def columns(self) -> list[str]:
+        return ["time", *self.stream.data_keys]
+
+    @property
+    def internal_columns(self) -> list[str]:
+        return ["time", *(k for k, v in self.stream.data_keys.items() if not is_external(v))]
+
+    def __len__(self) -> int:
+        return self.stream.num_rows()
+
+    def _stored_name(self, column: str) -> str:
+        return "time" if column == "time" else f"{self.kind}/{column}"
+
+    def __getitem__(self, column: str) -> ArrayNode:
+        data_keys = self.stream.data_keys
+        if column != "time" and column not in data_keys:
+            raise NotFound(
+                f"stream {self.stream.name!r} has no field {column!r}; fields: {list(data_keys)}"
+            )
+        path = (*self.path, column)
+        if self.kind == "data" and column != "time" and is_external(data_keys[column]):
+            from .external import ExternalArray
+
+            return ExternalArray(self.stream, path, column, data_keys[column])
+        data_key = data_keys.get(column, {"dtype": "number", "shape": []})
+        return StoredArray(self.stream, path, self._stored_name(column), data_key)
+
+    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
+        names = self.internal_columns if columns is None else list(columns)
+        n = len(self)
+        data: dict[str, Any] = {}
+        with self.stream.root.connect() as conn:
+            seq = read_column(conn, self.stream.id, "seq_num", 0, n)
+        for name in names:
+            arr = self[name].read_rows(0, n)
+            data[name] = list(arr) if arr.ndim > 1 else arr
+        index = pd.Index(seq if seq is not None else np.arange(1, n + 1), name="seq_num")
+        return pd.DataFrame(data, index=index, columns=names)
+
+
+class StoredArray(ArrayNode):
+    """A column kept in the catalog's chunks (numbers, strings, small inline arrays)."""
+
+    def __init__(self, stream: Stream, path: tuple[str, ...], stored: str, data_key: dict) -> None:
+        super().__init__(path)
+        self.stream = stream
+        self.stored = stored
+        self.data_key = data_key
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {"data_key": self.data_key}
+
+    def _layout(self) -> tuple[np.dtype, tuple]:
+        with self.stream.root.connect() as conn:
+            layout = column_layout(conn, self.stream.id, self.stored)
+        if layout is None:
+            return declared_dtype(self.data_key), declared_shape(self.data_key)
+        return layout
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.stream.num_rows(), *self._layout()[1])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._layout()[0]
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        own = self.data_key.get("dims") or [f"dim_{i}" for i in range(1, len(self.shape))]
+        return ("time", *own)
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        with self.stream.root.connect() as conn:
+            arr = read_column(conn, self.stream.id, self.stored, start, stop)
+        if arr is None:
+            dtype = declared_dtype(self.data_key)
+            shape = declared_shape(self.data_key)
+            return np.full(
+                (stop - start, *shape),
+                col.fill_value(dtype),
+                dtype=dtype if dtype.kind in "fcmMO" else object,
+            )
+        return arr
+
+
+class ConfigTable(TableNode):
+    """One object's configuration readings, one row per descriptor of the stream."""
+
+    def __init__(self, stream: Stream, obj: str) -> None:
+        super().__init__((*stream.path, "config", obj))
+        self.stream = stream
+        self.obj = obj
+
+    def _configs(self) -> list[dict]:
+        return [d.get("configuration", {}).get(self.obj, {}) for d in self.stream.descriptors]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        keys: dict[str, dict] = {}
+        for c in self._configs():
+            keys.update(c.get("data_keys", {}))
+        return {"data_keys": keys}
+
+    @property
+    def columns(self) -> list[str]:
+        names: dict[str, None] = {}
+        for c in self._configs():
+            names.update(dict.fromkeys(c.get("data", {})))
+        return list(names)
+
+    def __len__(self) -> int:
+        return len(self.stream.descriptors)
+
+    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
+        names = self.columns if columns is None else list(columns)
+        rows = [{k: c.get("data", {}).get(k) for k in names} for c in self._configs()]
+        return pd.DataFrame(rows, columns=names)
+
+    def __getitem__(self, column: str) -> ArrayNode:
+        if column not in self.columns:
+            raise NotFound(f"configuration of {self.obj!r} has no {column!r}")
+        return ConfigArray(self, column)
+
+
+class ConfigArray(ArrayNode):
+    """One configuration reading across descriptors."""
+
+    def __init__(self, table: ConfigTable, column: str) -> None:
+        super().__init__((*table.path, column))
+        self.values = col.to_array(table.read([column])[column].tolist())
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.values.dtype
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        return self.values[start:stop]

@@ -1,0 +1,173 @@
+"""The root of the tree: catalog paths like ``bmm/raw`` become nested containers of runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from .engine import create_engine, normalize_uri
+from .errors import CatalogError, NotFound
+from .node import Container, Node
+from .run import Run
+from .runs import RunCatalog
+from .schema import catalogs, check_version, current_version, runs, upgrade
+
+SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+def split_path(path: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    if isinstance(path, tuple | list):
+        return tuple(path)
+    return tuple(p for p in path.strip("/").split("/") if p)
+
+
+def check_catalog_path(path: str) -> str:
+    """A catalog path is one or more segments of letters, digits, '_', '.', '-'."""
+    parts = split_path(path)
+    if not parts or not all(SEGMENT.match(p) for p in parts):
+        raise CatalogError(
+            f"invalid catalog path {path!r}: use segments of letters, digits, '_', '.', '-' "
+            "separated by '/', e.g. 'bmm/raw'"
+        )
+    return "/".join(parts)
+
+
+class Catalog(Container):
+    """The whole catalog database. ``cat['bmm/raw']`` is a catalog of runs; deeper paths walk
+    into runs, streams, tables and arrays."""
+
+    def __init__(self, uri: str, root_map: dict[str, str] | None = None) -> None:
+        super().__init__(())
+        self.uri = uri
+        self.engine = create_engine(uri)
+        self.dialect = self.engine.dialect.name
+        self.root_map = dict(root_map or {})
+
+    def connect(self) -> sa.Connection:
+        return self.engine.connect()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- catalog paths -------------------------------------------------------------------
+
+    def catalog_paths(self) -> dict[str, int]:
+        """Every catalog path and its id."""
+        with self.connect() as conn:
+            return dict(conn.execute(sa.select(catalogs.c.path, catalogs.c.id)).all())
+
+    def catalog_metadata(self, catalog_id: int) -> dict[str, Any]:
+        with self.connect() as conn:
+            return conn.execute(
+                sa.select(catalogs.c.metadata).where(catalogs.c.id == catalog_id)
+            ).scalar_one()
+
+    def create_catalog(self, path: str, metadata: dict | None = None) -> RunCatalog:
+        """Create (or return) the catalog of runs at ``path``."""
+        from .writes import WriteSession
+
+        path = check_catalog_path(path)
+        with self.engine.begin() as conn:
+            catalog_id = WriteSession(conn).catalog_id(path)
+            if metadata:
+                conn.execute(
+                    sa.update(catalogs).where(catalogs.c.id == catalog_id).values(metadata=metadata)
+                )
+        return RunCatalog(self, split_path(path), catalog_id)
+
+    # -- runs ----------------------------------------------------------------------------
+
+    @staticmethod
+    def run_columns() -> list:
+        return [runs.c.id, runs.c.uid, runs.c.start, runs.c.stop, runs.c.summary]
+
+    def make_run(self, path: tuple[str, ...], row: sa.Row) -> Run:
+        return Run(self, (*path, row.uid), row)
+
+    # -- walking -------------------------------------------------------------------------
+
+    def _children(self, prefix: tuple[str, ...]) -> list[str]:
+        names: dict[str, None] = {}
+        for path in self.catalog_paths():
+            parts = split_path(path)
+            if len(parts) > len(prefix) and parts[: len(prefix)] == prefix:
+                names[parts[len(prefix)]] = None
+        return sorted(names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._children(()))
+
+    def __len__(self) -> int:
+        return len(self._children(()))
+
+    def __getitem__(self, key: str) -> Node:
+        return self.node(key)
+
+    def node(self, path: str | tuple[str, ...]) -> Node:
+        """The node at a '/'-separated path (or a tuple of segments)."""
+        parts = split_path(path)
+        paths = self.catalog_paths()
+        node: Any = self
+        for i in range(len(parts)):
+            here = parts[: i + 1]
+            joined = "/".join(here)
+            if isinstance(node, Namespace | Catalog):
+                if joined in paths:
+                    node = RunCatalog(self, here, paths[joined])
+                elif self._children(here):
+                    node = Namespace(self, here)
+                else:
+                    raise NotFound(f"no catalog at /{joined}; catalogs: {sorted(paths) or 'none'}")
+            else:
+                try:
+                    node = node[parts[i]]
+                except (KeyError, IndexError) as err:
+                    raise NotFound(f"/{joined} not found: {err}") from err
+        return node
+
+
+class Namespace(Container):
+    """A path segment that groups catalogs, like ``bmm`` above ``bmm/raw``."""
+
+    def __init__(self, root: Catalog, path: tuple[str, ...]) -> None:
+        super().__init__(path)
+        self.root = root
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.root._children(self.path))
+
+    def __len__(self) -> int:
+        return len(self.root._children(self.path))
+
+    def __getitem__(self, key: str) -> Node:
+        return self.root.node((*self.path, *split_path(key)))
+
+
+def open_catalog(
+    uri: str, *, root_map: dict[str, str] | None = None, create: bool | None = None
+) -> Catalog:
+    """Open the catalog at ``uri`` (``sqlite:///path/catalog.db`` or ``postgresql://...``).
+
+    A new SQLite file is initialized on first use, because the embedded default should need no
+    setup step. A PostgreSQL database is initialized only with ``create=True`` (or by
+    ``bluebroker catalog init``), so a typo in a URI does not quietly create a new catalog on a
+    facility server. An out-of-date schema is an error that names the upgrade command.
+    """
+    uri = normalize_uri(uri)
+    cat = Catalog(uri, root_map=root_map)
+    if create is None:
+        create = cat.dialect == "sqlite"
+    with cat.engine.begin() as conn:
+        if create and current_version(conn) is None:
+            upgrade(conn)
+        check_version(conn, uri)
+    return cat

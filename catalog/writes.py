@@ -1,0 +1,406 @@
+"""SQL writes for one transaction: the ingest writer decides *what* to write, this knows *how*.
+
+All methods run on the caller's connection inside the caller's transaction, so a batch of
+documents commits or rolls back as one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from bluebroker.queries import utc_iso
+
+from . import columns as col
+from .engine import jsonable
+from .schema import (
+    catalogs,
+    chunks,
+    datums,
+    descriptors,
+    documents,
+    events,
+    resources,
+    runs,
+    stream_datums,
+    stream_resources,
+    streams,
+)
+
+IN_BATCH = 500  # bound on IN (...) lists, well under every backend's parameter limit
+
+
+def search_text(*docs: dict | None) -> str:
+    """All string values of the documents, for full-text search."""
+    words: list[str] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, str):
+            words.append(obj)
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                walk(v)
+        elif isinstance(obj, list | tuple):
+            for v in obj:
+                walk(v)
+        elif isinstance(obj, int | float) and not isinstance(obj, bool):
+            words.append(str(obj))
+
+    for doc in docs:
+        if doc:
+            walk(doc)
+    return " ".join(words)
+
+
+def _scan_id(start: dict) -> int | None:
+    value = start.get("scan_id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | np.integer):
+        return int(value)
+    return None
+
+
+class WriteSession:
+    """Write primitives bound to one connection (and so to one transaction)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+        self._log: list[dict] = []
+
+    # -- catalogs and runs ---------------------------------------------------------------
+
+    def catalog_id(self, path: str) -> int:
+        """Id of the catalog at ``path``, created on first use."""
+        found = self.conn.execute(sa.select(catalogs.c.id).where(catalogs.c.path == path)).scalar()
+        if found is not None:
+            return found
+        return self.conn.execute(
+            sa.insert(catalogs)
+            .values(path=path, metadata={}, created=time.time())
+            .returning(catalogs.c.id)
+        ).scalar_one()
+
+    def find_run(self, uid: str) -> sa.Row | None:
+        return self.conn.execute(
+            sa.select(runs.c.id, runs.c.catalog_id, runs.c.start_digest, runs.c.stop_digest).where(
+                runs.c.uid == uid
+            )
+        ).first()
+
+    def insert_run(self, catalog_id: int, start: dict, digest: bytes) -> int:
+        start_json = jsonable(start)
+        summary = {
+            "uid": start["uid"],
+            "scan_id": _scan_id(start),
+            "plan_name": start.get("plan_name"),
+            "timestamp": start["time"],
+            "datetime": utc_iso(start["time"]),
+            "stream_names": [],
+            "duration": None,
+            "num_events": {},
+        }
+        text = search_text(start)
+        run_id = self.conn.execute(
+            sa.insert(runs)
+            .values(
+                catalog_id=catalog_id,
+                uid=start["uid"],
+                time=float(start["time"]),
+                scan_id=_scan_id(start),
+                start=start_json,
+                summary=summary,
+                text=text,
+                start_digest=digest,
+            )
+            .returning(runs.c.id)
+        ).scalar_one()
+        self._index_text(run_id, text, new=True)
+        return run_id
+
+    def set_stop(self, run_id: int, stop: dict, digest: bytes) -> None:
+        start, summary = self.conn.execute(
+            sa.select(runs.c.start, runs.c.summary).where(runs.c.id == run_id)
+        ).one()
+        counts = dict(
+            self.conn.execute(
+                sa.select(
+                    streams.c.name,
+                    sa.func.max(streams.c.num_rows, streams.c.stream_rows)
+                    if self.sqlite
+                    else sa.func.greatest(streams.c.num_rows, streams.c.stream_rows),
+                ).where(streams.c.run_id == run_id)
+            ).all()
+        )
+        summary = dict(summary)
+        summary["duration"] = float(stop["time"]) - float(summary["timestamp"])
+        summary["num_events"] = {name: int(n) for name, n in counts.items()}
+        summary["exit_status"] = stop.get("exit_status")
+        text = search_text(start, stop)
+        self.conn.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id)
+            .values(stop=jsonable(stop), stop_digest=digest, summary=summary, text=text)
+        )
+        self._index_text(run_id, text, new=False)
+
+    def _index_text(self, run_id: int, text: str, new: bool) -> None:
+        if not self.sqlite:
+            return  # PostgreSQL indexes the runs.text column itself (GIN on to_tsvector)
+        if not new:
+            self.conn.exec_driver_sql("DELETE FROM runs_fts WHERE rowid = ?", (run_id,))
+        self.conn.exec_driver_sql(
+            "INSERT INTO runs_fts (rowid, text) VALUES (?, ?)", (run_id, text)
+        )
+
+    # -- descriptors and streams ---------------------------------------------------------
+
+    def find_descriptor(self, uid: str) -> sa.Row | None:
+        return self.conn.execute(
+            sa.select(
+                descriptors.c.id,
+                descriptors.c.run_id,
+                descriptors.c.stream_id,
+                descriptors.c.digest,
+                descriptors.c.doc,
+            ).where(descriptors.c.uid == uid)
+        ).first()
+
+    def stream_id(self, run_id: int, name: str) -> int:
+        """Id of the run's stream ``name``, created (and listed in the summary) on first use."""
+        found = self.conn.execute(
+            sa.select(streams.c.id).where(streams.c.run_id == run_id, streams.c.name == name)
+        ).scalar()
+        if found is not None:
+            return found
+        stream_id = self.conn.execute(
+            sa.insert(streams)
+            .values(run_id=run_id, name=name, num_rows=0, stream_rows=0)
+            .returning(streams.c.id)
+        ).scalar_one()
+        summary = dict(
+            self.conn.execute(sa.select(runs.c.summary).where(runs.c.id == run_id)).scalar_one()
+        )
+        summary["stream_names"] = [*summary.get("stream_names", []), name]
+        self.conn.execute(sa.update(runs).where(runs.c.id == run_id).values(summary=summary))
+        return stream_id
+
+    def insert_descriptor(self, run_id: int, doc: dict, digest: bytes) -> tuple[int, int]:
+        stream_id = self.stream_id(run_id, doc.get("name", "primary"))
+        desc_id = self.conn.execute(
+            sa.insert(descriptors)
+            .values(
+                uid=doc["uid"],
+                run_id=run_id,
+                stream_id=stream_id,
+                time=float(doc["time"]),
+                doc=jsonable(doc),
+                digest=digest,
+            )
+            .returning(descriptors.c.id)
+        ).scalar_one()
+        return desc_id, stream_id
+
+    # -- events ----------------------------------------------------------------------------
+
+    def event_digests(self, uids: Sequence[str]) -> dict[str, bytes]:
+        """Digests of the events among ``uids`` that are already stored."""
+        found: dict[str, bytes] = {}
+        for i in range(0, len(uids), IN_BATCH):
+            part = uids[i : i + IN_BATCH]
+            found.update(
+                self.conn.execute(
+                    sa.select(events.c.uid, events.c.digest).where(events.c.uid.in_(part))
+                ).all()
+            )
+        return found
+
+    def append(
+        self,
+        stream_id: int,
+        columns: dict[str, np.ndarray],
+        nrows: int,
+        event_keys: Iterable[tuple[str, bytes]],
+    ) -> int:
+        """Append ``nrows`` rows to a stream, one chunk per column; returns the first row."""
+        stop_row = self.conn.execute(
+            sa.update(streams)
+            .where(streams.c.id == stream_id)
+            .values(num_rows=streams.c.num_rows + nrows)
+            .returning(streams.c.num_rows)
+        ).scalar_one()
+        start_row = stop_row - nrows
+        rows = []
+        for name, arr in columns.items():
+            dtype, shape, payload = col.encode(arr)
+            rows.append(
+                {
+                    "stream_id": stream_id,
+                    "column": name,
+                    "start_row": start_row,
+                    "stop_row": stop_row,
+                    "tier": col.tier_of(nrows),
+                    "dtype": dtype,
+                    "shape": shape,
+                    "payload": payload,
+                }
+            )
+        if rows:
+            self.conn.execute(sa.insert(chunks), rows)
+        keyed = [
+            {"uid": uid, "stream_id": stream_id, "row": start_row + i, "digest": digest}
+            for i, (uid, digest) in enumerate(event_keys)
+        ]
+        if keyed:
+            self.conn.execute(sa.insert(events), keyed)
+        for name in columns:
+            self._merge_tail(stream_id, name)
+        return start_row
+
+    def _merge_tail(self, stream_id: int, column: str) -> None:
+        """Merge the last FANOUT chunks of a column when they share a tier (see columns.py)."""
+        while True:
+            tail = self.conn.execute(
+                sa.select(
+                    chunks.c.id,
+                    chunks.c.start_row,
+                    chunks.c.stop_row,
+                    chunks.c.tier,
+                    sa.func.length(chunks.c.payload),
+                )
+                .where(chunks.c.stream_id == stream_id, chunks.c.column == column)
+                .order_by(chunks.c.start_row.desc())
+                .limit(col.FANOUT)
+            ).all()
+            if len(tail) < col.FANOUT or len({t.tier for t in tail}) != 1:
+                return
+            if sum(t[4] for t in tail) > col.MAX_MERGED_BYTES:
+                return
+            ids = [t.id for t in tail]
+            parts = self.conn.execute(
+                sa.select(
+                    chunks.c.start_row,
+                    chunks.c.stop_row,
+                    chunks.c.dtype,
+                    chunks.c.shape,
+                    chunks.c.payload,
+                )
+                .where(chunks.c.id.in_(ids))
+                .order_by(chunks.c.start_row)
+            ).all()
+            arrays = [
+                col.decode(p.dtype, p.shape, p.payload, p.stop_row - p.start_row) for p in parts
+            ]
+            merged = col.assemble(
+                [col.Chunk(p.start_row, a) for p, a in zip(parts, arrays, strict=True)],
+                parts[0].start_row,
+                parts[-1].stop_row,
+            )
+            dtype, shape, payload = col.encode(merged)
+            self.conn.execute(sa.delete(chunks).where(chunks.c.id.in_(ids)))
+            self.conn.execute(
+                sa.insert(chunks).values(
+                    stream_id=stream_id,
+                    column=column,
+                    start_row=parts[0].start_row,
+                    stop_row=parts[-1].stop_row,
+                    tier=max(col.tier_of(len(merged)), tail[0].tier + 1),
+                    dtype=dtype,
+                    shape=shape,
+                    payload=payload,
+                )
+            )
+
+    # -- external data -------------------------------------------------------------------
+
+    def find_resource(self, uid: str) -> sa.Row | None:
+        return self.conn.execute(
+            sa.select(resources.c.run_id, resources.c.digest).where(resources.c.uid == uid)
+        ).first()
+
+    def insert_resource(self, run_id: int, doc: dict, digest: bytes) -> None:
+        self.conn.execute(
+            sa.insert(resources).values(
+                uid=doc["uid"], run_id=run_id, doc=jsonable(doc), digest=digest
+            )
+        )
+
+    def datum_kwargs(self, datum_ids: Sequence[str]) -> dict[str, tuple[str, dict]]:
+        """(resource uid, kwargs) for the datum ids among ``datum_ids`` that are stored."""
+        found: dict[str, tuple[str, dict]] = {}
+        for i in range(0, len(datum_ids), IN_BATCH):
+            part = datum_ids[i : i + IN_BATCH]
+            for datum_id, resource, kwargs in self.conn.execute(
+                sa.select(datums.c.datum_id, datums.c.resource, datums.c.kwargs).where(
+                    datums.c.datum_id.in_(part)
+                )
+            ):
+                found[datum_id] = (resource, kwargs)
+        return found
+
+    def insert_datums(self, rows: list[dict]) -> None:
+        if rows:
+            self.conn.execute(
+                sa.insert(datums), [{**r, "kwargs": jsonable(r["kwargs"])} for r in rows]
+            )
+
+    def find_stream_resource(self, uid: str) -> sa.Row | None:
+        return self.conn.execute(
+            sa.select(
+                stream_resources.c.run_id, stream_resources.c.data_key, stream_resources.c.digest
+            ).where(stream_resources.c.uid == uid)
+        ).first()
+
+    def insert_stream_resource(self, run_id: int, doc: dict, digest: bytes) -> None:
+        self.conn.execute(
+            sa.insert(stream_resources).values(
+                uid=doc["uid"],
+                run_id=run_id,
+                data_key=doc["data_key"],
+                doc=jsonable(doc),
+                digest=digest,
+            )
+        )
+
+    def find_stream_datum(self, uid: str) -> bytes | None:
+        return self.conn.execute(
+            sa.select(stream_datums.c.digest).where(stream_datums.c.uid == uid)
+        ).scalar()
+
+    def insert_stream_datum(self, stream_id: int, data_key: str, doc: dict, digest: bytes) -> None:
+        seq, idx = doc["seq_nums"], doc["indices"]
+        self.conn.execute(
+            sa.insert(stream_datums).values(
+                uid=doc["uid"],
+                stream_resource=doc["stream_resource"],
+                stream_id=stream_id,
+                data_key=data_key,
+                seq_start=int(seq["start"]),
+                seq_stop=int(seq["stop"]),
+                index_start=int(idx["start"]),
+                index_stop=int(idx["stop"]),
+                digest=digest,
+            )
+        )
+        covered = int(seq["stop"]) - 1  # seq_nums are 1-based, stop exclusive
+        self.conn.execute(
+            sa.update(streams)
+            .where(streams.c.id == stream_id, streams.c.stream_rows < covered)
+            .values(stream_rows=covered)
+        )
+
+    # -- raw documents -------------------------------------------------------------------
+
+    def log(self, run_id: int, name: str, payload: bytes) -> None:
+        """Queue a raw document for the replay log (written in order by :meth:`flush_log`)."""
+        self._log.append({"run_id": run_id, "name": name, "payload": payload})
+
+    def flush_log(self) -> None:
+        if self._log:
+            self.conn.execute(sa.insert(documents), self._log)
+            self._log = []

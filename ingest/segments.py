@@ -1,0 +1,135 @@
+"""Gather consecutive events of one descriptor into columns, so a batch becomes one append."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+from bluebroker.catalog import columns as col
+
+_DIGEST_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
+def digest(doc: Any) -> bytes:
+    """A fingerprint of a document's content, independent of key order and of numpy-vs-list."""
+    return hashlib.blake2b(
+        orjson.dumps(doc, default=_default, option=_DIGEST_OPTS), digest_size=16
+    ).digest()
+
+
+@dataclass
+class DescriptorInfo:
+    """What the writer needs to know about a descriptor to place its events."""
+
+    id: int
+    run_id: int
+    stream_id: int
+    data_keys: dict[str, dict]
+    digest: bytes
+
+    @property
+    def stream_keys(self) -> set[str]:
+        """Keys whose data arrive through stream_datum, never in events."""
+        return {k for k, v in self.data_keys.items() if v.get("external") == "STREAM:"}
+
+
+@dataclass
+class Item:
+    """One event or event_page inside a segment: which rows it owns and where it came from."""
+
+    index: int  # position in the batch
+    name: str
+    doc: dict
+    uids: list[str]
+    digests: list[bytes]
+    log: dict  # its entry in the batch's document log, dropped if the item is not written
+
+
+@dataclass
+class Segment:
+    """Rows for one descriptor, as column pieces (lists of single values or page arrays)."""
+
+    desc: DescriptorInfo
+    items: list[Item] = field(default_factory=list)
+    pieces: dict[str, list[Any]] = field(default_factory=dict)
+    nrows: int = 0
+
+    def _put(self, column: str, values: Any, single: bool) -> None:
+        pieces = self.pieces.setdefault(column, [])
+        if self.nrows and not pieces:  # a column first seen after some rows: pad with None
+            pieces.append([None] * self.nrows)
+        if single:
+            if pieces and isinstance(pieces[-1], list):
+                pieces[-1].append(values)
+            else:
+                pieces.append([values])
+        else:
+            pieces.append(values)
+
+    def _pad(self, rows: int, present: set[str]) -> None:
+        for column, pieces in self.pieces.items():
+            if column not in present:
+                pieces.append([None] * rows)
+
+    def add_event(self, item: Item) -> None:
+        doc = item.doc
+        present = {"time", "seq_num"}
+        self._put("time", doc["time"], True)
+        self._put("seq_num", doc["seq_num"], True)
+        for key, value in doc["data"].items():
+            self._put(f"data/{key}", value, True)
+            self._put(f"timestamps/{key}", doc["timestamps"].get(key), True)
+            present.update((f"data/{key}", f"timestamps/{key}"))
+        self._pad(1, present)
+        self.nrows += 1
+        self.items.append(item)
+
+    def add_page(self, item: Item) -> None:
+        doc = item.doc
+        rows = len(doc["seq_num"])
+        present = {"time", "seq_num"}
+        self._put("time", doc["time"], False)
+        self._put("seq_num", doc["seq_num"], False)
+        for key, values in doc["data"].items():
+            self._put(f"data/{key}", values, False)
+            self._put(f"timestamps/{key}", doc["timestamps"].get(key, [None] * rows), False)
+            present.update((f"data/{key}", f"timestamps/{key}"))
+        self._pad(rows, present)
+        self.nrows += rows
+        self.items.append(item)
+
+    def columns(self, keep: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The segment as arrays, one per stored column, keeping only rows where ``keep``."""
+        out = {}
+        for column, pieces in self.pieces.items():
+            dtype_numpy = None
+            if column.startswith("data/"):
+                dtype_numpy = self.desc.data_keys.get(column[5:], {}).get("dtype_numpy")
+            elif column in ("time",) or column.startswith("timestamps/"):
+                dtype_numpy = "float64"
+            arrays = [col.to_array(p, dtype_numpy) for p in pieces]
+            arr = arrays[0] if len(arrays) == 1 else _concat(arrays)
+            out[column] = arr if keep is None else arr[keep]
+        return out
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    try:
+        return np.concatenate(arrays)
+    except ValueError:  # different per-row shapes: keep each row as its own object
+        rows = [row for a in arrays for row in a]
+        out = np.empty(len(rows), dtype=object)
+        for i, row in enumerate(rows):
+            out[i] = row
+        return out

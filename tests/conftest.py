@@ -1,0 +1,94 @@
+"""Fixtures shared by every subsystem's tests: catalogs on both backends, a real RunEngine."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import uuid
+
+import pytest
+
+PG_URI = os.environ.get("BLUEBROKER_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/test")
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _pg_connect():
+    import psycopg
+
+    return psycopg.connect(PG_URI, autocommit=True, connect_timeout=3)
+
+
+@pytest.fixture(scope="session")
+def postgresql_available() -> bool:
+    try:
+        _pg_connect().close()
+    except Exception as err:
+        if CI:
+            pytest.fail(f"CI=true but PostgreSQL at {PG_URI} is unreachable: {err}")
+        return False
+    return True
+
+
+@pytest.fixture
+def postgresql_uri(postgresql_available):
+    """A fresh, empty schema in the test database, dropped afterwards."""
+    if not postgresql_available:
+        pytest.skip(f"PostgreSQL at {PG_URI} is unreachable (set CI=true to make this an error)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with _pg_connect() as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{PG_URI}?options=-csearch_path%3D{schema}"
+    with _pg_connect() as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_uri(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/catalog.db"
+    return request.getfixturevalue("postgresql_uri")
+
+
+@pytest.fixture
+def catalog(catalog_uri):
+    from bluebroker.catalog import open_catalog
+
+    cat = open_catalog(catalog_uri, create=True)
+    yield cat
+    cat.close()
+
+
+@pytest.fixture
+def writer(catalog):
+    from bluebroker.ingest import CatalogWriter
+
+    return CatalogWriter(catalog, "bmm/raw")
+
+
+@pytest.fixture
+def RE():
+    from bluesky import RunEngine
+
+    loop = asyncio.new_event_loop()
+    engine = RunEngine({}, loop=loop, context_managers=[])
+    yield engine
+    if engine.state not in ("idle", "panicked"):
+        engine.halt()
+    loop.call_soon_threadsafe(loop.stop)
+    engine._th.join()
+    loop.close()
+
+
+class Recorder(list):
+    """A RunEngine subscriber that keeps a deep copy of every (name, doc) it is sent."""
+
+    __hash__ = object.__hash__
+
+    def __call__(self, name, doc):
+        self.append((name, copy.deepcopy(doc)))
+
+
+@pytest.fixture
+def recorder():
+    return Recorder()
