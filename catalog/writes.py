@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bluebroker.queries import utc_iso
 
@@ -80,10 +82,15 @@ class WriteSession:
         found = self.conn.execute(sa.select(catalogs.c.id).where(catalogs.c.path == path)).scalar()
         if found is not None:
             return found
-        return self.conn.execute(
-            sa.insert(catalogs)
+        # Two workers may create the same catalog at once: let the database pick one.
+        insert = sqlite_insert if self.sqlite else pg_insert
+        self.conn.execute(
+            insert(catalogs)
             .values(path=path, metadata={}, created=time.time())
-            .returning(catalogs.c.id)
+            .on_conflict_do_nothing(index_elements=["path"])
+        )
+        return self.conn.execute(
+            sa.select(catalogs.c.id).where(catalogs.c.path == path)
         ).scalar_one()
 
     def find_run(self, uid: str) -> sa.Row | None:

@@ -80,7 +80,8 @@ class CatalogWriter:
     def __init__(self, catalog: Catalog | str, path: str = "raw") -> None:
         self.catalog = open_catalog(catalog) if isinstance(catalog, str) else catalog
         self.path = check_catalog_path(path)
-        self._catalog_id: int | None = None
+        # Created now, so the (still empty) catalog is visible before the first run arrives.
+        self._catalog_id = self.catalog.create_catalog(self.path).catalog_id
         self._runs: dict[str, _RunInfo] = {}
         self._open_runs: dict[str, None] = {}
         self._descriptors: dict[str, DescriptorInfo] = {}
@@ -103,8 +104,6 @@ class CatalogWriter:
         """
         with self.catalog.engine.begin() as conn:
             session = WriteSession(conn)
-            if self._catalog_id is None:
-                self._catalog_id = session.catalog_id(self.path)
             batch = _Batch(session, strict)
             for index, pair in enumerate(docs):
                 try:

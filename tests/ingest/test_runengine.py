@@ -7,10 +7,10 @@ import pytest
 from bluesky import plan_stubs as bps
 from bluesky import plans as bp
 from bluesky import preprocessors as bpp
-from ophyd.sim import SynSignal, det, det1, det2, det4, motor, motor1, motor2
+from ophyd.sim import SynGauss, SynSignal, det, det1, det2, det4, motor, motor1, motor2
 
 from tests.compare import assert_run_matches
-from tests.devices import ConfigurableMotor, HDF5Camera, StreamHDF5Camera
+from tests.devices import HDF5Camera, StreamHDF5Camera
 
 
 @pytest.fixture
@@ -60,21 +60,21 @@ def test_baseline(acquire):
 
 
 def test_configuration_change_mid_run(acquire):
-    stage = ConfigurableMotor(name="stage")
+    det = SynGauss("det", motor, "motor", center=0, Imax=1, sigma=1)
 
     @bpp.run_decorator()
     def plan():
-        yield from bps.trigger_and_read([stage, det1])
-        yield from bps.trigger_and_read([stage, det1])
-        yield from bps.configure(stage, {"velocity": 3})
-        yield from bps.trigger_and_read([stage, det1])
+        yield from bps.trigger_and_read([det, motor])
+        yield from bps.trigger_and_read([det, motor])
+        yield from bps.configure(det, {"sigma": 3.0})
+        yield from bps.trigger_and_read([det, motor])
 
     run, docs = acquire(plan())
     assert_run_matches(run, docs)
     stream = run["primary"]
     assert len(stream.descriptors) == 2
-    velocity = stream["config"]["stage"].read()["stage_velocity"].tolist()
-    assert velocity[0] != 3 and velocity[1] == 3
+    sigma = stream["config"]["det"].read()["det_sigma"].tolist()
+    assert sigma[0] != 3.0 and sigma[1] == 3.0
     assert list(stream["data"].read().index) == [1, 2, 3]
 
 

@@ -1,0 +1,120 @@
+"""The ``bluebroker`` command. Each subcommand imports only what it needs, so the client-only
+install stays light and a typo gets an answer fast."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+DEFAULT_DATA = Path("bluebroker-data")
+DEFAULT_URI = f"sqlite:///{DEFAULT_DATA / 'catalog.db'}"
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from bluebroker.catalog import open_catalog
+    from bluebroker.catalog.schema import SCHEMA_VERSION, current_version, upgrade
+
+    cat = open_catalog(args.uri, create=False) if args.action == "info" else None
+    if cat is None:
+        from bluebroker.catalog.tree import Catalog
+
+        cat = Catalog(args.uri)
+        with cat.engine.begin() as conn:
+            before = current_version(conn)
+            if args.action == "init" and before is not None:
+                print(f"{args.uri}: already initialized (schema version {before})")
+                return 0
+            if args.action == "upgrade" and before is None:
+                print(f"error: {args.uri} has no catalog yet; run: bluebroker catalog init "
+                      f"{args.uri}", file=sys.stderr)
+                return 2
+            _, after = upgrade(conn)
+        print(f"{args.uri}: schema version {before or 'none'} -> {after}")
+        return 0
+    with cat.engine.connect() as conn:
+        version = current_version(conn)
+    print(f"{cat.uri}: schema version {version} (this bluebroker: {SCHEMA_VERSION})")
+    for path in sorted(cat.catalog_paths()):
+        print(f"  /{path}: {len(cat[path])} runs")
+    return 0
+
+
+def _ingest_file(args: argparse.Namespace) -> int:
+    from bluebroker.ingest import CatalogWriter
+    from bluebroker.ingest.files import replay
+
+    missing = [p for p in args.paths if not p.is_file()]
+    if missing:
+        print(f"error: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    writer = CatalogWriter(args.catalog, args.path)
+    report = replay(args.paths, writer, show_progress=not args.quiet)
+    for where, rejected in report.rejected:
+        print(f"refused {where}: {rejected.error}", file=sys.stderr)
+    print(f"{report.written} documents written, {report.duplicates} already present, "
+          f"{len(report.rejected)} refused, into /{writer.path} of {writer.catalog.uri}")
+    return 1 if report.rejected else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bluebroker.ingest import CatalogWriter
+    from bluebroker.ingest.demo import acquire
+
+    writer = CatalogWriter(args.catalog, "bmm/raw")
+    print(f"acquiring simulated runs into /bmm/raw of {writer.catalog.uri} "
+          f"(detector files in {args.data_dir}); Ctrl-C to stop")
+    try:
+        acquire(writer, args.data_dir.resolve(), args.runs, args.interval)
+    except KeyboardInterrupt:
+        print("stopped")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bluebroker", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="log what is happening")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    cat = sub.add_parser("catalog", help="create, upgrade or inspect a catalog database")
+    cat.add_argument("action", choices=["init", "upgrade", "info"])
+    cat.add_argument("uri", help="sqlite:///path/catalog.db or postgresql://user@host/db")
+    cat.set_defaults(func=_catalog)
+
+    ingest = sub.add_parser("ingest", help="write documents into a catalog")
+    isub = ingest.add_subparsers(dest="source", required=True)
+    files = isub.add_parser("file", help="replay JSON Lines or msgpack document files")
+    files.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    files.add_argument("--catalog", required=True, help="catalog URI")
+    files.add_argument("--path", default="raw", help="catalog path for the runs (default raw)")
+    files.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    files.set_defaults(func=_ingest_file)
+
+    demo = sub.add_parser("demo", help="acquire simulated runs into the embedded catalog")
+    demo.add_argument("--catalog", default=DEFAULT_URI, help=f"catalog URI ({DEFAULT_URI})")
+    demo.add_argument("--data-dir", type=Path, default=DEFAULT_DATA / "files",
+                      help="where the simulated detectors write HDF5 files")
+    demo.add_argument("--runs", type=int, default=None, help="stop after N runs")
+    demo.add_argument("--interval", type=float, default=3.0, help="seconds between runs")
+    demo.set_defaults(func=_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from bluebroker.catalog import CatalogError
+    from bluebroker.ingest.errors import DocumentError
+    from bluebroker.ingest.files import FileFormatError
+
+    try:
+        return args.func(args)
+    except (CatalogError, DocumentError, FileFormatError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
