@@ -75,6 +75,11 @@ class JsonPath:
         return sa.case((self.is_type("number"), value), else_=None)
 
 
+def _jsonb(value: Any) -> sa.ColumnElement:
+    """A bound parameter that PostgreSQL receives as jsonb (serialized once, by the type)."""
+    return sa.bindparam(None, value, type_=JSONB)
+
+
 def _eq(path: JsonPath, value: Any) -> sa.ColumnElement:
     if value is None:
         return sa.or_(path.type().is_(None), path.is_type("null"))
@@ -88,7 +93,7 @@ def _eq(path: JsonPath, value: Any) -> sa.ColumnElement:
         return path.text() == value
     if isinstance(value, list | dict):
         if path.pg:
-            return path.json() == sa.cast(json.dumps(value), JSONB)
+            return path.json() == _jsonb(value)
         kind = "array" if isinstance(value, list) else "object"
         return sa.and_(
             path.is_type(kind), path.raw_text() == json.dumps(value, separators=(",", ":"))
@@ -113,7 +118,7 @@ def _comparison(path: JsonPath, operator: str, value: Any) -> sa.ColumnElement:
 
 def _contains(path: JsonPath, value: Any) -> sa.ColumnElement:
     if path.pg:
-        in_array = path.json().op("@>")(sa.cast(json.dumps([value]), JSONB))
+        in_array = path.json().op("@>")(_jsonb([value]))
         in_text = sa.func.strpos(path.raw_text(), str(value)) > 0
     else:
         each = sa.func.json_each(path.column, path._sqlite_path).table_valued("value")
