@@ -27,8 +27,11 @@ def _catalog(args: argparse.Namespace) -> int:
                 print(f"{args.uri}: already initialized (schema version {before})")
                 return 0
             if args.action == "upgrade" and before is None:
-                print(f"error: {args.uri} has no catalog yet; run: bluebroker catalog init "
-                      f"{args.uri}", file=sys.stderr)
+                print(
+                    f"error: {args.uri} has no catalog yet; run: bluebroker catalog init "
+                    f"{args.uri}",
+                    file=sys.stderr,
+                )
                 return 2
             _, after = upgrade(conn)
         print(f"{args.uri}: schema version {before or 'none'} -> {after}")
@@ -53,8 +56,10 @@ def _ingest_file(args: argparse.Namespace) -> int:
     report = replay(args.paths, writer, show_progress=not args.quiet)
     for where, rejected in report.rejected:
         print(f"refused {where}: {rejected.error}", file=sys.stderr)
-    print(f"{report.written} documents written, {report.duplicates} already present, "
-          f"{len(report.rejected)} refused, into /{writer.path} of {writer.catalog.uri}")
+    print(
+        f"{report.written} documents written, {report.duplicates} already present, "
+        f"{len(report.rejected)} refused, into /{writer.path} of {writer.catalog.uri}"
+    )
     return 1 if report.rejected else 0
 
 
@@ -63,8 +68,10 @@ def _demo(args: argparse.Namespace) -> int:
     from bluebroker.ingest.demo import acquire
 
     writer = CatalogWriter(args.catalog, "bmm/raw")
-    print(f"acquiring simulated runs into /bmm/raw of {writer.catalog.uri} "
-          f"(detector files in {args.data_dir}); Ctrl-C to stop")
+    print(
+        f"acquiring simulated runs into /bmm/raw of {writer.catalog.uri} "
+        f"(detector files in {args.data_dir}); Ctrl-C to stop"
+    )
     try:
         acquire(writer, args.data_dir.resolve(), args.runs, args.interval)
     except KeyboardInterrupt:
@@ -93,8 +100,12 @@ def parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="acquire simulated runs into the embedded catalog")
     demo.add_argument("--catalog", default=DEFAULT_URI, help=f"catalog URI ({DEFAULT_URI})")
-    demo.add_argument("--data-dir", type=Path, default=DEFAULT_DATA / "files",
-                      help="where the simulated detectors write HDF5 files")
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA / "files",
+        help="where the simulated detectors write HDF5 files",
+    )
     demo.add_argument("--runs", type=int, default=None, help="stop after N runs")
     demo.add_argument("--interval", type=float, default=3.0, help="seconds between runs")
     demo.set_defaults(func=_demo)
@@ -103,8 +114,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     from bluebroker.catalog import CatalogError
     from bluebroker.ingest.errors import DocumentError
     from bluebroker.ingest.files import FileFormatError

@@ -10,7 +10,7 @@ import pandas as pd
 from . import columns as col
 from .errors import NotFound
 from .node import ArrayNode, TableNode
-from .reads import column_layout, read_column
+from .reads import column_layout, read_column, read_columns
 
 if TYPE_CHECKING:
     from .run import Stream
@@ -84,12 +84,20 @@ class EventTable(TableNode):
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
         names = self.internal_columns if columns is None else list(columns)
         n = len(self)
-        data: dict[str, Any] = {}
+        nodes = {name: self[name] for name in names}
+        stored = {
+            node.stored: name for name, node in nodes.items() if isinstance(node, StoredArray)
+        }
         with self.stream.root.connect() as conn:
-            seq = read_column(conn, self.stream.id, "seq_num", 0, n)
-        for name in names:
-            arr = self[name].read_rows(0, n)
+            found = read_columns(conn, self.stream.id, ["seq_num", *stored], 0, n)
+        data: dict[str, Any] = {}
+        for name, node in nodes.items():
+            if isinstance(node, StoredArray):
+                arr = found[node.stored] if node.stored in found else node.missing(n)
+            else:  # external: read from its files
+                arr = node.read_rows(0, n)
             data[name] = list(arr) if arr.ndim > 1 else arr
+        seq = found.get("seq_num")
         index = pd.Index(seq if seq is not None else np.arange(1, n + 1), name="seq_num")
         return pd.DataFrame(data, index=index, columns=names)
 

@@ -67,6 +67,44 @@ def _scan_id(start: dict) -> int | None:
     return None
 
 
+_TAIL = (
+    sa.select(chunks.c.start_row, chunks.c.stop_row, chunks.c.tier)
+    .where(chunks.c.stream_id == sa.bindparam("stream_id"), chunks.c.column == "seq_num")
+    .order_by(chunks.c.start_row.desc())
+    .limit(sa.bindparam("n"))
+)
+_IN_RANGE = (
+    chunks.c.stream_id == sa.bindparam("stream_id"),
+    chunks.c.start_row >= sa.bindparam("lo"),
+    chunks.c.stop_row <= sa.bindparam("hi"),
+)
+_SIZES = sa.select(chunks.c.column, sa.func.length(chunks.c.payload)).where(*_IN_RANGE)
+_PARTS = (
+    sa.select(
+        chunks.c.column,
+        chunks.c.start_row,
+        chunks.c.stop_row,
+        chunks.c.dtype,
+        chunks.c.shape,
+        chunks.c.payload,
+    )
+    .where(*_IN_RANGE, chunks.c.column.in_(sa.bindparam("columns", expanding=True)))
+    .order_by(chunks.c.column, chunks.c.start_row)
+)
+_DELETE_RANGE = sa.delete(chunks).where(
+    *_IN_RANGE, chunks.c.column.in_(sa.bindparam("columns", expanding=True))
+)
+_EVENT_DIGESTS = sa.select(events.c.uid, events.c.digest).where(
+    events.c.uid.in_(sa.bindparam("uids", expanding=True))
+)
+_GROW = (
+    sa.update(streams)
+    .where(streams.c.id == sa.bindparam("stream_id"))
+    .values(num_rows=streams.c.num_rows + sa.bindparam("n"))
+    .returning(streams.c.num_rows)
+)
+
+
 class WriteSession:
     """Write primitives bound to one connection (and so to one transaction)."""
 
@@ -220,11 +258,7 @@ class WriteSession:
         found: dict[str, bytes] = {}
         for i in range(0, len(uids), IN_BATCH):
             part = uids[i : i + IN_BATCH]
-            found.update(
-                self.conn.execute(
-                    sa.select(events.c.uid, events.c.digest).where(events.c.uid.in_(part))
-                ).all()
-            )
+            found.update(self.conn.execute(_EVENT_DIGESTS, {"uids": part}).all())
         return found
 
     def append(
@@ -235,12 +269,7 @@ class WriteSession:
         event_keys: Iterable[tuple[str, bytes]],
     ) -> int:
         """Append ``nrows`` rows to a stream, one chunk per column; returns the first row."""
-        stop_row = self.conn.execute(
-            sa.update(streams)
-            .where(streams.c.id == stream_id)
-            .values(num_rows=streams.c.num_rows + nrows)
-            .returning(streams.c.num_rows)
-        ).scalar_one()
+        stop_row = self.conn.execute(_GROW, {"stream_id": stream_id, "n": nrows}).scalar_one()
         start_row = stop_row - nrows
         rows = []
         for name, arr in columns.items():
@@ -265,63 +294,54 @@ class WriteSession:
         ]
         if keyed:
             self.conn.execute(sa.insert(events), keyed)
-        for name in columns:
-            self._merge_tail(stream_id, name)
+        while self._merge_tail(stream_id):
+            pass
         return start_row
 
-    def _merge_tail(self, stream_id: int, column: str) -> None:
-        """Merge the last FANOUT chunks of a column when they share a tier (see columns.py)."""
-        while True:
-            tail = self.conn.execute(
-                sa.select(
-                    chunks.c.id,
-                    chunks.c.start_row,
-                    chunks.c.stop_row,
-                    chunks.c.tier,
-                    sa.func.length(chunks.c.payload),
-                )
-                .where(chunks.c.stream_id == stream_id, chunks.c.column == column)
-                .order_by(chunks.c.start_row.desc())
-                .limit(col.FANOUT)
-            ).all()
-            if len(tail) < col.FANOUT or len({t.tier for t in tail}) != 1:
-                return
-            if sum(t[4] for t in tail) > col.MAX_MERGED_BYTES:
-                return
-            ids = [t.id for t in tail]
-            parts = self.conn.execute(
-                sa.select(
-                    chunks.c.start_row,
-                    chunks.c.stop_row,
-                    chunks.c.dtype,
-                    chunks.c.shape,
-                    chunks.c.payload,
-                )
-                .where(chunks.c.id.in_(ids))
-                .order_by(chunks.c.start_row)
-            ).all()
+    def _merge_tail(self, stream_id: int) -> bool:
+        """Merge the last FANOUT appends of a stream when they share a tier (see columns.py).
+
+        Every append writes a ``seq_num`` chunk, so its chunks mark the appends; each column's
+        chunks inside that row range become one chunk. A column whose merged chunk would
+        exceed MAX_MERGED_BYTES (big inline images) is left as it is.
+        """
+        tail = self.conn.execute(_TAIL, {"stream_id": stream_id, "n": col.FANOUT}).all()
+        if len(tail) < col.FANOUT or len({t.tier for t in tail}) != 1:
+            return False
+        lo, hi = tail[-1].start_row, tail[0].stop_row
+        bounds = {"stream_id": stream_id, "lo": lo, "hi": hi}
+        sizes: dict[str, int] = {}
+        for column, nbytes in self.conn.execute(_SIZES, bounds):
+            sizes[column] = sizes.get(column, 0) + nbytes
+        mergeable = [c for c, n in sizes.items() if n <= col.MAX_MERGED_BYTES or c == "seq_num"]
+        parts: dict[str, list] = {}
+        for row in self.conn.execute(_PARTS, {**bounds, "columns": mergeable}):
+            parts.setdefault(row.column, []).append(row)
+        merged_rows = []
+        for column, rows in parts.items():
             arrays = [
-                col.decode(p.dtype, p.shape, p.payload, p.stop_row - p.start_row) for p in parts
-            ]
-            merged = col.assemble(
-                [col.Chunk(p.start_row, a) for p, a in zip(parts, arrays, strict=True)],
-                parts[0].start_row,
-                parts[-1].stop_row,
-            )
-            dtype, shape, payload = col.encode(merged)
-            self.conn.execute(sa.delete(chunks).where(chunks.c.id.in_(ids)))
-            self.conn.execute(
-                sa.insert(chunks).values(
-                    stream_id=stream_id,
-                    column=column,
-                    start_row=parts[0].start_row,
-                    stop_row=parts[-1].stop_row,
-                    tier=max(col.tier_of(len(merged)), tail[0].tier + 1),
-                    dtype=dtype,
-                    shape=shape,
-                    payload=payload,
+                col.Chunk(
+                    r.start_row, col.decode(r.dtype, r.shape, r.payload, r.stop_row - r.start_row)
                 )
+                for r in rows
+            ]
+            merged = col.assemble(arrays, rows[0].start_row, rows[-1].stop_row)
+            dtype, shape, payload = col.encode(merged)
+            merged_rows.append(
+                {
+                    "stream_id": stream_id,
+                    "column": column,
+                    "start_row": rows[0].start_row,
+                    "stop_row": rows[-1].stop_row,
+                    "tier": tail[0].tier + 1,
+                    "dtype": dtype,
+                    "shape": shape,
+                    "payload": payload,
+                }
             )
+        self.conn.execute(_DELETE_RANGE, {**bounds, "columns": list(parts)})
+        self.conn.execute(sa.insert(chunks), merged_rows)
+        return True
 
     # -- external data -------------------------------------------------------------------
 

@@ -28,14 +28,22 @@ def plans(data_dir: Path) -> Iterator[tuple[str, object]]:
         cam = HDF5Camera("cam", data_dir, shape=(64, 64))
         scam = StreamHDF5Camera("scam", data_dir, shape=(32, 48), dtype="float32")
         yield from (
-            ("scan det1 det2 vs motor", bpp.baseline_wrapper(
-                bp.scan([det1, det2], motor, -1, 1, 21, md={"sample": f"Cu foil {i}"}),
-                [motor1, motor2])),
-            ("count area detector (HDF5, resource/datum)",
-             bp.count([cam, det1], num=5, md={"sample": f"Fe2O3 {i}"})),
+            (
+                "scan det1 det2 vs motor",
+                bpp.baseline_wrapper(
+                    bp.scan([det1, det2], motor, -1, 1, 21, md={"sample": f"Cu foil {i}"}),
+                    [motor1, motor2],
+                ),
+            ),
+            (
+                "count area detector (HDF5, resource/datum)",
+                bp.count([cam, det1], num=5, md={"sample": f"Fe2O3 {i}"}),
+            ),
             ("grid scan det4", bp.grid_scan([det4], motor1, -1, 1, 5, motor2, -1, 1, 5)),
-            ("count streaming detector (HDF5, stream_resource)",
-             bp.count([scam], num=4, md={"sample": f"Si {i}"})),
+            (
+                "count streaming detector (HDF5, stream_resource)",
+                bp.count([scam], num=4, md={"sample": f"Si {i}"}),
+            ),
         )
 
 
@@ -58,8 +66,10 @@ def acquire(
         (uid,) = RE(plan)
         run = writer.catalog[writer.path][uid]
         counts = run.metadata["summary"]["num_events"]
-        report(f"run {done + 1}: {description}: uid {uid[:8]} scan_id "
-               f"{run.metadata['start']['scan_id']} events {counts}")
+        report(
+            f"run {done + 1}: {description}: uid {uid[:8]} scan_id "
+            f"{run.metadata['start']['scan_id']} events {counts}"
+        )
         done += 1
         if runs is None or done < runs:
             time.sleep(interval)

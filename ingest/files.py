@@ -42,19 +42,22 @@ def _jsonl(f: IO[bytes], path: Path) -> Iterator[tuple[int, Any]]:
             try:
                 yield lineno, json.loads(line)
             except json.JSONDecodeError as err:
-                raise FileFormatError(f"{path}:{lineno}: not JSON ({err.msg}); expected "
-                                      "one [name, doc] pair per line") from None
+                raise FileFormatError(
+                    f"{path}:{lineno}: not JSON ({err.msg}); expected one [name, doc] pair per line"
+                ) from None
 
 
 def _msgpack(f: IO[bytes], path: Path) -> Iterator[tuple[int, Any]]:
-    unpacker = msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, strict_map_key=False,
-                                max_buffer_size=2**31 - 1)
+    unpacker = msgpack.Unpacker(
+        f, object_hook=msgpack_numpy.decode, strict_map_key=False, max_buffer_size=2**31 - 1
+    )
     try:
         for i, item in enumerate(unpacker, 1):
             yield i, item
     except (msgpack.UnpackException, ValueError) as err:
-        raise FileFormatError(f"{path}: not a msgpack stream of [name, doc] pairs ({err})") \
-            from None
+        raise FileFormatError(
+            f"{path}: not a msgpack stream of [name, doc] pairs ({err})"
+        ) from None
 
 
 def read_documents(path: Path, progress: tqdm | None = None) -> Iterator[tuple[str, Any]]:
@@ -84,8 +87,9 @@ def replay(paths: list[Path], writer: CatalogWriter, show_progress: bool = True)
     """Write every document of ``paths`` through ``writer``, in order, in batches."""
     report = ReplayReport()
     total = sum(p.stat().st_size for p in paths)
-    with tqdm(total=total, unit="B", unit_scale=True, desc="ingest",
-              disable=not show_progress) as bar:
+    with tqdm(
+        total=total, unit="B", unit_scale=True, desc="ingest", disable=not show_progress
+    ) as bar:
         for path in paths:
             batch: list[Any] = []
             where: list[str] = []

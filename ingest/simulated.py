@@ -47,7 +47,9 @@ class _Camera:
     def _write_frame(self) -> int:
         ds = self._file["/entry/data/data"]
         i = self._index
-        frame = (np.arange(np.prod(self.frame_shape)).reshape(self.frame_shape) + 7 * len(self.frames))
+        frame = np.arange(np.prod(self.frame_shape)).reshape(self.frame_shape) + 7 * len(
+            self.frames
+        )
         frame = frame.astype(self.frame_dtype)
         ds.resize(i + 1, axis=0)
         ds[i] = frame
@@ -147,4 +149,3 @@ class StreamHDF5Camera(_Camera):
                 "external": "STREAM:",
             }
         }
-

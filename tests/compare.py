@@ -12,8 +12,10 @@ def same(a, b) -> bool:
     """Deep equality that understands numpy arrays and NaN."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         a, b = np.asarray(a), np.asarray(b)
-        return a.shape == b.shape and a.dtype == b.dtype and bool(
-            np.all((a == b) | ((a != a) & (b != b)))
+        return (
+            a.shape == b.shape
+            and a.dtype == b.dtype
+            and bool(np.all((a == b) | ((a != a) & (b != b))))
         )
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)

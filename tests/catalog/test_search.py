@@ -5,19 +5,37 @@ from __future__ import annotations
 import time
 
 import pytest
+from bluebroker.catalog import AmbiguousKey, NotFound
 from bluesky import plans as bp
 from ophyd.sim import det1, motor
 
 from bluebroker import queries as q
-from bluebroker.catalog import AmbiguousKey, NotFound
 
 RUNS = [
-    dict(sample="Cu foil", temperature=300, tags=["xas", "edge"], beamline="bmm", good=True,
-         detail={"element": "Cu", "edge": "K"}),
-    dict(sample="Fe2O3 powder", temperature=77.5, tags=["xrd"], beamline="bmm", good=False,
-         detail={"element": "Fe", "edge": "K"}),
-    dict(sample="silicon wafer", temperature=295, tags=["xas"], beamline="csx", good=True,
-         detail={"element": "Si", "edge": "L3"}),
+    dict(
+        sample="Cu foil",
+        temperature=300,
+        tags=["xas", "edge"],
+        beamline="bmm",
+        good=True,
+        detail={"element": "Cu", "edge": "K"},
+    ),
+    dict(
+        sample="Fe2O3 powder",
+        temperature=77.5,
+        tags=["xrd"],
+        beamline="bmm",
+        good=False,
+        detail={"element": "Fe", "edge": "K"},
+    ),
+    dict(
+        sample="silicon wafer",
+        temperature=295,
+        tags=["xas"],
+        beamline="csx",
+        good=True,
+        detail={"element": "Si", "edge": "L3"},
+    ),
     dict(sample="Cu foil", temperature="room", beamline="csx", detail={"element": "Cu"}),
     dict(sample="unknown", beamline="bmm", tags=[]),
 ]
@@ -155,9 +173,16 @@ def test_ambiguous_uid_prefix(writer):
 
 
 def test_query_parameters_round_trip():
-    queries = [q.Eq("sample", "Cu"), q.Comparison("gt", "temperature", 3.5),
-               q.ScanID(1, 2, duplicates="all"), q.PartialUID("abc"), q.Eq("x", [1, 2]),
-               q.TimeRange(since="2022-03-27"), q.FullText("foil"), q.Regex("a", "^b", False)]
+    queries = [
+        q.Eq("sample", "Cu"),
+        q.Comparison("gt", "temperature", 3.5),
+        q.ScanID(1, 2, duplicates="all"),
+        q.PartialUID("abc"),
+        q.Eq("x", [1, 2]),
+        q.TimeRange(since="2022-03-27"),
+        q.FullText("foil"),
+        q.Regex("a", "^b", False),
+    ]
     params = q.to_params(queries)
     assert sorted(map(repr, q.from_params(params))) == sorted(map(repr, queries))
     with pytest.raises(q.QueryError, match="unknown query"):

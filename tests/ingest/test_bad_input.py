@@ -6,11 +6,11 @@ import copy
 
 import numpy as np
 import pytest
+from bluebroker.catalog import ExternalDataMissing
+from bluebroker.ingest import InvalidDocument, UidConflict, UnknownParent
 from bluesky import plans as bp
 from ophyd.sim import det1, det2, motor
 
-from bluebroker.catalog import ExternalDataMissing
-from bluebroker.ingest import InvalidDocument, UidConflict, UnknownParent
 from tests.compare import assert_run_matches
 from tests.devices import HDF5Camera
 
@@ -39,13 +39,15 @@ def test_writer_does_not_change_the_documents_it_is_given(writer, scan_docs):
         ("event", lambda d: d.update(seq_num="one"), "seq_num"),
         ("start", lambda d: d.pop("time"), "time"),
         ("descriptor", lambda d: d["data_keys"]["det1"].pop("dtype"), "dtype"),
-        ("event", lambda d: d["data"].update(bogus=1.0) or d["timestamps"].update(bogus=1.0),
-         "bogus"),
+        (
+            "event",
+            lambda d: d["data"].update(bogus=1.0) or d["timestamps"].update(bogus=1.0),
+            "bogus",
+        ),
         ("event", lambda d: d["timestamps"].pop("det1"), "timestamps"),
     ],
 )
-def test_malformed_document_is_refused_and_nothing_is_lost(writer, scan_docs, name, mutate,
-                                                           words):
+def test_malformed_document_is_refused_and_nothing_is_lost(writer, scan_docs, name, mutate, words):
     index = next(i for i, (n, _) in enumerate(scan_docs) if n == name)
     good, bad_doc = scan_docs[:index], copy.deepcopy(scan_docs[index][1])
     writer.write_many(good)

@@ -79,8 +79,7 @@ def test_configuration_change_mid_run(acquire):
 
 
 def test_inline_arrays_keep_shape_and_dtype(acquire):
-    wave = SynSignal(func=lambda: np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3),
-                     name="wave")
+    wave = SynSignal(func=lambda: np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3), name="wave")
     counts = SynSignal(func=lambda: np.int64(7), name="counts")
     run, docs = acquire(bp.count([wave, counts], num=4))
     assert_run_matches(run, docs)
