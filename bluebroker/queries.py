@@ -224,7 +224,7 @@ DUPLICATES = ("latest", "all")
 
 @dataclasses.dataclass(frozen=True)
 class ScanID(Query):
-    """Runs with one of the given scan_ids; with ``duplicates='latest'``, only the newest of each."""
+    """Runs with one of the given scan_ids; ``duplicates='latest'`` keeps the newest of each."""
 
     scan_ids: tuple = ()
     duplicates: str = "latest"

@@ -52,8 +52,7 @@ def _msgpack(f: IO[bytes], path: Path) -> Iterator[tuple[int, Any]]:
         f, object_hook=msgpack_numpy.decode, strict_map_key=False, max_buffer_size=2**31 - 1
     )
     try:
-        for i, item in enumerate(unpacker, 1):
-            yield i, item
+        yield from enumerate(unpacker, 1)
     except (msgpack.UnpackException, ValueError) as err:
         raise FileFormatError(
             f"{path}: not a msgpack stream of [name, doc] pairs ({err})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -27,7 +29,7 @@ def test_single_event_appends_are_merged(RE, writer):
     # 300 one-row appends end up as a handful of chunks that tile the rows exactly.
     assert len(stored) < 40
     assert stored[0].start_row == 0 and stored[-1].stop_row == 300
-    assert all(a.stop_row == b.start_row for a, b in zip(stored, stored[1:], strict=False))
+    assert all(a.stop_row == b.start_row for a, b in itertools.pairwise(stored))
     values = writer.catalog["bmm/raw"][-1]["primary"]["data"]["motor"].read()
     np.testing.assert_allclose(values, np.linspace(0, 1, 300))
 

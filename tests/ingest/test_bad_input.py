@@ -85,7 +85,7 @@ def test_duplicates_change_nothing(writer, scan_docs):
 def test_conflicting_uids_are_refused(writer, scan_docs):
     writer.write_many(scan_docs)
     start = dict(_first(scan_docs, "start"), plan_name="something else")
-    with pytest.raises(UidConflict, match="start .*different start"):
+    with pytest.raises(UidConflict, match=r"start .*different start"):
         writer("start", start)
     event = copy.deepcopy(_first(scan_docs, "event"))
     event["data"]["det1"] = -1.0
@@ -99,7 +99,7 @@ def test_conflicting_uids_are_refused(writer, scan_docs):
 
 def test_unknown_parents(writer, scan_docs):
     event = _first(scan_docs, "event")
-    with pytest.raises(UnknownParent, match="descriptor .* never received"):
+    with pytest.raises(UnknownParent, match=r"descriptor .* never received"):
         writer("event", event)
     with pytest.raises(UnknownParent, match="start document was never received"):
         writer("descriptor", _first(scan_docs, "descriptor"))
