@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .engine import create_engine, normalize_uri
+from .engine import create_engine
 from .errors import CatalogError, NotFound
 from .node import Container, Node
 from .run import Run
@@ -162,7 +162,6 @@ def open_catalog(
     ``bluebroker catalog init``), so a typo in a URI does not quietly create a new catalog on a
     facility server. An out-of-date schema is an error that names the upgrade command.
     """
-    uri = normalize_uri(uri)
     cat = Catalog(uri, root_map=root_map)
     if create is None:
         create = cat.dialect == "sqlite"

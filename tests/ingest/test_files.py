@@ -1,0 +1,87 @@
+"""Replaying document files (JSON Lines, msgpack) into a catalog from the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import msgpack
+import msgpack_numpy
+import numpy as np
+import pytest
+from bluesky import plans as bp
+from ophyd.sim import det1, det2, motor
+
+from bluebroker.catalog import open_catalog
+from bluebroker.cli import main
+from tests.compare import assert_run_matches
+
+
+@pytest.fixture
+def scan_docs(RE, recorder):
+    RE.subscribe(recorder)
+    RE(bp.scan([det1, det2], motor, 0, 1, 4))
+    RE(bp.count([det1], num=3))
+    return list(recorder)
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.ndarray | np.generic):
+        return obj.tolist()
+    raise TypeError(type(obj))
+
+
+def test_msgpack_file_replays_exactly(scan_docs, tmp_path, catalog, catalog_uri, capsys):
+    path = tmp_path / "docs.msgpack"
+    path.write_bytes(b"".join(msgpack.packb(list(pair), default=msgpack_numpy.encode)
+                              for pair in scan_docs))
+    assert main(["ingest", "file", str(path), "--catalog", catalog_uri, "--path", "bmm/raw",
+                 "-q"]) == 0
+    assert f"{len(scan_docs)} documents written" in capsys.readouterr().out
+    cat = open_catalog(catalog_uri)
+    starts = [d["uid"] for n, d in scan_docs if n == "start"]
+    first = scan_docs[: next(i for i, (n, _) in enumerate(scan_docs) if n == "stop") + 1]
+    assert_run_matches(cat["bmm/raw"][starts[0]], first)
+    # A second replay is idempotent.
+    assert main(["ingest", "file", str(path), "--catalog", catalog_uri, "--path", "bmm/raw",
+                 "-q"]) == 0
+    assert f"0 documents written, {len(scan_docs)} already present" in capsys.readouterr().out
+
+
+def test_jsonl_with_a_bad_document(scan_docs, tmp_path, catalog, catalog_uri, capsys):
+    lines = [json.dumps(pair, default=_jsonable) for pair in scan_docs]
+    lines.insert(4, json.dumps(["event", {"uid": "broken"}]))
+    path = tmp_path / "docs.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["ingest", "file", str(path), "--catalog", catalog_uri, "-q"]) == 1
+    out = capsys.readouterr()
+    assert "refused docs.jsonl:5: event 'broken'" in out.err
+    assert f"{len(scan_docs)} documents written, 0 already present, 1 refused" in out.out
+    cat = open_catalog(catalog_uri)
+    assert len(cat["raw"]) == 2
+    np.testing.assert_array_equal(cat["raw"][-1]["primary"]["data"]["det1"][:], [5.0] * 3)
+
+
+def test_not_a_document_file(tmp_path, capsys):
+    path = tmp_path / "notes.jsonl"
+    path.write_text('["start", {"uid": "a"\n')
+    uri = f"sqlite:///{tmp_path}/c.db"
+    assert main(["ingest", "file", str(path), "--catalog", uri, "-q"]) == 2
+    assert "notes.jsonl:1: not JSON" in capsys.readouterr().err
+    assert main(["ingest", "file", str(tmp_path / "nope.jsonl"), "--catalog", uri]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_console_script_shows_progress(scan_docs, tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps(p, default=_jsonable) + "\n" for p in scan_docs))
+    bin_dir = __import__("pathlib").Path(sys.executable).parent
+    done = subprocess.run(
+        [str(bin_dir / "bluebroker"), "ingest", "file", str(path), "--catalog",
+         f"sqlite:///{tmp_path}/c.db"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ingest: 100%" in done.stderr  # the tqdm bar
+    assert "documents written" in done.stdout
