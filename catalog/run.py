@@ -16,6 +16,8 @@ from .node import Container
 from .schema import descriptors, documents, streams
 
 if TYPE_CHECKING:
+    import xarray
+
     from .tables import ConfigTable, EventTable
     from .tree import Catalog
 
@@ -145,6 +147,31 @@ class Stream(Container):
     def __len__(self) -> int:
         return 3
 
+    def read(self, fields: list[str] | None = None) -> xarray.Dataset:
+        """The stream as an ``xarray.Dataset`` along dimension ``time`` (external fields are
+        read only when named in ``fields``, as in :meth:`EventTable.read`)."""
+        import xarray
+
+        table = self["data"]
+        names = table.internal_columns[1:] if fields is None else list(fields)
+        n = len(table)
+        times = table.read(["time"])
+        variables = {}
+        for name in names:
+            node = table[name]
+            values = node.read_rows(0, n)
+            dims = (
+                node.dims[: values.ndim]
+                if len(node.dims) >= values.ndim
+                else ("time", *(f"dim_{i}" for i in range(1, values.ndim)))
+            )
+            variables[name] = xarray.Variable(dims, values, attrs=_attrs(self.data_keys[name]))
+        return xarray.Dataset(
+            variables,
+            coords={"time": times["time"].to_numpy(), "seq_num": ("time", times.index.to_numpy())},
+            attrs={"stream_name": self.name, "uid": self.run.uid},
+        )
+
     def __getitem__(self, key: str) -> EventTable | ConfigContainer:
         from .tables import EventTable
 
@@ -153,6 +180,15 @@ class Stream(Container):
         if key == "config":
             return ConfigContainer(self)
         raise NotFound(f"stream {self.name!r} has data, timestamps and config, not {key!r}")
+
+
+def _attrs(data_key: dict) -> dict[str, Any]:
+    """Descriptor facts worth carrying along with a variable (netCDF needs plain values)."""
+    return {
+        k: v
+        for k, v in data_key.items()
+        if k in ("source", "units", "precision", "dtype", "object_name") and v is not None
+    }
 
 
 class ConfigContainer(Container):

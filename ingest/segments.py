@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+
 from bluebroker.catalog import columns as col
 
 _DIGEST_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from bluebroker.catalog import Catalog, open_catalog
 from bluebroker.catalog.run import pack
 from bluebroker.catalog.tree import check_catalog_path

@@ -7,10 +7,11 @@ import itertools
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from bluebroker.catalog import columns as col
-from bluebroker.catalog.schema import chunks
 from bluesky import plans as bp
 from ophyd.sim import SynSignal, det1, motor
+
+from bluebroker.catalog import columns as col
+from bluebroker.catalog.schema import chunks
 
 
 def _chunks(cat, column):

@@ -94,16 +94,18 @@ def test_legacy_stream_resource_is_modernized(record, writer, tmp_path):
     assert same(stored["stream_resource"], dict(legacy)["stream_resource"])  # kept as sent
     oldest = dict(dict(legacy)["stream_resource"], stream_names=["primary"])
     oldest.pop("data_key")
-    with pytest.raises(InvalidDocument, match="1.19.0-1.19.7"):
+    with pytest.raises(InvalidDocument, match=r"1\.19\.0-1\.19\.7"):
         writer("stream_resource", dict(oldest, uid="other"))
 
 
 def test_unknown_spec_says_what_to_install(record, writer, tmp_path):
     cam = HDF5Camera("cam", tmp_path)
-    docs = [(n, dict(d, spec="VENDOR_XYZ") if n == "resource" else d)
-            for n, d in record(bp.count([cam], num=1))]
+    docs = [
+        (n, dict(d, spec="VENDOR_XYZ") if n == "resource" else d)
+        for n, d in record(bp.count([cam], num=1))
+    ]
     writer.write_many(docs)
-    with pytest.raises(UnknownHandler, match="VENDOR_XYZ.*databroker.handlers"):
+    with pytest.raises(UnknownHandler, match=r"VENDOR_XYZ.*databroker\.handlers"):
         writer.catalog["bmm/raw"][-1]["primary"]["data"]["cam"][0]
 
 
@@ -131,8 +133,10 @@ def test_handlers_from_entry_points(record, writer, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(site))
     handlers_module.registry.cache_clear()
     cam = HDF5Camera("cam", tmp_path, dtype="int32")
-    docs = [(n, dict(d, spec="VENDOR_XYZ") if n == "resource" else d)
-            for n, d in record(bp.count([cam], num=2))]
+    docs = [
+        (n, dict(d, spec="VENDOR_XYZ") if n == "resource" else d)
+        for n, d in record(bp.count([cam], num=2))
+    ]
     writer.write_many(docs)
     node = writer.catalog["bmm/raw"][-1]["primary"]["data"]["cam"]
     np.testing.assert_array_equal(node[:], 2 * np.stack(cam.frames))

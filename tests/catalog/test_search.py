@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from bluebroker.catalog import AmbiguousKey, NotFound
 from bluesky import plans as bp
 from ophyd.sim import det1, motor
 
 from bluebroker import queries as q
+from bluebroker.catalog import AmbiguousKey, NotFound
 
 RUNS = [
     dict(

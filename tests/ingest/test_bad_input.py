@@ -6,11 +6,11 @@ import copy
 
 import numpy as np
 import pytest
-from bluebroker.catalog import ExternalDataMissing
-from bluebroker.ingest import InvalidDocument, UidConflict, UnknownParent
 from bluesky import plans as bp
 from ophyd.sim import det1, det2, motor
 
+from bluebroker.catalog import ExternalDataMissing
+from bluebroker.ingest import InvalidDocument, UidConflict, UnknownParent
 from tests.compare import assert_run_matches
 from tests.devices import HDF5Camera
 

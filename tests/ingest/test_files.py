@@ -34,18 +34,23 @@ def _jsonable(obj):
 
 def test_msgpack_file_replays_exactly(scan_docs, tmp_path, catalog, catalog_uri, capsys):
     path = tmp_path / "docs.msgpack"
-    path.write_bytes(b"".join(msgpack.packb(list(pair), default=msgpack_numpy.encode)
-                              for pair in scan_docs))
-    assert main(["ingest", "file", str(path), "--catalog", catalog_uri, "--path", "bmm/raw",
-                 "-q"]) == 0
+    path.write_bytes(
+        b"".join(msgpack.packb(list(pair), default=msgpack_numpy.encode) for pair in scan_docs)
+    )
+    assert (
+        main(["ingest", "file", str(path), "--catalog", catalog_uri, "--path", "bmm/raw", "-q"])
+        == 0
+    )
     assert f"{len(scan_docs)} documents written" in capsys.readouterr().out
     cat = open_catalog(catalog_uri)
     starts = [d["uid"] for n, d in scan_docs if n == "start"]
     first = scan_docs[: next(i for i, (n, _) in enumerate(scan_docs) if n == "stop") + 1]
     assert_run_matches(cat["bmm/raw"][starts[0]], first)
     # A second replay is idempotent.
-    assert main(["ingest", "file", str(path), "--catalog", catalog_uri, "--path", "bmm/raw",
-                 "-q"]) == 0
+    assert (
+        main(["ingest", "file", str(path), "--catalog", catalog_uri, "--path", "bmm/raw", "-q"])
+        == 0
+    )
     assert f"0 documents written, {len(scan_docs)} already present" in capsys.readouterr().out
 
 
@@ -78,9 +83,17 @@ def test_console_script_shows_progress(scan_docs, tmp_path):
     path.write_text("".join(json.dumps(p, default=_jsonable) + "\n" for p in scan_docs))
     bin_dir = __import__("pathlib").Path(sys.executable).parent
     done = subprocess.run(
-        [str(bin_dir / "bluebroker"), "ingest", "file", str(path), "--catalog",
-         f"sqlite:///{tmp_path}/c.db"],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(bin_dir / "bluebroker"),
+            "ingest",
+            "file",
+            str(path),
+            "--catalog",
+            f"sqlite:///{tmp_path}/c.db",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "ingest: 100%" in done.stderr  # the tqdm bar

@@ -111,3 +111,16 @@ def test_hdf5_through_stream_resource(acquire, tmp_path):
     np.testing.assert_array_equal(node.read(), np.stack(cam.frames))
     np.testing.assert_array_equal(node[-2:], np.stack(cam.frames[-2:]))
     np.testing.assert_array_equal(node[1, 2], cam.frames[1][2])
+
+
+def test_stream_as_xarray(acquire, tmp_path):
+    cam = HDF5Camera("cam", tmp_path)
+    run, _ = acquire(bp.scan([det1, cam], motor, 0, 1, 4))
+    ds = run["primary"].read()
+    assert set(ds.data_vars) == {"det1", "motor", "motor_setpoint"}
+    assert ds["motor"].dims == ("time",)
+    np.testing.assert_allclose(ds["motor"].values, np.linspace(0, 1, 4))
+    assert ds["seq_num"].values.tolist() == [1, 2, 3, 4]
+    full = run["primary"].read(["cam", "det1"])
+    assert full["cam"].dims == ("time", "dim_1", "dim_2")
+    np.testing.assert_array_equal(full["cam"].values, np.stack(cam.frames))
