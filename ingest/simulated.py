@@ -20,6 +20,8 @@ from ophyd.sim import NullStatus
 
 
 class _Camera:
+    external: str
+
     def __init__(self, name: str, directory: Path, shape=(4, 5), dtype="uint16") -> None:
         self.name = name
         self.parent = None
@@ -68,6 +70,17 @@ class _Camera:
         items, self._assets = self._assets, []
         yield from items
 
+    def describe(self):
+        return {
+            self.name: {
+                "source": f"SIM:{self.name}",
+                "dtype": "array",
+                "dtype_numpy": self.frame_dtype.str,
+                "shape": list(self.frame_shape),
+                "external": self.external,
+            }
+        }
+
     def read_configuration(self):
         return {}
 
@@ -77,6 +90,8 @@ class _Camera:
 
 class HDF5Camera(_Camera):
     """Writes one frame per trigger; events carry datum ids (resource/datum)."""
+
+    external = "FILESTORE:"
 
     def stage(self):
         self._open()
@@ -102,20 +117,11 @@ class HDF5Camera(_Camera):
     def read(self):
         return {self.name: {"value": self._datum_id, "timestamp": self._time}}
 
-    def describe(self):
-        return {
-            self.name: {
-                "source": f"SIM:{self.name}",
-                "dtype": "array",
-                "dtype_numpy": self.frame_dtype.str,
-                "shape": list(self.frame_shape),
-                "external": "FILESTORE:",
-            }
-        }
-
 
 class StreamHDF5Camera(_Camera):
     """Writes one frame per trigger and announces it with stream_resource/stream_datum."""
+
+    external = "STREAM:"
 
     def stage(self):
         self._open()
@@ -138,14 +144,3 @@ class StreamHDF5Camera(_Camera):
 
     def read(self):
         return {}
-
-    def describe(self):
-        return {
-            self.name: {
-                "source": f"SIM:{self.name}",
-                "dtype": "array",
-                "dtype_numpy": self.frame_dtype.str,
-                "shape": list(self.frame_shape),
-                "external": "STREAM:",
-            }
-        }

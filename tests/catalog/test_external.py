@@ -14,7 +14,7 @@ from bluebroker.catalog import ExternalDataMissing, UnknownHandler, open_catalog
 from bluebroker.catalog import handlers as handlers_module
 from bluebroker.ingest import CatalogWriter, InvalidDocument
 from tests.compare import assert_run_matches, same
-from tests.devices import HDF5Camera, StreamHDF5Camera
+from tests.devices import HDF5Camera, StreamHDF5Camera, TiffCamera
 
 
 @pytest.fixture
@@ -150,3 +150,12 @@ def test_two_writers_share_one_catalog(record, catalog, tmp_path):
     first.write_many(docs[:3])
     assert second.write_many(docs).duplicates == 3
     assert_run_matches(catalog["bmm/raw"][-1], docs)
+
+
+def test_area_detector_tiff_files(record, writer, tmp_path):
+    cam = TiffCamera("tcam", tmp_path, shape=(6, 4), dtype="uint16")
+    writer.write_many(record(bp.count([cam], num=3)))
+    node = writer.catalog["bmm/raw"][-1]["primary"]["data"]["tcam"]
+    assert node.shape == (3, 6, 4)
+    np.testing.assert_array_equal(node[:], np.stack(cam.frames))
+    np.testing.assert_array_equal(node[2, 5], cam.frames[2][5])
