@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 DEFAULT_DATA = Path("bluebroker-data")
@@ -63,20 +65,55 @@ def _ingest_file(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
+def _root_map(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            raise SystemExit(f"error: --root-map takes OLD=NEW, got {item!r}")
+        out[old] = new
+    return out
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bluebroker.catalog import open_catalog
+    from bluebroker.server.run import serve
+
+    catalog = open_catalog(args.catalog, root_map=_root_map(args.root_map))
+    serve(catalog, host=args.host, port=args.port, api_key=args.api_key)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from bluebroker.ingest import CatalogWriter
     from bluebroker.ingest.demo import acquire
+    from bluebroker.server.run import background_server
 
     writer = CatalogWriter(args.catalog, "bmm/raw")
-    print(
-        f"acquiring simulated runs into /bmm/raw of {writer.catalog.uri} "
-        f"(detector files in {args.data_dir}); Ctrl-C to stop"
-    )
-    try:
-        acquire(writer, args.data_dir.resolve(), args.runs, args.interval)
-    except KeyboardInterrupt:
-        print("stopped")
+    with background_server(writer.catalog, args.host, args.port, args.api_key) as url:
+        print(f"serving {writer.catalog.uri} at {url}  (API docs: {url}/docs)")
+        print(f"  python: from bluebroker.client import from_uri; "
+              f"from_uri('{url}')['bmm']['raw'].values().last()")
+        print(f"  shell:  curl '{url}/api/v1/search/bmm/raw?page[limit]=3'")
+        print(f"acquiring simulated runs into /bmm/raw (detector files in {args.data_dir}); "
+              "Ctrl-C to stop", flush=True)
+        try:
+            acquire(writer, args.data_dir.resolve(), args.runs, args.interval)
+            if args.runs is not None and args.keep_serving:
+                print("done acquiring; still serving, Ctrl-C to stop", flush=True)
+                while True:
+                    time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopped")
     return 0
+
+
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--catalog", default=DEFAULT_URI, help=f"catalog URI ({DEFAULT_URI})")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (8000)")
+    p.add_argument("--api-key", default=os.environ.get("BLUEBROKER_API_KEY"),
+                   help="require this key from every client (or $BLUEBROKER_API_KEY)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -98,8 +135,16 @@ def parser() -> argparse.ArgumentParser:
     files.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     files.set_defaults(func=_ingest_file)
 
-    demo = sub.add_parser("demo", help="acquire simulated runs into the embedded catalog")
-    demo.add_argument("--catalog", default=DEFAULT_URI, help=f"catalog URI ({DEFAULT_URI})")
+    serve = sub.add_parser("serve", help="serve a catalog over HTTP")
+    _add_server_options(serve)
+    serve.add_argument("--root-map", action="append", default=[], metavar="OLD=NEW",
+                       help="where detector files moved to (repeatable)")
+    serve.set_defaults(func=_serve)
+
+    demo = sub.add_parser("demo", help="serve the embedded catalog and acquire simulated runs")
+    _add_server_options(demo)
+    demo.add_argument("--keep-serving", action="store_true",
+                      help="with --runs, keep serving after the last run")
     demo.add_argument(
         "--data-dir",
         type=Path,

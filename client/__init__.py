@@ -1,4 +1,55 @@
-"""The Python HTTP client (httpx) into numpy, pandas and xarray.
+"""The Python HTTP client: bluebroker runs into numpy, pandas and xarray.
 
-Built in the server/client issue; it will import nothing from server, catalog or ingest.
+``from_uri("http://localhost:8000")`` returns the root container. It depends on httpx and
+numpy (pandas, pyarrow and xarray when tables and streams are read), never on the server.
 """
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from .array import ArrayClient
+from .base import BaseClient
+from .container import Container
+from .nodes import CatalogClient, RunClient, StreamClient, fetch
+from .table import TableClient
+from .transport import (
+    AuthenticationError,
+    BadRequestError,
+    ClientError,
+    NotFoundError,
+    Transport,
+)
+
+__all__ = [
+    "ArrayClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "BaseClient",
+    "CatalogClient",
+    "ClientError",
+    "Container",
+    "NotFoundError",
+    "RunClient",
+    "StreamClient",
+    "TableClient",
+    "from_uri",
+]
+
+
+def from_uri(uri: str, api_key: str | None = None, timeout: float = 60.0) -> BaseClient:
+    """Connect to a bluebroker server and return the node at ``uri``.
+
+    ``http://host:8000`` is the root; ``http://host:8000/api/v1/metadata/bmm/raw`` goes
+    straight to a node. The API key may also come from ``$BLUEBROKER_API_KEY``.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"expected an http(s) URI such as http://localhost:8000, got {uri!r}")
+    head, marker, tail = parts.path.partition("/api/v1")
+    api = f"{parts.scheme}://{parts.netloc}{head.rstrip('/')}/api/v1"
+    path = ()
+    if marker:
+        route, _, node_path = tail.strip("/").partition("/")
+        path = tuple(p for p in node_path.split("/") if p) if route == "metadata" else ()
+    return fetch(Transport(api, api_key=api_key, timeout=timeout), path)

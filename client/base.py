@@ -1,0 +1,67 @@
+"""What every client node has: a path, its metadata and structure, formats, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bluebroker import formats
+
+from .transport import Transport
+
+ROUTES = {"array": "array/full", "table": "table/full", "container": "container/full"}
+
+
+class BaseClient:
+    """A node on the server, as last fetched."""
+
+    def __init__(self, transport: Transport, item: dict[str, Any], path: tuple[str, ...]) -> None:
+        self._transport = transport
+        self._item = item
+        self.path = path
+
+    @property
+    def item(self) -> dict[str, Any]:
+        """The node's JSON resource as the server sent it."""
+        return self._item
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._item["attributes"].get("metadata", {})
+
+    @property
+    def specs(self) -> list[str]:
+        return [s["name"] for s in self._item["attributes"].get("specs", [])]
+
+    @property
+    def structure_family(self) -> str:
+        return self._item["attributes"]["structure_family"]
+
+    @property
+    def uri(self) -> str:
+        return self._item["links"]["self"]
+
+    @property
+    def formats(self) -> list[str]:
+        """Media types this node can be read as (see also ``bluebroker.formats.ALIASES``)."""
+        return list(self._transport.about()["formats"].get(self.structure_family, []))
+
+    def refresh(self) -> BaseClient:
+        self._item = self._transport.get_json("metadata", self.path)["data"]
+        return self
+
+    def export(self, filepath: str | Path, format: str | None = None, **params: Any) -> Path:
+        """Save the whole node to ``filepath``; the format is taken from the extension unless
+        given (``'csv'``, ``'parquet'``, ``'nc'``, ``'h5'``, ``'png'``...)."""
+        filepath = Path(filepath)
+        name = format or filepath.suffix.lstrip(".")
+        if not name:
+            raise ValueError("give a format, or a file name with an extension such as .csv")
+        media = formats.resolve(name)
+        response = self._transport.get_bytes(ROUTES[self.structure_family], self.path,
+                                             params={**params, "format": media}, accept=media)
+        filepath.write_bytes(response.content)
+        return filepath
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} /{'/'.join(self.path)}>"

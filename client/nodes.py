@@ -1,0 +1,142 @@
+"""Node classes by what the server says a node is, and the Bluesky-aware containers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bluebroker.queries import PartialUID, Query, ScanID
+
+from .array import ArrayClient
+from .base import BaseClient
+from .container import Container
+from .table import TableClient
+from .transport import BadRequestError, NotFoundError, Transport
+
+if TYPE_CHECKING:
+    import xarray
+
+
+def make_node(transport: Transport, item: dict[str, Any], path: tuple[str, ...]) -> BaseClient:
+    family = item["attributes"]["structure_family"]
+    specs = [s["name"] for s in item["attributes"].get("specs", [])]
+    if family == "array":
+        return ArrayClient(transport, item, path)
+    if family == "table":
+        return TableClient(transport, item, path)
+    if "CatalogOfBlueskyRuns" in specs:
+        return CatalogClient(transport, item, path)
+    if "BlueskyRun" in specs:
+        return RunClient(transport, item, path)
+    if "BlueskyEventStream" in specs:
+        return StreamClient(transport, item, path)
+    return Container(transport, item, path)
+
+
+def fetch(transport: Transport, path: tuple[str, ...]) -> Any:
+    """The node at ``path`` (one request)."""
+    return make_node(transport, transport.get_json("metadata", path)["data"], path)
+
+
+class CatalogClient(Container):
+    """A catalog of runs: ``cat[-1]`` newest, ``cat[scan_id]``, ``cat['uid-prefix']``,
+    ``cat.search(Key('plan_name') == 'scan')``, ``cat.sort(('start.time', -1))``."""
+
+    def search(self, query: Query) -> CatalogClient:
+        return CatalogClient(self._transport, self._item, self.path, (*self._queries, query),
+                             self._sort)
+
+    def sort(self, *keys: tuple[str, int]) -> CatalogClient:
+        return CatalogClient(self._transport, self._item, self.path, self._queries, keys)
+
+    def __getitem__(self, key: str | int) -> Any:  # type: ignore[override]
+        if isinstance(key, bool):
+            raise TypeError("runs are looked up by uid, uid prefix, scan_id or negative index")
+        if isinstance(key, int):
+            if key < 0:
+                return self.values()[key]
+            found, _ = self.search(ScanID(key)).sort(("start.time", -1))._page(0, 1)
+            if not found:
+                raise NotFoundError(404, f"no run with scan_id {key} in /{'/'.join(self.path)}")
+            return self._child(found[0])
+        if self._queries:  # the run must also satisfy this catalog's search
+            found, _ = self.search(PartialUID(key))._page(0, 2)
+            exact = [f for f in found if f["id"] == key]
+            if exact or len(found) == 1:
+                return self._child((exact or found)[0])
+            if not found:
+                raise NotFoundError(404, f"no run matching {key!r} in this search")
+            raise BadRequestError(400, f"uid prefix {key!r} matches more than one run in "
+                                       "this search; give more characters")
+        return super().__getitem__(key)
+
+
+class RunClient(Container):
+    """One run: metadata ``{start, stop, summary}``, streams as children, its documents."""
+
+    @property
+    def start(self) -> dict[str, Any]:
+        return self.metadata["start"]
+
+    @property
+    def stop(self) -> dict[str, Any] | None:
+        return self.metadata.get("stop")
+
+    @property
+    def uid(self) -> str:
+        return self.start["uid"]
+
+    def documents(self) -> Any:
+        """The run's documents as (name, doc), in the order they were written."""
+        import msgpack
+
+        unpacker = msgpack.Unpacker(strict_map_key=False)
+        for piece in self._transport.stream("documents", self.path, "application/x-msgpack"):
+            unpacker.feed(piece)
+            for name, doc in unpacker:
+                yield name, doc
+
+    def __repr__(self) -> str:
+        names = self.metadata.get("summary", {}).get("stream_names", [])
+        names_text = "{" + ", ".join(repr(n) for n in sorted(names)) + "}"
+        scan = f" scan_id={self.start['scan_id']}" if "scan_id" in self.start else ""
+        when = datetime.fromtimestamp(self.start["time"]).strftime("%Y-%m-%d %H:%M")
+        return f"<Run {names_text}{scan} uid={self.uid[:8]!r} {when}>"
+
+
+class StreamClient(Container):
+    """One event stream: ``data``, ``timestamps``, ``config``; ``read()`` as xarray."""
+
+    @property
+    def descriptors(self) -> list[dict[str, Any]]:
+        return self.metadata.get("descriptors", [])
+
+    def read(self, fields: list[str] | None = None) -> xarray.Dataset:
+        """The stream along dimension ``time``; detector-file fields only when named."""
+        import xarray
+
+        data = self["data"]
+        keys: dict[str, dict] = {}
+        for d in self.descriptors:
+            for k, v in d["data_keys"].items():
+                keys.setdefault(k, v)
+        names = [k for k, v in keys.items() if not v.get("external")] if fields is None \
+            else list(fields)
+        flat = [n for n in names if not keys[n].get("shape") and not keys[n].get("external")]
+        table = data.read(["time", *flat])
+        variables = {n: xarray.Variable("time", table[n].to_numpy(),
+                                        attrs=_attrs(keys[n])) for n in flat}
+        for n in names:
+            if n not in variables:
+                node = data[n]
+                variables[n] = xarray.Variable(node.dims, node.read(), attrs=_attrs(keys[n]))
+        return xarray.Dataset(
+            {n: variables[n] for n in names},
+            coords={"time": table["time"].to_numpy(), "seq_num": ("time", table.index.to_numpy())},
+            attrs={"stream_name": self.path[-1], "uid": self.path[-2]},
+        )
+
+
+def _attrs(data_key: dict) -> dict[str, Any]:
+    return {k: v for k, v in data_key.items()
+            if k in ("source", "units", "precision", "dtype", "object_name") and v is not None}

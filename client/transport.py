@@ -1,0 +1,104 @@
+"""HTTP plumbing: one keep-alive httpx client per connection, errors turned into exceptions
+that carry the server's own explanation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+
+class ClientError(Exception):
+    """The server refused a request; ``detail`` is its explanation."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{detail} (HTTP {status})")
+        self.status = status
+        self.detail = detail
+
+
+class NotFoundError(ClientError, KeyError):
+    """No node at that path (HTTP 404)."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class BadRequestError(ClientError, ValueError):
+    """A malformed query, slice or parameter (HTTP 400/406/422)."""
+
+
+class AuthenticationError(ClientError, PermissionError):
+    """A missing or wrong API key (HTTP 401/403)."""
+
+
+def _error(response: httpx.Response) -> ClientError:
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text or response.reason_phrase
+    status = response.status_code
+    if status == 404:
+        return NotFoundError(status, str(detail))
+    if status in (401, 403):
+        return AuthenticationError(status, str(detail))
+    if status in (400, 406, 409, 415, 422):
+        return BadRequestError(status, str(detail))
+    return ClientError(status, str(detail))
+
+
+def quote_path(path: tuple[str, ...]) -> str:
+    return "/".join(quote(p, safe="") for p in path)
+
+
+class Transport:
+    """Requests against one server's ``/api/v1``."""
+
+    def __init__(self, api: str, api_key: str | None = None, timeout: float = 60.0) -> None:
+        self.api = api.rstrip("/")
+        api_key = api_key or os.environ.get("BLUEBROKER_API_KEY")
+        headers = {"Authorization": f"Apikey {api_key}"} if api_key else {}
+        headers["Accept-Encoding"] = "zstd, gzip"
+        self.http = httpx.Client(headers=headers, timeout=timeout)
+        self._about: dict[str, Any] | None = None
+
+    def url(self, route: str, path: tuple[str, ...] = ()) -> str:
+        tail = quote_path(path)
+        return f"{self.api}/{route}/{tail}" if tail else f"{self.api}/{route}/"
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, url, **kwargs)
+        except httpx.ConnectError as err:
+            raise ConnectionError(f"cannot reach the bluebroker server at {self.api}: {err}") \
+                from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+    def get_json(self, route: str, path: tuple[str, ...] = (), params: Any = None) -> Any:
+        return self.request("GET", self.url(route, path), params=params).json()
+
+    def get_bytes(self, route: str, path: tuple[str, ...], params: Any = None,
+                  accept: str = "application/octet-stream") -> httpx.Response:
+        return self.request("GET", self.url(route, path), params=params,
+                            headers={"Accept": accept})
+
+    def stream(self, route: str, path: tuple[str, ...], accept: str) -> Iterator[bytes]:
+        """The body in pieces as they arrive, for long responses such as document streams."""
+        with self.http.stream("GET", self.url(route, path), headers={"Accept": accept}) as r:
+            if r.status_code >= 400:
+                r.read()
+                raise _error(r)
+            yield from r.iter_bytes()
+
+    def about(self) -> dict[str, Any]:
+        if self._about is None:
+            self._about = self.request("GET", f"{self.api}/").json()
+        return self._about
+
+    def close(self) -> None:
+        self.http.close()

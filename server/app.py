@@ -1,0 +1,33 @@
+"""The FastAPI application: ``create_app(catalog)``."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+
+from bluebroker import __version__
+from bluebroker.catalog import Catalog
+
+from . import errors
+from .auth import require_api_key
+from .compression import CompressionMiddleware
+from .routes import about, data, documents, nodes
+
+
+def create_app(catalog: Catalog, *, api_key: str | None = None) -> FastAPI:
+    """Serve ``catalog`` under ``/api/v1``; with ``api_key``, every data route needs it."""
+    app = FastAPI(
+        title="bluebroker",
+        version=__version__,
+        description="Bluesky runs as containers, tables and arrays. See /api/v1/ for formats.",
+        openapi_url="/openapi.json",
+    )
+    app.state.catalog = catalog
+    app.state.api_key = api_key
+    app.state.writers = documents.WriterPool(catalog)
+    errors.install(app)
+    app.add_middleware(CompressionMiddleware)
+    app.include_router(about.router)
+    guarded = [Depends(require_api_key)]
+    for module in (nodes, data, documents):
+        app.include_router(module.router, dependencies=guarded)
+    return app

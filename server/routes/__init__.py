@@ -1,0 +1,1 @@
+"""HTTP routes, one module per family: about, nodes (metadata/search), data, documents."""

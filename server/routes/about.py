@@ -1,0 +1,48 @@
+"""``GET /api/v1/``: what this server offers; ``GET /healthz``: is it alive."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from bluebroker import __version__, formats
+from bluebroker.queries import QUERIES
+
+from ..deps import api_base, catalog, json_response
+from ..encoders import ARRAY_FORMATS, DOCUMENT_FORMATS, STREAM_FORMATS, TABLE_FORMATS
+
+router = APIRouter()
+
+
+@router.get("/api/v1/", summary="About this server: version, formats, queries, auth")
+@router.get("/api/v1", include_in_schema=False)
+def about(request: Request) -> Response:
+    base = api_base(request)
+    return json_response({
+        "api_version": 1,
+        "library_version": __version__,
+        "formats": {
+            "array": ARRAY_FORMATS,
+            "table": TABLE_FORMATS,
+            "container": STREAM_FORMATS,
+            "documents": DOCUMENT_FORMATS,
+        },
+        "aliases": formats.ALIASES,
+        "queries": sorted(QUERIES),
+        "authentication": {
+            "required": request.app.state.api_key is not None,
+            "providers": [{"mode": "api_key", "header": "Authorization: Apikey <key>",
+                           "query": "api_key"}] if request.app.state.api_key else [],
+        },
+        "links": {"self": base + "/", "documentation": str(request.base_url) + "docs",
+                  "openapi": str(request.base_url) + "openapi.json"},
+        "meta": {"root_path": base},
+    })
+
+
+@router.get("/healthz", summary="Liveness and catalog reachability")
+def healthz(request: Request) -> Response:
+    import sqlalchemy as sa
+
+    with catalog(request).connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    return json_response({"status": "ok"})

@@ -1,0 +1,119 @@
+"""Data: ``/array/full``, ``/array/block``, ``/table/full``, ``/table/partition``,
+``/container/full``, each transcoded to the format asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, Query, Request, Response
+
+from bluebroker import formats
+from bluebroker.catalog import ArrayNode, Node, Run, Stream, TableNode
+from bluebroker.slicing import parse_index, result_shape
+from bluebroker.structures import block_chunks
+
+from ..deps import data_response, node_at
+from ..encoders import ARRAY_FORMATS, RUN_FORMATS, STREAM_FORMATS, TABLE_FORMATS
+from ..encoders.arrays import encode_array
+from ..encoders.containers import encode_run, encode_stream
+from ..encoders.tables import encode_table
+from ..errors import ApiError
+from ..negotiation import choose
+
+router = APIRouter()
+MAX_IMAGE = 1024
+
+
+def _array(request: Request, path: str) -> ArrayNode:
+    node = node_at(request, path)
+    if not isinstance(node, ArrayNode):
+        raise ApiError(400, _wrong_family(node, path, "an array"))
+    return node
+
+
+def _wrong_family(node: Node, path: str, wanted: str) -> str:
+    route = {"table": "/table/full", "container": "/search", "array": "/array/full"}
+    return (f"/{path} is a {node.structure_family}, not {wanted}; read it with "
+            f"{route[node.structure_family]}/{path}")
+
+
+def _checked(index: tuple, shape: tuple[int, ...], text: str) -> tuple[int, ...]:
+    try:
+        return result_shape(shape, index)
+    except IndexError as err:
+        raise ApiError(400, f"slice {text!r} does not fit shape {list(shape)}: {err}") from None
+
+
+def _send_array(request: Request, node: ArrayNode, arr: np.ndarray) -> Response:
+    media = choose(request, ARRAY_FORMATS, formats.JSON)
+    max_size = int(request.query_params.get("max_size", MAX_IMAGE))
+    body = encode_array(arr, media, max_size)
+    native = arr.dtype.newbyteorder("=") if arr.dtype.kind not in "OUS" else arr.dtype
+    headers = {"X-Array-Shape": ",".join(map(str, arr.shape)), "X-Array-Dtype": native.str}
+    return data_response(request, body, media, node, headers)
+
+
+@router.get("/api/v1/array/full/{path:path}", summary="An array, or the slice asked for")
+def array_full(request: Request, path: str, slice: str = "") -> Response:
+    node = _array(request, path)
+    index = parse_index(slice)
+    _checked(index, node.shape, slice)
+    return _send_array(request, node, node.read(index))
+
+
+@router.get("/api/v1/array/block/{path:path}", summary="One block of an array (see chunks)")
+def array_block(request: Request, path: str, block: str = Query(...)) -> Response:
+    node = _array(request, path)
+    try:
+        ids = [int(b) for b in block.split(",")]
+    except ValueError:
+        raise ApiError(400, f"block must be comma-separated integers, got {block!r}") from None
+    shape = node.shape
+    chunks = block_chunks(shape, node.dtype.itemsize)
+    if len(ids) != len(shape) or any(not 0 <= i < len(c) for i, c in zip(ids, chunks,
+                                                                         strict=False)):
+        raise ApiError(400, f"block {block!r} is outside the chunks {chunks} of this array")
+    index = tuple(slice(sum(c[:i]), sum(c[: i + 1])) for i, c in zip(ids, chunks, strict=True))
+    return _send_array(request, node, node.read(index))
+
+
+def _table(request: Request, path: str) -> TableNode:
+    node = node_at(request, path)
+    if not isinstance(node, TableNode):
+        raise ApiError(400, _wrong_family(node, path, "a table"))
+    return node
+
+
+def _send_table(request: Request, node: TableNode) -> Response:
+    columns = request.query_params.getlist("column") or None
+    if columns:
+        unknown = [c for c in columns if c not in node.columns]
+        if unknown:
+            raise ApiError(400, f"no columns {unknown} here; columns: {node.columns}")
+    media = choose(request, TABLE_FORMATS, formats.JSON)
+    return data_response(request, encode_table(node.read(columns), media), media, node)
+
+
+@router.get("/api/v1/table/full/{path:path}", summary="A table, or the columns asked for")
+def table_full(request: Request, path: str) -> Response:
+    return _send_table(request, _table(request, path))
+
+
+@router.get("/api/v1/table/partition/{path:path}", summary="One partition of a table")
+def table_partition(request: Request, path: str, partition: int = Query(...)) -> Response:
+    node = _table(request, path)
+    if partition != 0:
+        raise ApiError(400, f"partition {partition} does not exist; this table has 1 (index 0)")
+    return _send_table(request, node)
+
+
+@router.get("/api/v1/container/full/{path:path}", summary="A stream or run as one file")
+def container_full(request: Request, path: str) -> Response:
+    node = node_at(request, path)
+    if isinstance(node, Stream):
+        media = choose(request, STREAM_FORMATS, formats.NETCDF)
+        return data_response(request, encode_stream(node, media), media, node)
+    if isinstance(node, Run):
+        media = choose(request, RUN_FORMATS, formats.HDF5)
+        return data_response(request, encode_run(node, media), media, node)
+    raise ApiError(400, f"/{path} cannot be exported as one file; streams (netCDF, HDF5) and "
+                        "runs (HDF5) can")

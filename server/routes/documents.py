@@ -1,0 +1,113 @@
+"""``GET /documents/{run}``: a run's documents as written; ``POST /documents/{catalog}``:
+documents in, through the one writer."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+import msgpack
+import msgpack_numpy
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from bluebroker import formats
+from bluebroker.catalog import Catalog, Run
+from bluebroker.catalog.tree import check_catalog_path
+from bluebroker.ingest import CatalogWriter
+
+from ..deps import catalog, filename, json_response, node_at
+from ..encoders import DOCUMENT_FORMATS
+from ..encoders.jsonable import dumps
+from ..errors import ApiError
+from ..negotiation import choose
+
+router = APIRouter()
+
+
+class WriterPool:
+    """One writer per catalog path, each behind a lock so concurrent posts do not race."""
+
+    def __init__(self, cat: Catalog) -> None:
+        self.catalog = cat
+        self._writers: dict[str, tuple[CatalogWriter, threading.Lock]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> tuple[CatalogWriter, threading.Lock]:
+        with self._lock:
+            if path not in self._writers:
+                self._writers[path] = (CatalogWriter(self.catalog, path), threading.Lock())
+            return self._writers[path]
+
+
+def _encode(name: str, doc: dict, media: str) -> bytes:
+    if media == formats.MSGPACK:
+        return msgpack.packb([name, doc], default=msgpack_numpy.encode)
+    line = dumps([name, doc])
+    return b"\x1e" + line + b"\n" if media == formats.JSON_SEQ else line + b"\n"
+
+
+@router.get("/api/v1/documents/{path:path}", summary="A run's documents, in order, as written")
+def get_documents(request: Request, path: str) -> Response:
+    node = node_at(request, path)
+    if not isinstance(node, Run):
+        raise ApiError(400, f"/{path} is not a run; documents are served per run")
+    media = choose(request, DOCUMENT_FORMATS, formats.NDJSON)
+    headers = {"Content-Disposition": f'inline; filename="{filename(node, media)}"'}
+    if media == formats.JSON:
+        return Response(dumps([[n, d] for n, d in node.documents()]), media_type=media,
+                        headers=headers)
+
+    def stream() -> Iterator[bytes]:
+        for name, doc in node.documents():
+            yield _encode(name, doc, media)
+
+    return StreamingResponse(stream(), media_type=media, headers=headers)
+
+
+def _pairs(body: object) -> list:
+    if isinstance(body, list) and len(body) == 2 and isinstance(body[0], str):
+        return [body]
+    if isinstance(body, list):
+        return body
+    raise ApiError(400, "the body must be a [name, doc] pair or a list of such pairs")
+
+
+@router.post("/api/v1/documents/{path:path}", summary="Write documents into a catalog of runs")
+async def post_documents(request: Request, path: str) -> Response:
+    try:
+        path = check_catalog_path(path)
+    except ValueError as err:
+        raise ApiError(400, str(err)) from None
+    raw = await request.body()
+    kind = request.headers.get("content-type", formats.JSON).split(";")[0].strip()
+    try:
+        if kind in (formats.MSGPACK, "application/msgpack"):
+            body = msgpack.unpackb(raw, object_hook=msgpack_numpy.decode, strict_map_key=False)
+        elif kind == formats.JSON:
+            body = json.loads(raw)
+        else:
+            raise ApiError(415, f"send documents as {formats.JSON} or {formats.MSGPACK}, "
+                                f"not {kind!r}")
+    except (ValueError, msgpack.UnpackException) as err:
+        raise ApiError(400, f"the body is not valid {kind}: {err}") from None
+    pairs = _pairs(body)
+    existing = catalog(request).catalog_paths()
+    if path not in existing and any(p.startswith(path + "/") or path.startswith(p + "/")
+                                    for p in existing):
+        raise ApiError(400, f"/{path} overlaps an existing catalog path; catalog paths nest "
+                            "only through namespaces, e.g. bmm/raw beside bmm/processed")
+    writer, lock = request.app.state.writers.get(path)
+    from starlette.concurrency import run_in_threadpool
+
+    def write():
+        with lock:
+            return writer.write_many(pairs, strict=False)
+
+    result = await run_in_threadpool(write)
+    rejected = [{"index": r.index, "name": r.name, "uid": r.error.uid, "error": str(r.error)}
+                for r in result.rejected]
+    status = 422 if rejected else 200
+    return json_response({"written": result.written, "duplicates": result.duplicates,
+                          "rejected": rejected}, status)

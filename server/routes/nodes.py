@@ -1,0 +1,89 @@
+"""``/metadata/{path}`` and ``/search/{path}``: the tree, its metadata, searching and paging."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+
+from bluebroker.catalog import Container, RunCatalog
+from bluebroker.queries import from_params
+
+from ..deps import api_base, json_response, node_at
+from ..envelope import ATTRIBUTES, resource
+from ..errors import ApiError
+
+router = APIRouter()
+MAX_PAGE = 300
+
+
+def _fields(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    wanted = tuple(f for f in value.split(",") if f)
+    unknown = [f for f in wanted if f not in ATTRIBUTES]
+    if unknown:
+        raise ApiError(400, f"unknown fields {unknown}; choose from {', '.join(ATTRIBUTES)}")
+    return wanted
+
+
+@router.get("/api/v1/metadata/{path:path}", summary="A node: metadata, structure, links")
+def metadata(request: Request, path: str, fields: str | None = None) -> Response:
+    node = node_at(request, path)
+    return json_response({"data": resource(node, api_base(request), _fields(fields))})
+
+
+def parse_sort(text: str) -> list[tuple[str, int]]:
+    """``start.time,-scan_id`` -> ``[('start.time', 1), ('scan_id', -1)]``."""
+    out = []
+    for key in (k.strip() for k in text.split(",") if k.strip()):
+        out.append((key[1:], -1) if key.startswith("-") else (key, 1))
+    return out
+
+
+@router.get("/api/v1/search/{path:path}", summary="Children of a container, filtered, sorted, paged")
+def search(
+    request: Request,
+    path: str,
+    sort: str | None = None,
+    fields: str | None = None,
+    offset: int = Query(0, alias="page[offset]", ge=0),
+    limit: int = Query(100, alias="page[limit]", ge=0, le=MAX_PAGE),
+) -> Response:
+    node = node_at(request, path)
+    if not isinstance(node, Container):
+        raise ApiError(400, f"/{path} is a {node.structure_family}, not a container; "
+                            "use /metadata for it")
+    queries = from_params(list(request.query_params.multi_items()))
+    if (queries or sort) and not isinstance(node, RunCatalog):
+        raise ApiError(400, f"/{path} is not a catalog of runs; only catalogs of runs can be "
+                            "filtered and sorted")
+    for query in queries:
+        node = node.search(query)
+    if sort:
+        node = node.sort(*parse_sort(sort))
+    count = len(node)
+    base = api_base(request)
+    wanted = _fields(fields)
+    data = [resource(child, base, wanted) for _, child in node.items_range(offset, limit)]
+    return json_response({"data": data, "links": _page_links(request, path, offset, limit,
+                                                             count), "meta": {"count": count}})
+
+
+def _page_links(request: Request, path: str, offset: int, limit: int, count: int
+                ) -> dict[str, str | None]:
+    params = [(k, v) for k, v in request.query_params.multi_items()
+              if k not in ("page[offset]", "page[limit]")]
+    url = f"{api_base(request)}/search/{path}".rstrip("/")
+
+    def at(o: int) -> str:
+        return url + "?" + urlencode([*params, ("page[offset]", o), ("page[limit]", limit)])
+
+    last = max(0, (count - 1) // limit * limit) if limit else 0
+    return {
+        "self": at(offset),
+        "first": at(0),
+        "last": at(last),
+        "next": at(offset + limit) if limit and offset + limit < count else None,
+        "prev": at(max(0, offset - limit)) if limit and offset > 0 else None,
+    }

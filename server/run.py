@@ -1,0 +1,58 @@
+"""Running the app with uvicorn: in the foreground (``bluebroker serve``) or in a background
+thread (``bluebroker demo``, tests, the ``databroker`` facade's ``temp()``)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from bluebroker.catalog import Catalog, CatalogError
+
+from .app import create_app
+
+
+def _check_port(host: str, port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise CatalogError(f"port {port} on {host} is in use; pass --port with a free one") \
+                from None
+
+
+def serve(catalog: Catalog, host: str = "127.0.0.1", port: int = 8000,
+          api_key: str | None = None) -> None:
+    _check_port(host, port)
+    print(f"serving {catalog.uri} at http://{host}:{port} (API docs at /docs)", flush=True)
+    uvicorn.run(create_app(catalog, api_key=api_key), host=host, port=port, log_level="warning")
+
+
+@contextmanager
+def background_server(catalog: Catalog, host: str = "127.0.0.1", port: int = 0,
+                      api_key: str | None = None) -> Iterator[str]:
+    """Serve in a thread; yields the base URL (port 0 picks a free port)."""
+    _check_port(host, port)
+    config = uvicorn.Config(create_app(catalog, api_key=api_key), host=host, port=port,
+                            log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True, name="bluebroker-server")
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise CatalogError(f"the server did not start on {host}:{port}")
+        time.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
