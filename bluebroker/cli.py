@@ -92,11 +92,16 @@ def _demo(args: argparse.Namespace) -> int:
     writer = CatalogWriter(args.catalog, "bmm/raw")
     with background_server(writer.catalog, args.host, args.port, args.api_key) as url:
         print(f"serving {writer.catalog.uri} at {url}  (API docs: {url}/docs)")
-        print(f"  python: from bluebroker.client import from_uri; "
-              f"from_uri('{url}')['bmm']['raw'].values().last()")
+        print(
+            f"  python: from bluebroker.client import from_uri; "
+            f"from_uri('{url}')['bmm']['raw'].values().last()"
+        )
         print(f"  shell:  curl '{url}/api/v1/search/bmm/raw?page[limit]=3'")
-        print(f"acquiring simulated runs into /bmm/raw (detector files in {args.data_dir}); "
-              "Ctrl-C to stop", flush=True)
+        print(
+            f"acquiring simulated runs into /bmm/raw (detector files in {args.data_dir}); "
+            "Ctrl-C to stop",
+            flush=True,
+        )
         try:
             acquire(writer, args.data_dir.resolve(), args.runs, args.interval)
             if args.runs is not None and args.keep_serving:
@@ -112,8 +117,11 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalog", default=DEFAULT_URI, help=f"catalog URI ({DEFAULT_URI})")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (8000)")
-    p.add_argument("--api-key", default=os.environ.get("BLUEBROKER_API_KEY"),
-                   help="require this key from every client (or $BLUEBROKER_API_KEY)")
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("BLUEBROKER_API_KEY"),
+        help="require this key from every client (or $BLUEBROKER_API_KEY)",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -137,14 +145,20 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve a catalog over HTTP")
     _add_server_options(serve)
-    serve.add_argument("--root-map", action="append", default=[], metavar="OLD=NEW",
-                       help="where detector files moved to (repeatable)")
+    serve.add_argument(
+        "--root-map",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="where detector files moved to (repeatable)",
+    )
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser("demo", help="serve the embedded catalog and acquire simulated runs")
     _add_server_options(demo)
-    demo.add_argument("--keep-serving", action="store_true",
-                      help="with --runs, keep serving after the last run")
+    demo.add_argument(
+        "--keep-serving", action="store_true", help="with --runs, keep serving after the last run"
+    )
     demo.add_argument(
         "--data-dir",
         type=Path,

@@ -67,6 +67,7 @@ def result_shape(shape: tuple[int, ...], index: tuple) -> tuple[int, ...]:
     """The shape of ``array[index]`` for an array of ``shape``, without any data."""
     import numpy as np
 
-    probe = np.lib.stride_tricks.as_strided(np.empty(1, dtype=np.uint8), shape=shape,
-                                            strides=(0,) * len(shape))
+    probe = np.lib.stride_tricks.as_strided(
+        np.empty(1, dtype=np.uint8), shape=shape, strides=(0,) * len(shape)
+    )
     return probe[index].shape

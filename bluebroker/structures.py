@@ -57,8 +57,9 @@ class ArrayStructure:
     chunks: list[list[int]] = field(default_factory=list)
 
     @classmethod
-    def from_array_info(cls, shape: tuple[int, ...], dtype: np.dtype, dims: tuple[str, ...]
-                        ) -> ArrayStructure:
+    def from_array_info(
+        cls, shape: tuple[int, ...], dtype: np.dtype, dims: tuple[str, ...]
+    ) -> ArrayStructure:
         data_type = DataType.from_numpy(dtype)
         return cls(data_type, tuple(shape), tuple(dims), block_chunks(shape, data_type.itemsize))
 
@@ -73,8 +74,12 @@ class ArrayStructure:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ArrayStructure:
-        return cls(DataType(**data["data_type"]), tuple(data["shape"]), tuple(data["dims"]),
-                   data.get("chunks", []))
+        return cls(
+            DataType(**data["data_type"]),
+            tuple(data["shape"]),
+            tuple(data["dims"]),
+            data.get("chunks", []),
+        )
 
 
 @dataclass(frozen=True)

@@ -48,11 +48,11 @@ def to_array(values: Sequence[Any], dtype_numpy: str | None = None) -> np.ndarra
             arr = np.asarray(values, dtype=np.dtype(dtype_numpy))
             if arr.dtype.kind not in "OUS":
                 return arr
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             pass
     try:
         arr = np.asarray(values)
-    except ValueError:  # ragged
+    except (ValueError, OverflowError):  # ragged, or integers too large for int64
         arr = None
     if arr is None or arr.dtype.kind in "OUSV":
         out = np.empty(len(values), dtype=object)
@@ -66,7 +66,11 @@ def encode(arr: np.ndarray) -> tuple[str, list[int], bytes]:
     """Return (dtype string, per-row shape, payload) for a column array."""
     if arr.dtype.kind in OBJECT_KINDS:
         items = list(arr) if arr.dtype.kind == "O" and arr.ndim == 1 else arr.tolist()
-        return OBJECT, [], msgpack.packb(items, default=msgpack_numpy.encode)
+        try:
+            return OBJECT, [], msgpack.packb(items, default=msgpack_numpy.encode)
+        except OverflowError:  # integers beyond 64 bits: kept as their decimal text
+            items = [str(v) if isinstance(v, int) else v for v in items]
+            return OBJECT, [], msgpack.packb(items, default=msgpack_numpy.encode)
     little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
     return little.dtype.str, list(arr.shape[1:]), np.ascontiguousarray(little).tobytes()
 
@@ -99,19 +103,29 @@ def fill_value(dtype: np.dtype) -> Any:
 
 
 def assemble(chunks: list[Chunk], start: int, stop: int) -> np.ndarray:
-    """Concatenate chunks covering rows [start, stop), filling any gap."""
+    """Concatenate chunks covering rows [start, stop); rows no chunk covers read as missing
+    (NaN for floats, None otherwise). Chunks whose rows differ in shape, or mix numbers with
+    objects, come back as one object array with a row per element."""
     if not chunks:
         return np.full(stop - start, None, dtype=object)
-    first = chunks[0].values
-    row_shape = first.shape[1:]
     covered = sum(max(0, min(c.stop_row, stop) - max(c.start_row, start)) for c in chunks)
     if covered == stop - start and len(chunks) == 1:
         c = chunks[0]
         return c.values[start - c.start_row : stop - c.start_row]
+    shapes = {c.values.shape[1:] for c in chunks}
+    kinds = {c.values.dtype.kind in "OUSV" for c in chunks}
+    if len(shapes) > 1 or len(kinds) > 1:
+        out = np.full(stop - start, None, dtype=object)
+        for c in chunks:
+            lo, hi = max(c.start_row, start), min(c.stop_row, stop)
+            for i in range(lo, hi):
+                out[i - start] = c.values[i - c.start_row]
+        return out
     dtype = np.result_type(*[c.values.dtype for c in chunks])
+    row_shape = shapes.pop()
     if covered != stop - start:
-        if dtype.kind in "iub":
-            dtype = np.result_type(dtype, np.float64) if dtype.kind != "b" else np.dtype(object)
+        if dtype.kind not in "fcmMO":
+            dtype = np.result_type(dtype, np.float64) if dtype.kind in "iu" else np.dtype(object)
         out = np.full((stop - start, *row_shape), fill_value(dtype), dtype=dtype)
     else:
         out = np.empty((stop - start, *row_shape), dtype=dtype)

@@ -34,12 +34,15 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, bytes):
-        return obj.decode("utf-8", "replace")
+        obj = obj.decode("utf-8", "replace")
+    if isinstance(obj, str) and "\x00" in obj:
+        return obj.replace("\x00", "")  # PostgreSQL text and jsonb cannot hold NUL
     return obj
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(jsonable(obj), separators=(",", ":"))
+    """Canonical JSON (sorted keys) so SQLite compares objects as PostgreSQL's jsonb does."""
+    return json.dumps(jsonable(obj), separators=(",", ":"), sort_keys=True)
 
 
 def _sqlite_regexp(pattern: str, value: Any) -> bool:

@@ -196,9 +196,7 @@ class ExternalArray(ArrayNode):
     def _read_streamed(self, start: int, stop: int) -> np.ndarray:
         with self.root.connect() as conn:
             parts = self._stream_rows(conn, start, stop)
-        dtype, shape = self.dtype, (stop - start, *self._row_shape)
-        fill = col.fill_value(dtype)
-        out = np.zeros(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+        blocks: list[col.Chunk] = []
         files: dict[str, h5py.File] = {}
         with ExitStack() as stack:
             for part in parts:
@@ -224,7 +222,10 @@ class ExternalArray(ArrayNode):
                     raise ExternalDataError(
                         f"{self._where(path)}: no dataset {dataset_name!r} in the file"
                     ) from None
-                per_event = max(1, math.prod(self._row_shape) // max(1, math.prod(ds.shape[1:])))
+                row_shape = self._row_shape
+                if not row_shape or 0 in row_shape:  # not declared: one dataset row per event
+                    row_shape = tuple(ds.shape[1:])
+                per_event = max(1, math.prod(row_shape) // max(1, math.prod(ds.shape[1:])))
                 lo = max(part.seq_start, start + 1)
                 hi = min(part.seq_stop, stop + 1)
                 first = part.index_start + (lo - part.seq_start)
@@ -234,8 +235,10 @@ class ExternalArray(ArrayNode):
                         f"{self._where(path)}: dataset {dataset_name} has {ds.shape[0]} rows, "
                         f"fewer than the stream_datum promises"
                     )
-                out[lo - start - 1 : hi - start - 1] = block.reshape((hi - lo, *self._row_shape))
-        return out
+                blocks.append(col.Chunk(lo - 1, block.reshape((hi - lo, *row_shape))))
+        if not blocks:
+            return np.empty((stop - start, *self._row_shape), dtype=self.dtype)
+        return col.assemble(blocks, start, stop)
 
     # -- where the data lie --------------------------------------------------------------------
 

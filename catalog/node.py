@@ -61,6 +61,10 @@ class ArrayNode(Node):
     def dims(self) -> tuple[str, ...]:
         return ("time", *(f"dim_{i}" for i in range(1, len(self.shape))))
 
+    def info(self) -> tuple[tuple[int, ...], np.dtype, tuple[str, ...]]:
+        """(shape, dtype, dims) together; subclasses compute them with fewer queries."""
+        return self.shape, self.dtype, self.dims
+
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         """Rows [start, stop) along the first dimension."""
         raise NotImplementedError

@@ -76,35 +76,39 @@ def read_columns(
     conn: sa.Connection, stream_id: int, columns: list[str], start: int, stop: int
 ) -> dict[str, np.ndarray]:
     """Rows [start, stop) of each column; columns with no chunks at all are left out."""
-    layouts = column_layouts(conn, stream_id, columns)
-    if stop <= start:
-        return {c: np.empty((0, *shape), dtype=dtype) for c, (dtype, shape) in layouts.items()}
-    params = {"stream_id": stream_id, "columns": columns, "start": start, "stop": stop}
-    parts: dict[str, list[col.Chunk]] = {c: [] for c in layouts}
-    for c in conn.execute(_COVERING, params):
-        lo, hi = max(c.start_row, start), min(c.stop_row, stop)
-        per_row = col.row_nbytes(c.dtype, c.shape)
-        if c.payload is not None:
-            chunk = col.Chunk(
-                c.start_row, col.decode(c.dtype, c.shape, c.payload, c.stop_row - c.start_row)
-            )
-        elif per_row:
-            piece = conn.execute(
-                _PIECE,
-                {
-                    "id": c.id,
-                    "offset": (lo - c.start_row) * per_row + 1,
-                    "length": (hi - lo) * per_row,
-                },
-            ).scalar_one()
-            chunk = col.Chunk(lo, col.decode(c.dtype, c.shape, piece, hi - lo))
-        else:
-            whole = conn.execute(_WHOLE, {"id": c.id}).scalar_one()
-            chunk = col.Chunk(
-                c.start_row, col.decode(c.dtype, c.shape, whole, c.stop_row - c.start_row)
-            )
-        parts[c.column].append(chunk)
-    return {column: col.assemble(found, start, stop) for column, found in parts.items()}
+    parts: dict[str, list[col.Chunk]] = {}
+    if stop > start:
+        params = {"stream_id": stream_id, "columns": columns, "start": start, "stop": stop}
+        for c in conn.execute(_COVERING, params):
+            parts.setdefault(c.column, []).append(_chunk(conn, c, start, stop))
+    missing = [c for c in columns if c not in parts]
+    if missing:  # an empty range, a gap, or a column that was never written
+        for column, (dtype, shape) in column_layouts(conn, stream_id, missing).items():
+            parts[column] = [col.Chunk(start, np.empty((0, *shape), dtype=dtype))]
+    return {
+        column: col.assemble([c for c in found if len(c.values)], start, stop)
+        if stop > start
+        else found[0].values
+        for column, found in parts.items()
+    }
+
+
+def _chunk(conn: sa.Connection, c: sa.Row, start: int, stop: int) -> col.Chunk:
+    """The part of one stored chunk inside [start, stop): cut in SQL when rows have a size."""
+    if c.payload is not None:
+        return col.Chunk(
+            c.start_row, col.decode(c.dtype, c.shape, c.payload, c.stop_row - c.start_row)
+        )
+    lo, hi = max(c.start_row, start), min(c.stop_row, stop)
+    per_row = col.row_nbytes(c.dtype, c.shape)
+    if per_row:
+        piece = conn.execute(
+            _PIECE,
+            {"id": c.id, "offset": (lo - c.start_row) * per_row + 1, "length": (hi - lo) * per_row},
+        ).scalar_one()
+        return col.Chunk(lo, col.decode(c.dtype, c.shape, piece, hi - lo))
+    whole = conn.execute(_WHOLE, {"id": c.id}).scalar_one()
+    return col.Chunk(c.start_row, col.decode(c.dtype, c.shape, whole, c.stop_row - c.start_row))
 
 
 def read_column(

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from bluebroker import queries as q
 
 from .schema import runs
+from .writes import WORD
 
 COLUMNS = {"start": runs.c.start, "stop": runs.c.stop, "summary": runs.c.summary}
 FAST_KEYS = {"start.time": runs.c.time, "start.scan_id": runs.c.scan_id, "start.uid": runs.c.uid}
@@ -32,7 +33,10 @@ class JsonPath:
 
     @property
     def _sqlite_path(self) -> str:
-        return "$" + "".join('."' + p.replace('"', '\\"') + '"' for p in self.parts)
+        # Numeric parts index arrays, as they do in PostgreSQL's #> paths.
+        return "$" + "".join(
+            f"[{p}]" if p.isdigit() else '."' + p.replace('"', '\\"') + '"' for p in self.parts
+        )
 
     @property
     def _pg_path(self) -> sa.ColumnElement:
@@ -95,9 +99,8 @@ def _eq(path: JsonPath, value: Any) -> sa.ColumnElement:
         if path.pg:
             return path.json() == _jsonb(value)
         kind = "array" if isinstance(value, list) else "object"
-        return sa.and_(
-            path.is_type(kind), path.raw_text() == json.dumps(value, separators=(",", ":"))
-        )
+        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+        return sa.and_(path.is_type(kind), path.raw_text() == text)
     raise q.QueryError(f"cannot compare metadata with {type(value).__name__} {value!r}")
 
 
@@ -132,12 +135,12 @@ def _contains(path: JsonPath, value: Any) -> sa.ColumnElement:
 
 
 def _fulltext(text: str, pg: bool) -> sa.ColumnElement:
-    words = text.split()
+    words = WORD.findall(text)  # the same word split as the indexed text (writes.py)
     if not words:
         raise q.QueryError("full-text search needs at least one word")
     if pg:
         return sa.func.to_tsvector("simple", runs.c.text).op("@@")(
-            sa.func.plainto_tsquery("simple", text)
+            sa.func.plainto_tsquery("simple", " ".join(words))
         )
     match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
     return runs.c.id.in_(

@@ -33,7 +33,11 @@ def declared_dtype(data_key: dict) -> np.dtype:
 
 
 def declared_shape(data_key: dict) -> tuple[int, ...]:
-    return tuple(int(n) for n in data_key.get("shape") or ())
+    """The per-event shape a descriptor promises; 0 stands for a dimension it leaves open
+    (``None`` or negative in the document)."""
+    return tuple(
+        int(n) if n is not None and int(n) >= 0 else 0 for n in data_key.get("shape") or ()
+    )
 
 
 class EventTable(TableNode):
@@ -132,21 +136,29 @@ class StoredArray(ArrayNode):
 
     @property
     def dims(self) -> tuple[str, ...]:
-        own = self.data_key.get("dims") or [f"dim_{i}" for i in range(1, len(self.shape))]
+        return self._dims(len(self._layout()[1]) + 1)
+
+    def _dims(self, ndim: int) -> tuple[str, ...]:
+        own = self.data_key.get("dims") or [f"dim_{i}" for i in range(1, ndim)]
         return ("time", *own)
+
+    def info(self) -> tuple[tuple[int, ...], np.dtype, tuple[str, ...]]:
+        dtype, row_shape = self._layout()
+        shape = (self.stream.num_rows(), *row_shape)
+        return shape, dtype, self._dims(len(shape))
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         with self.stream.root.connect() as conn:
             arr = read_column(conn, self.stream.id, self.stored, start, stop)
-        if arr is None:
-            dtype = declared_dtype(self.data_key)
-            shape = declared_shape(self.data_key)
-            return np.full(
-                (stop - start, *shape),
-                col.fill_value(dtype),
-                dtype=dtype if dtype.kind in "fcmMO" else object,
-            )
-        return arr
+        return self.missing(stop - start) if arr is None else arr
+
+    def missing(self, rows: int) -> np.ndarray:
+        """What a field that no event carried reads as: NaN for numbers, else None."""
+        dtype = declared_dtype(self.data_key)
+        shape = declared_shape(self.data_key)
+        if 0 in shape or dtype.kind not in "fc":
+            return np.full(rows, None, dtype=object)
+        return np.full((rows, *shape), np.nan, dtype=dtype)
 
 
 class ConfigTable(TableNode):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from .run import Run
 from .runs import RunCatalog
 from .schema import catalogs, check_version, current_version, runs, upgrade
 
+PATHS_MAX_AGE = 2.0
 SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
@@ -45,6 +47,7 @@ class Catalog(Container):
         self.engine = create_engine(uri)
         self.dialect = self.engine.dialect.name
         self.root_map = dict(root_map or {})
+        self._paths: tuple[float, dict[str, int]] | None = None
 
     def connect(self) -> sa.Connection:
         return self.engine.connect()
@@ -60,10 +63,15 @@ class Catalog(Container):
 
     # -- catalog paths -------------------------------------------------------------------
 
-    def catalog_paths(self) -> dict[str, int]:
-        """Every catalog path and its id."""
-        with self.connect() as conn:
-            return dict(conn.execute(sa.select(catalogs.c.path, catalogs.c.id)).all())
+    def catalog_paths(self, max_age: float = PATHS_MAX_AGE) -> dict[str, int]:
+        """Every catalog path and its id (remembered for ``max_age`` seconds: paths are
+        created rarely and looked up on every request)."""
+        now = time.monotonic()
+        if self._paths is None or now - self._paths[0] > max_age:
+            with self.connect() as conn:
+                paths = dict(conn.execute(sa.select(catalogs.c.path, catalogs.c.id)).all())
+            self._paths = (now, paths)
+        return self._paths[1]
 
     def catalog_metadata(self, catalog_id: int) -> dict[str, Any]:
         with self.connect() as conn:
@@ -82,6 +90,7 @@ class Catalog(Container):
                 conn.execute(
                     sa.update(catalogs).where(catalogs.c.id == catalog_id).values(metadata=metadata)
                 )
+        self._paths = None
         return RunCatalog(self, split_path(path), catalog_id)
 
     # -- runs ----------------------------------------------------------------------------
@@ -116,6 +125,8 @@ class Catalog(Container):
         """The node at a '/'-separated path (or a tuple of segments)."""
         parts = split_path(path)
         paths = self.catalog_paths()
+        if parts and not any(p == parts[0] or p.startswith(parts[0] + "/") for p in paths):
+            paths = self.catalog_paths(max_age=0)  # perhaps created a moment ago elsewhere
         node: Any = self
         for i in range(len(parts)):
             here = parts[: i + 1]

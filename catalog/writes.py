@@ -6,6 +6,9 @@ documents commits or rolls back as one.
 
 from __future__ import annotations
 
+import itertools
+import logging
+import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -33,29 +36,40 @@ from .schema import (
     streams,
 )
 
+log = logging.getLogger(__name__)
 IN_BATCH = 500  # bound on IN (...) lists, well under every backend's parameter limit
 
 
+TEXT_LIMIT = 100_000  # characters of metadata indexed for full-text search, per run
+WORD = re.compile(r"\w+")
+
+
 def search_text(*docs: dict | None) -> str:
-    """All string values of the documents, for full-text search."""
+    """The words of the documents' string values (and scalar numbers), for full-text search.
+
+    Splitting into words here, the same way for every backend, makes ``bnl.gov`` or
+    ``/nsls2/data`` findable by their parts on SQLite and PostgreSQL alike. Numbers inside
+    lists (positions of a list_scan) are left out: nobody searches them as text, and they
+    would overflow PostgreSQL's tsvector.
+    """
     words: list[str] = []
 
-    def walk(obj: Any) -> None:
+    def walk(obj: Any, in_list: bool = False) -> None:
         if isinstance(obj, str):
-            words.append(obj)
+            words.extend(WORD.findall(obj))
         elif isinstance(obj, dict):
             for v in obj.values():
                 walk(v)
         elif isinstance(obj, list | tuple):
             for v in obj:
-                walk(v)
-        elif isinstance(obj, int | float) and not isinstance(obj, bool):
+                walk(v, True)
+        elif isinstance(obj, int | float) and not isinstance(obj, bool) and not in_list:
             words.append(str(obj))
 
     for doc in docs:
         if doc:
             walk(doc)
-    return " ".join(words)
+    return " ".join(words)[:TEXT_LIMIT]
 
 
 def _scan_id(start: dict) -> int | None:
@@ -168,7 +182,9 @@ class WriteSession:
         self._index_text(run_id, text, new=True)
         return run_id
 
-    def set_stop(self, run_id: int, stop: dict, digest: bytes) -> None:
+    def set_stop(self, run_id: int, stop: dict, digest: bytes) -> bytes | None:
+        """Store the stop document unless one is already stored; returns the digest of the
+        one already there (None when this one was stored)."""
         start, summary = self.conn.execute(
             sa.select(runs.c.start, runs.c.summary).where(runs.c.id == run_id)
         ).one()
@@ -187,12 +203,17 @@ class WriteSession:
         summary["num_events"] = {name: int(n) for name, n in counts.items()}
         summary["exit_status"] = stop.get("exit_status")
         text = search_text(start, stop)
-        self.conn.execute(
+        done = self.conn.execute(
             sa.update(runs)
-            .where(runs.c.id == run_id)
+            .where(runs.c.id == run_id, runs.c.stop_digest.is_(None))
             .values(stop=jsonable(stop), stop_digest=digest, summary=summary, text=text)
         )
+        if done.rowcount == 0:  # another writer stored a stop first
+            return self.conn.execute(
+                sa.select(runs.c.stop_digest).where(runs.c.id == run_id)
+            ).scalar_one()
         self._index_text(run_id, text, new=False)
+        return None
 
     def _index_text(self, run_id: int, text: str, new: bool) -> None:
         if not self.sqlite:
@@ -308,7 +329,18 @@ class WriteSession:
         tail = self.conn.execute(_TAIL, {"stream_id": stream_id, "n": col.FANOUT}).all()
         if len(tail) < col.FANOUT or len({t.tier for t in tail}) != 1:
             return False
-        lo, hi = tail[-1].start_row, tail[0].stop_row
+        try:
+            with self.conn.begin_nested():  # a merge that fails must not fail the append
+                return self._merge_range(
+                    stream_id, tail[-1].start_row, tail[0].stop_row, tail[0].tier + 1
+                )
+        except (ValueError, TypeError, OverflowError) as err:
+            log.warning("left chunks of stream %s unmerged: %s", stream_id, err)
+            return False
+
+    def _merge_range(self, stream_id: int, lo: int, hi: int, tier: int) -> bool:
+        """Merge each column whose chunks tile rows [lo, hi) exactly; a column with a gap
+        (absent from some appends) is left alone, so merging never invents values."""
         bounds = {"stream_id": stream_id, "lo": lo, "hi": hi}
         sizes: dict[str, int] = {}
         for column, nbytes in self.conn.execute(_SIZES, bounds):
@@ -318,7 +350,15 @@ class WriteSession:
         for row in self.conn.execute(_PARTS, {**bounds, "columns": mergeable}):
             parts.setdefault(row.column, []).append(row)
         merged_rows = []
-        for column, rows in parts.items():
+        for column, rows in list(parts.items()):
+            tiles = (
+                rows[0].start_row == lo
+                and rows[-1].stop_row == hi
+                and all(a.stop_row == b.start_row for a, b in itertools.pairwise(rows))
+            )
+            if not tiles:
+                del parts[column]
+                continue
             arrays = [
                 col.Chunk(
                     r.start_row, col.decode(r.dtype, r.shape, r.payload, r.stop_row - r.start_row)
@@ -333,15 +373,16 @@ class WriteSession:
                     "column": column,
                     "start_row": rows[0].start_row,
                     "stop_row": rows[-1].stop_row,
-                    "tier": tail[0].tier + 1,
+                    "tier": tier,
                     "dtype": dtype,
                     "shape": shape,
                     "payload": payload,
                 }
             )
-        self.conn.execute(_DELETE_RANGE, {**bounds, "columns": list(parts)})
-        self.conn.execute(sa.insert(chunks), merged_rows)
-        return True
+        if merged_rows:
+            self.conn.execute(_DELETE_RANGE, {**bounds, "columns": list(parts)})
+            self.conn.execute(sa.insert(chunks), merged_rows)
+        return "seq_num" in parts  # the append markers merged: the tail has changed
 
     # -- external data -------------------------------------------------------------------
 

@@ -46,8 +46,9 @@ class ArrayClient(BaseClient):
         params = {"slice": text} if text else {}
         structure = self.structure
         if structure.data_type.kind == "O":
-            response = self._transport.get_bytes("array/full", self.path, params,
-                                                 accept="application/json")
+            response = self._transport.get_bytes(
+                "array/full", self.path, params, accept="application/json"
+            )
             return np.asarray(response.json(), dtype=object)
         shape = result_shape(structure.shape, index)
         response = self._transport.get_bytes("array/full", self.path, params)
@@ -62,8 +63,11 @@ class ArrayClient(BaseClient):
         """Files holding this (external) array: ``[{'path', 'data_uri', 'mimetype', ...}]``;
         empty for data kept in the catalog."""
         sources = self._item["attributes"].get("data_sources") or []
-        return [{**asset, "mimetype": s.get("mimetype"), "parameters": s.get("parameters", {})}
-                for s in sources for asset in s.get("assets", [])]
+        return [
+            {**asset, "mimetype": s.get("mimetype"), "parameters": s.get("parameters", {})}
+            for s in sources
+            for asset in s.get("assets", [])
+        ]
 
     def __repr__(self) -> str:
         return f"<ArrayClient shape={self.shape} dtype={self.dtype}>"

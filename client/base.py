@@ -58,8 +58,12 @@ class BaseClient:
         if not name:
             raise ValueError("give a format, or a file name with an extension such as .csv")
         media = formats.resolve(name)
-        response = self._transport.get_bytes(ROUTES[self.structure_family], self.path,
-                                             params={**params, "format": media}, accept=media)
+        response = self._transport.get_bytes(
+            ROUTES[self.structure_family],
+            self.path,
+            params={**params, "format": media},
+            accept=media,
+        )
         filepath.write_bytes(response.content)
         return filepath
 

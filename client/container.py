@@ -18,17 +18,25 @@ PAGE = 300
 class Container(BaseClient, Mapping):
     """A container node. ``c['a']``, ``c['a/b/c']``, ``len(c)``, ``c.keys()[-3:]``..."""
 
-    def __init__(self, transport: Transport, item: dict[str, Any], path: tuple[str, ...],
-                 queries: tuple[Query, ...] = (), sort: tuple[tuple[str, int], ...] = ()) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        item: dict[str, Any],
+        path: tuple[str, ...],
+        queries: tuple[Query, ...] = (),
+        sort: tuple[tuple[str, int], ...] = (),
+    ) -> None:
         super().__init__(transport, item, path)
         self._queries = queries
         self._sort = sort
 
-    def _params(self, offset: int, limit: int, fields: str | None, reverse: bool = False
-                ) -> list[tuple[str, Any]]:
+    def _params(
+        self, offset: int, limit: int, fields: str | None, reverse: bool = False
+    ) -> list[tuple[str, Any]]:
         params: list[tuple[str, Any]] = to_params(list(self._queries))
-        sort = self._sort or tuple((s["key"], s["direction"])
-                                   for s in self._item["attributes"].get("sorting") or ())
+        sort = self._sort or tuple(
+            (s["key"], s["direction"]) for s in self._item["attributes"].get("sorting") or ()
+        )
         if reverse:
             if not sort:
                 raise TypeError("this container has no order to reverse")
@@ -40,10 +48,12 @@ class Container(BaseClient, Mapping):
             params.append(("fields", fields))
         return params
 
-    def _page(self, offset: int, limit: int, fields: str | None = None, reverse: bool = False
-              ) -> tuple[list[dict[str, Any]], int]:
-        body = self._transport.get_json("search", self.path,
-                                        self._params(offset, limit, fields, reverse))
+    def _page(
+        self, offset: int, limit: int, fields: str | None = None, reverse: bool = False
+    ) -> tuple[list[dict[str, Any]], int]:
+        body = self._transport.get_json(
+            "search", self.path, self._params(offset, limit, fields, reverse)
+        )
         return body["data"], body["meta"]["count"]
 
     def _child(self, item: dict[str, Any]) -> BaseClient:
@@ -171,4 +181,3 @@ class ValuesView(_View):
 class ItemsView(_View):
     def _convert(self, item: dict[str, Any]) -> tuple[str, BaseClient]:
         return item["id"], self._c._child(item)
-

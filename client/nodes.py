@@ -43,8 +43,9 @@ class CatalogClient(Container):
     ``cat.search(Key('plan_name') == 'scan')``, ``cat.sort(('start.time', -1))``."""
 
     def search(self, query: Query) -> CatalogClient:
-        return CatalogClient(self._transport, self._item, self.path, (*self._queries, query),
-                             self._sort)
+        return CatalogClient(
+            self._transport, self._item, self.path, (*self._queries, query), self._sort
+        )
 
     def sort(self, *keys: tuple[str, int]) -> CatalogClient:
         return CatalogClient(self._transport, self._item, self.path, self._queries, keys)
@@ -66,8 +67,11 @@ class CatalogClient(Container):
                 return self._child((exact or found)[0])
             if not found:
                 raise NotFoundError(404, f"no run matching {key!r} in this search")
-            raise BadRequestError(400, f"uid prefix {key!r} matches more than one run in "
-                                       "this search; give more characters")
+            raise BadRequestError(
+                400,
+                f"uid prefix {key!r} matches more than one run in "
+                "this search; give more characters",
+            )
         return super().__getitem__(key)
 
 
@@ -120,12 +124,16 @@ class StreamClient(Container):
         for d in self.descriptors:
             for k, v in d["data_keys"].items():
                 keys.setdefault(k, v)
-        names = [k for k, v in keys.items() if not v.get("external")] if fields is None \
+        names = (
+            [k for k, v in keys.items() if not v.get("external")]
+            if fields is None
             else list(fields)
+        )
         flat = [n for n in names if not keys[n].get("shape") and not keys[n].get("external")]
         table = data.read(["time", *flat])
-        variables = {n: xarray.Variable("time", table[n].to_numpy(),
-                                        attrs=_attrs(keys[n])) for n in flat}
+        variables = {
+            n: xarray.Variable("time", table[n].to_numpy(), attrs=_attrs(keys[n])) for n in flat
+        }
         for n in names:
             if n not in variables:
                 node = data[n]
@@ -138,5 +146,8 @@ class StreamClient(Container):
 
 
 def _attrs(data_key: dict) -> dict[str, Any]:
-    return {k: v for k, v in data_key.items()
-            if k in ("source", "units", "precision", "dtype", "object_name") and v is not None}
+    return {
+        k: v
+        for k, v in data_key.items()
+        if k in ("source", "units", "precision", "dtype", "object_name") and v is not None
+    }

@@ -36,8 +36,7 @@ class TableClient(BaseClient):
         import pyarrow as pa
 
         params = [("column", c) for c in columns or []]
-        response = self._transport.get_bytes("table/full", self.path, params,
-                                             accept=formats.ARROW)
+        response = self._transport.get_bytes("table/full", self.path, params, accept=formats.ARROW)
         return pa.ipc.open_file(io.BytesIO(response.content)).read_all().to_pandas()
 
     def __getitem__(self, column: str) -> ArrayClient:

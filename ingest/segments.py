@@ -29,6 +29,54 @@ def digest(doc: Any) -> bytes:
     ).digest()
 
 
+def _number(value: Any) -> Any:
+    """Numbers as floats (and numeric arrays as float arrays), so an event digests the same
+    whether it came alone (``1``) or inside a page (``1.0`` in a float64 column)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | float | np.integer | np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
+        return value.astype(np.float64)
+    if isinstance(value, list | tuple):
+        return [_number(v) for v in value]
+    return value
+
+
+def event_digest(
+    descriptor: str, uid: str, seq_num: Any, time: Any, data: dict, timestamps: dict
+) -> bytes:
+    """The fingerprint of one event's content; ``filled`` is left out (it describes how the
+    document was prepared, not what was measured)."""
+    return digest(
+        {
+            "descriptor": descriptor,
+            "uid": uid,
+            "seq_num": int(seq_num),
+            "time": float(time),
+            "data": {k: _number(v) for k, v in data.items()},
+            "timestamps": {k: _number(v) for k, v in timestamps.items()},
+        }
+    )
+
+
+def page_digests(page: dict) -> list[bytes]:
+    """:func:`event_digest` of every event of an event_page."""
+    data = {k: [_number(v) for v in values] for k, values in page["data"].items()}
+    ts = {k: [_number(v) for v in values] for k, values in page["timestamps"].items()}
+    return [
+        event_digest(
+            page["descriptor"],
+            uid,
+            page["seq_num"][i],
+            page["time"][i],
+            {k: v[i] for k, v in data.items()},
+            {k: v[i] for k, v in ts.items()},
+        )
+        for i, uid in enumerate(page["uid"])
+    ]
+
+
 @dataclass
 class DescriptorInfo:
     """What the writer needs to know about a descriptor to place its events."""

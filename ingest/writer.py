@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
 from bluebroker.catalog import Catalog, open_catalog
 from bluebroker.catalog.run import pack
@@ -21,10 +22,21 @@ from bluebroker.catalog.tree import check_catalog_path
 from bluebroker.catalog.writes import WriteSession
 
 from .errors import DocumentError, InvalidDocument, UidConflict, UnknownParent
-from .segments import DescriptorInfo, Item, Segment, digest
+from .segments import DescriptorInfo, Item, Segment, digest, event_digest, page_digests
 from .validation import validate
 
 log = logging.getLogger(__name__)
+# Failures that mean "this data cannot be stored", as opposed to "the database is away" (those
+# propagate, so that a consumer pauses and retries instead of refusing good documents).
+UNFORESEEN = (
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    sa.exc.DataError,
+    sa.exc.IntegrityError,
+)
 
 
 @dataclass
@@ -101,8 +113,33 @@ class CatalogWriter:
 
         With ``strict=True`` the first bad document raises and nothing of the batch is written.
         With ``strict=False`` bad documents are listed in ``result.rejected`` and the rest is
-        written (the Kafka consumer dead-letters the rejected ones).
+        written (the Kafka consumer dead-letters the rejected ones). A batch that fails in a
+        way no check foresaw is written again document by document, so that the one document
+        at fault is refused and the others are kept.
         """
+        docs = list(docs)
+        try:
+            return self._write_batch(docs, strict)
+        except DocumentError:
+            raise
+        except UNFORESEEN as err:
+            if strict or len(docs) == 1:
+                name, doc = docs[0] if len(docs) == 1 and _is_pair(docs[0]) else ("document", None)
+                where = "" if len(docs) == 1 else "a document of this batch "
+                failure = InvalidDocument(name, doc, f"{where}could not be stored: {err}")
+                if strict:
+                    raise failure from err
+                return WriteResult(rejected=[Rejected(0, name, failure)])
+            log.warning("batch of %d failed (%s); writing its documents one by one", len(docs), err)
+        result = WriteResult()
+        for index, pair in enumerate(docs):
+            one = self.write_many([pair], strict=False)
+            result.written += one.written
+            result.duplicates += one.duplicates
+            result.rejected += [Rejected(index, r.name, r.error) for r in one.rejected]
+        return result
+
+    def _write_batch(self, docs: list, strict: bool) -> WriteResult:
         with self.catalog.engine.begin() as conn:
             session = WriteSession(conn)
             batch = _Batch(session, strict)
@@ -212,8 +249,11 @@ class CatalogWriter:
             _same(batch, "stop", doc, run.stop_digest, d)
             return
         self._flush(batch, batch.strict)  # the summary counts this run's events
-        batch.session.set_stop(run.id, doc, d)
-        batch.runs[doc["run_start"]] = _RunInfo(run.id, run.start_digest, d)
+        stored = batch.session.set_stop(run.id, doc, d)
+        batch.runs[doc["run_start"]] = _RunInfo(run.id, run.start_digest, stored or d)
+        if stored is not None:  # another writer got there first
+            _same(batch, "stop", doc, stored, d)
+            return
         batch.log_doc(run.id, "stop")
 
     def _descriptor_doc(self, batch: _Batch, index: int, doc: dict) -> None:
@@ -241,9 +281,15 @@ class CatalogWriter:
     def _event(self, batch: _Batch, index: int, doc: dict) -> None:
         desc = self._descriptor(batch, "event", doc, doc["descriptor"])
         _check_keys("event", doc, desc, doc["data"])
-        item = Item(
-            index, "event", doc, [doc["uid"]], [digest(doc)], batch.log_doc(desc.run_id, "event")
+        key = event_digest(
+            doc["descriptor"],
+            doc["uid"],
+            doc["seq_num"],
+            doc["time"],
+            doc["data"],
+            doc["timestamps"],
         )
+        item = Item(index, "event", doc, [doc["uid"]], [key], batch.log_doc(desc.run_id, "event"))
         self._segment(batch, desc).add_event(item)
 
     def _event_page(self, batch: _Batch, index: int, doc: dict) -> None:
@@ -258,12 +304,17 @@ class CatalogWriter:
                     f"has {rows} uids but {len(doc[key])} "
                     f"{key} values; every column needs one value per event",
                 )
-        for key, values in doc["data"].items():
-            if len(values) != rows:
-                raise InvalidDocument(
-                    "event_page", doc, f"data[{key!r}] has {len(values)} values for {rows} events"
-                )
-        digests = [digest(e) for e in _unpack_page(doc)]
+        for part in ("data", "timestamps", "filled"):
+            for key, values in doc.get(part, {}).items():
+                if len(values) != rows:
+                    raise InvalidDocument(
+                        "event_page",
+                        doc,
+                        f"{part}[{key!r}] has {len(values)} values for {rows} events",
+                    )
+        if len(set(doc["uid"])) != rows:
+            raise InvalidDocument("event_page", doc, "lists the same event uid more than once")
+        digests = page_digests(doc)
         item = Item(
             index,
             "event_page",
@@ -325,6 +376,8 @@ class CatalogWriter:
         run_id = self._resource_run(batch, "datum_page", doc, doc["resource"])
         ids = doc["datum_id"]
         kwargs = doc["datum_kwargs"]
+        if len(set(ids)) != len(ids):
+            raise InvalidDocument("datum_page", doc, "lists the same datum_id more than once")
         for key, values in kwargs.items():
             if len(values) != len(ids):
                 raise InvalidDocument(
@@ -425,35 +478,39 @@ class CatalogWriter:
                 batch.session.append(segment.desc.stream_id, columns, len(keys), keys)
 
     def _flush_datums(self, batch: _Batch, strict: bool) -> None:
+        """Insert buffered datums; a datum or datum_page is new, a duplicate, or a conflict as
+        a whole, like events and event pages."""
         pending, batch.datums = batch.datums, []
         if not pending:
             return
         stored = batch.session.datum_kwargs([row["datum_id"] for _, row, _ in pending])
-        new: dict[str, dict] = {}
+        known = {k: (resource, digest(kwargs)) for k, (resource, kwargs) in stored.items()}
+        groups: dict[int, tuple[int, dict, list[dict]]] = {}
         for index, row, entry in pending:
-            key = (row["resource"], digest(row["kwargs"]))
-            previous = stored.get(row["datum_id"])
-            if row["datum_id"] in new:
-                previous = (new[row["datum_id"]]["resource"], new[row["datum_id"]]["kwargs"])
-            if previous is None:
-                new[row["datum_id"]] = row
+            groups.setdefault(id(entry), (index, entry, []))[2].append(row)
+        new_rows: list[dict] = []
+        for index, entry, rows in groups.values():
+            keys = [(r["resource"], digest(r["kwargs"])) for r in rows]
+            previous = [known.get(r["datum_id"]) for r in rows]
+            if all(p is None for p in previous):
+                new_rows.extend(rows)
+                known.update((r["datum_id"], k) for r, k in zip(rows, keys, strict=True))
                 continue
             entry["dropped"] = True
-            if (previous[0], digest(previous[1])) == key:
+            if previous == keys:
                 batch.result.duplicates += 1
                 continue
             err = UidConflict(
-                "datum",
-                {"datum_id": row["datum_id"]},
-                "a different datum already uses this datum_id",
+                entry["name"],
+                {"datum_id": rows[0]["datum_id"]},
+                "a different datum already uses this datum_id"
+                if all(p is not None for p in previous)
+                else "some of these datums are already stored and some are not",
             )
             if strict:
                 raise err
-            batch.result.rejected.append(Rejected(index, "datum", err))
-        for _, row, entry in pending:
-            if row["datum_id"] in new:
-                entry["dropped"] = False
-        batch.session.insert_datums(list(new.values()))
+            batch.result.rejected.append(Rejected(index, entry["name"], err))
+        batch.session.insert_datums(new_rows)
 
 
 CatalogWriter._handlers = {
@@ -501,8 +558,12 @@ def _check_keys(name: str, doc: dict, desc: DescriptorInfo, data: dict) -> None:
         raise InvalidDocument(name, doc, f"data keys {missing_ts} have no timestamps")
 
 
+def _is_pair(pair: Any) -> bool:
+    return isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str)
+
+
 def _split(pair: Any) -> tuple[str, Any]:
-    if isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str):
+    if _is_pair(pair):
         return pair[0], pair[1]
     raise InvalidDocument(
         "document", None, f"expected a (name, doc) pair, got {type(pair).__name__}"
@@ -511,21 +572,6 @@ def _split(pair: Any) -> tuple[str, Any]:
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _unpack_page(page: dict) -> Iterable[dict]:
-    """Single events of a page, in the same form the RunEngine would have emitted them."""
-    data, ts, filled = page["data"], page["timestamps"], page.get("filled", {})
-    for i, uid in enumerate(page["uid"]):
-        yield {
-            "descriptor": page["descriptor"],
-            "uid": uid,
-            "seq_num": page["seq_num"][i],
-            "time": page["time"][i],
-            "data": {k: v[i] for k, v in data.items()},
-            "timestamps": {k: v[i] for k, v in ts.items()},
-            "filled": {k: v[i] for k, v in filled.items()},
-        }
 
 
 def _documents_insert() -> Any:

@@ -23,9 +23,15 @@ def require_api_key(request: Request) -> None:
     if scheme.lower() == "apikey":
         given = value.strip()
     if given is None:
-        raise ApiError(401, "this server needs an API key: send the header "
-                            "'Authorization: Apikey <key>' or add '?api_key=<key>'",
-                       {"WWW-Authenticate": "Apikey"})
+        raise ApiError(
+            401,
+            "this server needs an API key: send the header "
+            "'Authorization: Apikey <key>' or add '?api_key=<key>'",
+            {"WWW-Authenticate": "Apikey"},
+        )
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise ApiError(401, "the API key is not valid for this server; check it for typos",
-                       {"WWW-Authenticate": "Apikey"})
+        raise ApiError(
+            401,
+            "the API key is not valid for this server; check it for typos",
+            {"WWW-Authenticate": "Apikey"},
+        )

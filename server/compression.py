@@ -74,20 +74,26 @@ class CompressionMiddleware:
             more = message.get("more_body", False)
             if "start" in state:
                 start = state.pop("start")
-                response_headers = {k.decode().lower(): v.decode()
-                                    for k, v in start.get("headers", [])}
+                response_headers = {
+                    k.decode().lower(): v.decode() for k, v in start.get("headers", [])
+                }
                 media = response_headers.get("content-type", "")
-                skip = ("content-encoding" in response_headers
-                        or media.startswith(INCOMPRESSIBLE)
-                        or (not more and len(body) < MIN_BYTES))
+                skip = (
+                    "content-encoding" in response_headers
+                    or media.startswith(INCOMPRESSIBLE)
+                    or (not more and len(body) < MIN_BYTES)
+                )
                 if skip:
                     await send(start)
                     await send(message)
                     state["passthrough"] = True
                     return
                 state["compressor"] = _Compressor(encoding)
-                raw = [(k, v) for k, v in start.get("headers", [])
-                       if k.decode().lower() != "content-length"]
+                raw = [
+                    (k, v)
+                    for k, v in start.get("headers", [])
+                    if k.decode().lower() != "content-length"
+                ]
                 raw += [(b"content-encoding", encoding.encode()), (b"vary", b"Accept-Encoding")]
                 await send({**start, "headers": raw})
             if state.get("passthrough"):

@@ -32,10 +32,12 @@ def filename(node: Node, media: str) -> str:
     return "_".join(parts) + "." + formats.EXTENSIONS.get(media, "bin")
 
 
-def data_response(request: Request, body: bytes, media: str, node: Node,
-                  headers: dict[str, str] | None = None) -> Response:
-    disposition = "attachment" if request.query_params.get("download") in ("1", "true") \
-        else "inline"
+def data_response(
+    request: Request, body: bytes, media: str, node: Node, headers: dict[str, str] | None = None
+) -> Response:
+    disposition = (
+        "attachment" if request.query_params.get("download") in ("1", "true") else "inline"
+    )
     all_headers = {"Content-Disposition": f'{disposition}; filename="{filename(node, media)}"'}
     all_headers.update(headers or {})
     return Response(body, media_type=media, headers=all_headers)

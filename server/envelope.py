@@ -8,13 +8,20 @@ from bluebroker.catalog import ArrayNode, Container, Node, Run, RunCatalog, Tabl
 from bluebroker.catalog.external import ExternalArray
 from bluebroker.structures import ArrayStructure, ContainerStructure, TableStructure
 
-ATTRIBUTES = ("ancestors", "structure_family", "specs", "metadata", "structure", "sorting",
-              "data_sources")
+ATTRIBUTES = (
+    "ancestors",
+    "structure_family",
+    "specs",
+    "metadata",
+    "structure",
+    "sorting",
+    "data_sources",
+)
 
 
 def structure(node: Node) -> dict[str, Any]:
     if isinstance(node, ArrayNode):
-        return ArrayStructure.from_array_info(node.shape, node.dtype, node.dims).to_json()
+        return ArrayStructure.from_array_info(*node.info()).to_json()
     if isinstance(node, TableNode):
         return TableStructure(node.columns, len(node)).to_json()
     if isinstance(node, Run):  # stream names are in the summary: no query per run
@@ -30,9 +37,15 @@ def data_sources(node: Node) -> list[dict[str, Any]]:
         return []
     sources = []
     for asset in node.asset_locations():
-        source = {"mimetype": asset.get("mimetype") or asset.get("spec"),
-                  "assets": [{"data_uri": asset.get("uri") or f"file://localhost{asset['path']}",
-                              "path": asset["path"]}]}
+        source = {
+            "mimetype": asset.get("mimetype") or asset.get("spec"),
+            "assets": [
+                {
+                    "data_uri": asset.get("uri") or f"file://localhost{asset['path']}",
+                    "path": asset["path"],
+                }
+            ],
+        }
         source["parameters"] = asset.get("parameters", asset.get("resource_kwargs", {}))
         sources.append(source)
     return sources
@@ -75,5 +88,9 @@ def resource(node: Node, base: str, fields: tuple[str, ...] | None = None) -> di
         attrs["sorting"] = [{"key": k, "direction": d} for k, d in node.sort_keys]
     if "data_sources" in wanted and isinstance(node, ExternalArray):
         attrs["data_sources"] = data_sources(node)
-    return {"id": node.path[-1] if node.path else "", "attributes": attrs,
-            "links": links(node, base), "meta": None}
+    return {
+        "id": node.path[-1] if node.path else "",
+        "attributes": attrs,
+        "links": links(node, base),
+        "meta": None,
+    }

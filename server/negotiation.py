@@ -46,5 +46,7 @@ def choose(request: Request, offered: list[str], default: str) -> str:
 
 def _unavailable(asked: str, offered: list[str]) -> str:
     names = sorted({k for k, v in formats.ALIASES.items() if v in offered})
-    return (f"{asked} is not available here; ask for one of {', '.join(offered)} "
-            f"(or ?format= {', '.join(names)})")
+    return (
+        f"{asked} is not available here; ask for one of {', '.join(offered)} "
+        f"(or ?format= {', '.join(names)})"
+    )

@@ -24,24 +24,32 @@ def _check_port(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError:
-            raise CatalogError(f"port {port} on {host} is in use; pass --port with a free one") \
-                from None
+            raise CatalogError(
+                f"port {port} on {host} is in use; pass --port with a free one"
+            ) from None
 
 
-def serve(catalog: Catalog, host: str = "127.0.0.1", port: int = 8000,
-          api_key: str | None = None) -> None:
+def serve(
+    catalog: Catalog, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None
+) -> None:
     _check_port(host, port)
     print(f"serving {catalog.uri} at http://{host}:{port} (API docs at /docs)", flush=True)
     uvicorn.run(create_app(catalog, api_key=api_key), host=host, port=port, log_level="warning")
 
 
 @contextmanager
-def background_server(catalog: Catalog, host: str = "127.0.0.1", port: int = 0,
-                      api_key: str | None = None) -> Iterator[str]:
+def background_server(
+    catalog: Catalog, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None
+) -> Iterator[str]:
     """Serve in a thread; yields the base URL (port 0 picks a free port)."""
     _check_port(host, port)
-    config = uvicorn.Config(create_app(catalog, api_key=api_key), host=host, port=port,
-                            log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        create_app(catalog, api_key=api_key),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="bluebroker-server")
     thread.start()

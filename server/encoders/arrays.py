@@ -17,8 +17,11 @@ from .jsonable import dumps
 def encode_array(arr: np.ndarray, media: str, max_size: int) -> bytes:
     if media == formats.OCTET:
         if arr.dtype.kind in "OUS":
-            raise ApiError(406, "this array holds strings or objects, which have no raw-bytes "
-                                "form; ask for format=json, msgpack or csv")
+            raise ApiError(
+                406,
+                "this array holds strings or objects, which have no raw-bytes "
+                "form; ask for format=json, msgpack or csv",
+            )
         native = arr.astype(arr.dtype.newbyteorder("="), copy=False)
         return np.ascontiguousarray(native).tobytes()
     if media == formats.JSON:
@@ -27,9 +30,12 @@ def encode_array(arr: np.ndarray, media: str, max_size: int) -> bytes:
         return msgpack.packb(arr.tolist(), default=str)
     if media == formats.CSV:
         if arr.ndim > 2:
-            raise ApiError(406, f"CSV holds 1-D or 2-D data and this slice is {arr.ndim}-D "
-                                f"{arr.shape}; slice further (e.g. slice=0) or ask for "
-                                "format=json, octet-stream, tiff")
+            raise ApiError(
+                406,
+                f"CSV holds 1-D or 2-D data and this slice is {arr.ndim}-D "
+                f"{arr.shape}; slice further (e.g. slice=0) or ask for "
+                "format=json, octet-stream, tiff",
+            )
         out = io.StringIO()
         np.savetxt(out, np.atleast_1d(arr), delimiter=",", fmt="%s")
         return out.getvalue().encode()

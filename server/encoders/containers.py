@@ -32,8 +32,13 @@ def encode_stream(stream: Stream, media: str) -> bytes:
 def encode_run(run: Run, media: str) -> bytes:
     if media == formats.HDF5:
         streams = {name: run[name] for name in run}
-        return _hdf5(streams, {"start": json.dumps(run.metadata["start"], default=str),
-                               "stop": json.dumps(run.metadata["stop"], default=str)})
+        return _hdf5(
+            streams,
+            {
+                "start": json.dumps(run.metadata["start"], default=str),
+                "stop": json.dumps(run.metadata["stop"], default=str),
+            },
+        )
     raise ApiError(406, f"runs are not served as {media}")
 
 

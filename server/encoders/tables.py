@@ -18,8 +18,9 @@ def _cells_as_lists(df: pd.DataFrame) -> pd.DataFrame:
     """Array-valued cells (waveforms, small images) as nested lists, which Arrow can hold."""
     out = df.copy()
     for column in out.columns:
-        if out[column].dtype == object and any(isinstance(v, np.ndarray)
-                                               for v in out[column].head(1)):
+        if out[column].dtype == object and any(
+            isinstance(v, np.ndarray) for v in out[column].head(1)
+        ):
             out[column] = [v.tolist() if isinstance(v, np.ndarray) else v for v in out[column]]
     return out
 
@@ -62,8 +63,7 @@ def _cells_as_text(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for column in out.columns:
         if out[column].dtype == object:
-            out[column] = [str(v.tolist()) if isinstance(v, np.ndarray) else v
-                           for v in out[column]]
+            out[column] = [str(v.tolist()) if isinstance(v, np.ndarray) else v for v in out[column]]
     return out
 
 

@@ -17,26 +17,34 @@ router = APIRouter()
 @router.get("/api/v1", include_in_schema=False)
 def about(request: Request) -> Response:
     base = api_base(request)
-    return json_response({
-        "api_version": 1,
-        "library_version": __version__,
-        "formats": {
-            "array": ARRAY_FORMATS,
-            "table": TABLE_FORMATS,
-            "container": STREAM_FORMATS,
-            "documents": DOCUMENT_FORMATS,
-        },
-        "aliases": formats.ALIASES,
-        "queries": sorted(QUERIES),
-        "authentication": {
-            "required": request.app.state.api_key is not None,
-            "providers": [{"mode": "api_key", "header": "Authorization: Apikey <key>",
-                           "query": "api_key"}] if request.app.state.api_key else [],
-        },
-        "links": {"self": base + "/", "documentation": str(request.base_url) + "docs",
-                  "openapi": str(request.base_url) + "openapi.json"},
-        "meta": {"root_path": base},
-    })
+    return json_response(
+        {
+            "api_version": 1,
+            "library_version": __version__,
+            "formats": {
+                "array": ARRAY_FORMATS,
+                "table": TABLE_FORMATS,
+                "container": STREAM_FORMATS,
+                "documents": DOCUMENT_FORMATS,
+            },
+            "aliases": formats.ALIASES,
+            "queries": sorted(QUERIES),
+            "authentication": {
+                "required": request.app.state.api_key is not None,
+                "providers": [
+                    {"mode": "api_key", "header": "Authorization: Apikey <key>", "query": "api_key"}
+                ]
+                if request.app.state.api_key
+                else [],
+            },
+            "links": {
+                "self": base + "/",
+                "documentation": str(request.base_url) + "docs",
+                "openapi": str(request.base_url) + "openapi.json",
+            },
+            "meta": {"root_path": base},
+        }
+    )
 
 
 @router.get("/healthz", summary="Liveness and catalog reachability")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from bluebroker import formats
 from bluebroker.catalog import ArrayNode, Node, Run, Stream, TableNode
-from bluebroker.slicing import parse_index, result_shape
+from bluebroker.slicing import parse_index
 from bluebroker.structures import block_chunks
 
 from ..deps import data_response, node_at
@@ -32,15 +32,10 @@ def _array(request: Request, path: str) -> ArrayNode:
 
 def _wrong_family(node: Node, path: str, wanted: str) -> str:
     route = {"table": "/table/full", "container": "/search", "array": "/array/full"}
-    return (f"/{path} is a {node.structure_family}, not {wanted}; read it with "
-            f"{route[node.structure_family]}/{path}")
-
-
-def _checked(index: tuple, shape: tuple[int, ...], text: str) -> tuple[int, ...]:
-    try:
-        return result_shape(shape, index)
-    except IndexError as err:
-        raise ApiError(400, f"slice {text!r} does not fit shape {list(shape)}: {err}") from None
+    return (
+        f"/{path} is a {node.structure_family}, not {wanted}; read it with "
+        f"{route[node.structure_family]}/{path}"
+    )
 
 
 def _send_array(request: Request, node: ArrayNode, arr: np.ndarray) -> Response:
@@ -55,9 +50,13 @@ def _send_array(request: Request, node: ArrayNode, arr: np.ndarray) -> Response:
 @router.get("/api/v1/array/full/{path:path}", summary="An array, or the slice asked for")
 def array_full(request: Request, path: str, slice: str = "") -> Response:
     node = _array(request, path)
-    index = parse_index(slice)
-    _checked(index, node.shape, slice)
-    return _send_array(request, node, node.read(index))
+    try:
+        arr = node.read(parse_index(slice))
+    except IndexError as err:
+        raise ApiError(
+            400, f"slice {slice!r} does not fit this array of shape {list(node.shape)}: {err}"
+        ) from None
+    return _send_array(request, node, arr)
 
 
 @router.get("/api/v1/array/block/{path:path}", summary="One block of an array (see chunks)")
@@ -69,8 +68,9 @@ def array_block(request: Request, path: str, block: str = Query(...)) -> Respons
         raise ApiError(400, f"block must be comma-separated integers, got {block!r}") from None
     shape = node.shape
     chunks = block_chunks(shape, node.dtype.itemsize)
-    if len(ids) != len(shape) or any(not 0 <= i < len(c) for i, c in zip(ids, chunks,
-                                                                         strict=False)):
+    if len(ids) != len(shape) or any(
+        not 0 <= i < len(c) for i, c in zip(ids, chunks, strict=False)
+    ):
         raise ApiError(400, f"block {block!r} is outside the chunks {chunks} of this array")
     index = tuple(slice(sum(c[:i]), sum(c[: i + 1])) for i, c in zip(ids, chunks, strict=True))
     return _send_array(request, node, node.read(index))
@@ -115,5 +115,6 @@ def container_full(request: Request, path: str) -> Response:
     if isinstance(node, Run):
         media = choose(request, RUN_FORMATS, formats.HDF5)
         return data_response(request, encode_run(node, media), media, node)
-    raise ApiError(400, f"/{path} cannot be exported as one file; streams (netCDF, HDF5) and "
-                        "runs (HDF5) can")
+    raise ApiError(
+        400, f"/{path} cannot be exported as one file; streams (netCDF, HDF5) and runs (HDF5) can"
+    )

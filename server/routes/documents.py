@@ -56,8 +56,9 @@ def get_documents(request: Request, path: str) -> Response:
     media = choose(request, DOCUMENT_FORMATS, formats.NDJSON)
     headers = {"Content-Disposition": f'inline; filename="{filename(node, media)}"'}
     if media == formats.JSON:
-        return Response(dumps([[n, d] for n, d in node.documents()]), media_type=media,
-                        headers=headers)
+        return Response(
+            dumps([[n, d] for n, d in node.documents()]), media_type=media, headers=headers
+        )
 
     def stream() -> Iterator[bytes]:
         for name, doc in node.documents():
@@ -88,16 +89,21 @@ async def post_documents(request: Request, path: str) -> Response:
         elif kind == formats.JSON:
             body = json.loads(raw)
         else:
-            raise ApiError(415, f"send documents as {formats.JSON} or {formats.MSGPACK}, "
-                                f"not {kind!r}")
+            raise ApiError(
+                415, f"send documents as {formats.JSON} or {formats.MSGPACK}, not {kind!r}"
+            )
     except (ValueError, msgpack.UnpackException) as err:
         raise ApiError(400, f"the body is not valid {kind}: {err}") from None
     pairs = _pairs(body)
     existing = catalog(request).catalog_paths()
-    if path not in existing and any(p.startswith(path + "/") or path.startswith(p + "/")
-                                    for p in existing):
-        raise ApiError(400, f"/{path} overlaps an existing catalog path; catalog paths nest "
-                            "only through namespaces, e.g. bmm/raw beside bmm/processed")
+    if path not in existing and any(
+        p.startswith(path + "/") or path.startswith(p + "/") for p in existing
+    ):
+        raise ApiError(
+            400,
+            f"/{path} overlaps an existing catalog path; catalog paths nest "
+            "only through namespaces, e.g. bmm/raw beside bmm/processed",
+        )
     writer, lock = request.app.state.writers.get(path)
     from starlette.concurrency import run_in_threadpool
 
@@ -106,8 +112,11 @@ async def post_documents(request: Request, path: str) -> Response:
             return writer.write_many(pairs, strict=False)
 
     result = await run_in_threadpool(write)
-    rejected = [{"index": r.index, "name": r.name, "uid": r.error.uid, "error": str(r.error)}
-                for r in result.rejected]
+    rejected = [
+        {"index": r.index, "name": r.name, "uid": r.error.uid, "error": str(r.error)}
+        for r in result.rejected
+    ]
     status = 422 if rejected else 200
-    return json_response({"written": result.written, "duplicates": result.duplicates,
-                          "rejected": rejected}, status)
+    return json_response(
+        {"written": result.written, "duplicates": result.duplicates, "rejected": rejected}, status
+    )

@@ -41,7 +41,9 @@ def parse_sort(text: str) -> list[tuple[str, int]]:
     return out
 
 
-@router.get("/api/v1/search/{path:path}", summary="Children of a container, filtered, sorted, paged")
+@router.get(
+    "/api/v1/search/{path:path}", summary="Children of a container, filtered, sorted, paged"
+)
 def search(
     request: Request,
     path: str,
@@ -52,12 +54,15 @@ def search(
 ) -> Response:
     node = node_at(request, path)
     if not isinstance(node, Container):
-        raise ApiError(400, f"/{path} is a {node.structure_family}, not a container; "
-                            "use /metadata for it")
+        raise ApiError(
+            400, f"/{path} is a {node.structure_family}, not a container; use /metadata for it"
+        )
     queries = from_params(list(request.query_params.multi_items()))
     if (queries or sort) and not isinstance(node, RunCatalog):
-        raise ApiError(400, f"/{path} is not a catalog of runs; only catalogs of runs can be "
-                            "filtered and sorted")
+        raise ApiError(
+            400,
+            f"/{path} is not a catalog of runs; only catalogs of runs can be filtered and sorted",
+        )
     for query in queries:
         node = node.search(query)
     if sort:
@@ -66,14 +71,23 @@ def search(
     base = api_base(request)
     wanted = _fields(fields)
     data = [resource(child, base, wanted) for _, child in node.items_range(offset, limit)]
-    return json_response({"data": data, "links": _page_links(request, path, offset, limit,
-                                                             count), "meta": {"count": count}})
+    return json_response(
+        {
+            "data": data,
+            "links": _page_links(request, path, offset, limit, count),
+            "meta": {"count": count},
+        }
+    )
 
 
-def _page_links(request: Request, path: str, offset: int, limit: int, count: int
-                ) -> dict[str, str | None]:
-    params = [(k, v) for k, v in request.query_params.multi_items()
-              if k not in ("page[offset]", "page[limit]")]
+def _page_links(
+    request: Request, path: str, offset: int, limit: int, count: int
+) -> dict[str, str | None]:
+    params = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in ("page[offset]", "page[limit]")
+    ]
     url = f"{api_base(request)}/search/{path}".rstrip("/")
 
     def at(o: int) -> str:
