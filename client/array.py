@@ -50,9 +50,15 @@ class ArrayClient(BaseClient):
                 "array/full", self.path, params, accept="application/json"
             )
             return np.asarray(response.json(), dtype=object)
-        shape = result_shape(structure.shape, index)
         response = self._transport.get_bytes("array/full", self.path, params)
+        # The server says what it sent: the array may have grown since its metadata was read.
         dtype = np.dtype(response.headers.get("x-array-dtype", structure.dtype.str))
+        text = response.headers.get("x-array-shape")
+        shape = (
+            tuple(int(n) for n in text.split(",") if n)
+            if text is not None
+            else result_shape(structure.shape, index)
+        )
         return np.frombuffer(response.content, dtype=dtype).reshape(shape)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:

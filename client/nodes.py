@@ -93,12 +93,12 @@ class RunClient(Container):
     def documents(self) -> Any:
         """The run's documents as (name, doc), in the order they were written."""
         import msgpack
+        import msgpack_numpy
 
-        unpacker = msgpack.Unpacker(strict_map_key=False)
+        unpacker = msgpack.Unpacker(strict_map_key=False, object_hook=msgpack_numpy.decode)
         for piece in self._transport.stream("documents", self.path, "application/x-msgpack"):
             unpacker.feed(piece)
-            for name, doc in unpacker:
-                yield name, doc
+            yield from map(tuple, unpacker)
 
     def __repr__(self) -> str:
         names = self.metadata.get("summary", {}).get("stream_names", [])

@@ -28,8 +28,11 @@ def json_response(obj: object, status: int = 200) -> Response:
 
 def filename(node: Node, media: str) -> str:
     """A download name such as ``1a2b3c4d_primary_data.csv``."""
-    parts = [p[:8] if len(p) > 30 else p for p in node.path[-4:]] or ["root"]
-    return "_".join(parts) + "." + formats.EXTENSIONS.get(media, "bin")
+    path = list(node.path)
+    uid_at = next((i for i, p in enumerate(path) if len(p) > 30), None)
+    if uid_at is not None:  # from the run on, its uid shortened as people quote it
+        path = [path[uid_at][:8], *path[uid_at + 1 :]]
+    return "_".join(path or ["root"]) + "." + formats.EXTENSIONS.get(media, "bin")
 
 
 def data_response(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +19,8 @@ from bluebroker.catalog import (
 )
 from bluebroker.queries import QueryError
 from bluebroker.slicing import SliceError
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -70,6 +74,15 @@ def install(app: FastAPI) -> None:
 
     for exc_type, status in STATUS:
         app.add_exception_handler(exc_type, _handler(status))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error serving %s", request.url)
+        return _json(
+            500,
+            f"internal error ({type(exc).__name__}: {exc}); the server log has "
+            "the details, please report it",
+        )
 
 
 def _handler(status: int):

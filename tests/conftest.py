@@ -7,6 +7,7 @@ import copy
 import os
 import uuid
 
+import numpy as np
 import pytest
 
 PG_URI = os.environ.get("BLUEBROKER_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -92,3 +93,48 @@ class Recorder(list):
 @pytest.fixture
 def recorder():
     return Recorder()
+
+
+@pytest.fixture
+def served(catalog):
+    """The catalog served by a real uvicorn server on a free loopback port."""
+    from bluebroker.server.run import background_server
+
+    with background_server(catalog) as url:
+        yield url
+
+
+@pytest.fixture
+def beamline(RE, catalog, tmp_path):
+    """Real runs in /bmm/raw: a scan with a baseline, an HDF5 area detector (resource/datum),
+    a streaming detector (stream_resource) and an inline waveform. Returns the documents each
+    run emitted, keyed by uid, in acquisition order."""
+    from bluesky import plans as bp
+    from bluesky import preprocessors as bpp
+    from ophyd.sim import SynSignal, det1, det2, motor, motor1, motor2
+
+    from bluebroker.ingest import CatalogWriter
+    from bluebroker.ingest.simulated import HDF5Camera, StreamHDF5Camera
+
+    writer = CatalogWriter(catalog, "bmm/raw")
+    recorder = Recorder()
+    tokens = [RE.subscribe(writer), RE.subscribe(recorder)]
+    cam = HDF5Camera("cam", tmp_path, shape=(6, 5))
+    scam = StreamHDF5Camera("scam", tmp_path, shape=(3, 4), dtype="float32")
+    wave = SynSignal(func=lambda: np.linspace(0, 1, 7), name="wave")
+    runs = {}
+    for plan in (
+        bpp.baseline_wrapper(
+            bp.scan([det1, det2], motor, -1, 1, 11, md={"sample": "Cu"}), [motor1, motor2]
+        ),
+        bp.count([cam, det1], num=4, md={"sample": "Fe"}),
+        bp.count([scam], num=3, md={"sample": "Si"}),
+        bp.count([wave], num=2),
+    ):
+        recorder.clear()
+        (uid,) = RE(plan)
+        runs[uid] = list(recorder)
+    for token in tokens:
+        RE.unsubscribe(token)
+    runs["frames"] = {"cam": np.stack(cam.frames), "scam": np.stack(scam.frames)}
+    return runs

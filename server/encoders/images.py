@@ -38,9 +38,7 @@ def encode_png(arr: np.ndarray, max_size: int) -> bytes:
     from PIL import Image
 
     img = plane(arr, max_size)
-    if img.dtype == np.uint16:
-        pil = Image.fromarray(np.ascontiguousarray(img), mode="I;16")
-    elif img.dtype == np.uint8:
+    if img.dtype in (np.uint8, np.uint16):  # kept as they are: 8- or 16-bit grey (or RGB)
         pil = Image.fromarray(np.ascontiguousarray(img))
     else:  # floats, wide integers, booleans: scaled to 0-255 between min and max
         pil = Image.fromarray(_to_8bit(img))

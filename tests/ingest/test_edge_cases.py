@@ -163,7 +163,7 @@ def test_odd_values_do_not_stop_the_writer(writer):
     }
     bundle, desc = _run(keys, note="nul\x00byte", positions=list(range(100_000)))
     writer.write_many([("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)])
-    with pytest.raises(InvalidDocument, match="could not be stored.*out of range"):
+    with pytest.raises(InvalidDocument, match=r"could not be stored.*out of range"):
         writer("event", _event(desc, {"n": 2**64, "label": "a"}))  # beyond 64 bits
     first = _event(desc, {"n": 2**63 - 1, "label": "a"})
     bad = _event(desc, {"n": 1, "label": {"a", "set"}})  # not storable as a document
