@@ -116,5 +116,15 @@ class TableNode(Node):
         """The table (or the named columns) as a pandas DataFrame."""
         raise NotImplementedError
 
+    def read_arrays(self, columns: list[str] | None = None) -> dict[str, np.ndarray]:
+        """The index first, then each column, as numpy arrays."""
+        from .columns import to_array
+
+        df = self.read(columns)
+        return {
+            df.index.name or "index": df.index.to_numpy(),
+            **{str(c): to_array(df[c].tolist()) for c in df.columns},
+        }
+
     def __getitem__(self, column: str) -> ArrayNode:
         raise NotImplementedError

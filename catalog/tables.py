@@ -86,6 +86,14 @@ class EventTable(TableNode):
         return StoredArray(self.stream, path, self._stored_name(column), data_key)
 
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
+        arrays = self.read_arrays(columns)
+        seq = arrays.pop("seq_num")
+        data = {k: list(v) if v.ndim > 1 else v for k, v in arrays.items()}
+        return pd.DataFrame(data, index=pd.Index(seq, name="seq_num"), columns=list(data))
+
+    def read_arrays(self, columns: list[str] | None = None) -> dict[str, np.ndarray]:
+        """``seq_num`` and then each column as one numpy array, without building pandas
+        objects (the server turns these straight into Arrow)."""
         names = self.internal_columns if columns is None else list(columns)
         n = len(self)
         nodes = {name: self[name] for name in names}
@@ -94,16 +102,14 @@ class EventTable(TableNode):
         }
         with self.stream.root.connect() as conn:
             found = read_columns(conn, self.stream.id, ["seq_num", *stored], 0, n)
-        data: dict[str, Any] = {}
+        seq = found.get("seq_num")
+        data: dict[str, np.ndarray] = {"seq_num": seq if seq is not None else np.arange(1, n + 1)}
         for name, node in nodes.items():
             if isinstance(node, StoredArray):
-                arr = found[node.stored] if node.stored in found else node.missing(n)
+                data[name] = found[node.stored] if node.stored in found else node.missing(n)
             else:  # external: read from its files
-                arr = node.read_rows(0, n)
-            data[name] = list(arr) if arr.ndim > 1 else arr
-        seq = found.get("seq_num")
-        index = pd.Index(seq if seq is not None else np.arange(1, n + 1), name="seq_num")
-        return pd.DataFrame(data, index=index, columns=names)
+                data[name] = node.read_rows(0, n)
+        return data
 
 
 class StoredArray(ArrayNode):

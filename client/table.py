@@ -37,7 +37,10 @@ class TableClient(BaseClient):
 
         params = [("column", c) for c in columns or []]
         response = self._transport.get_bytes("table/full", self.path, params, accept=formats.ARROW)
-        return pa.ipc.open_file(io.BytesIO(response.content)).read_all().to_pandas()
+        table = pa.ipc.open_file(io.BytesIO(response.content)).read_all()
+        df = table.to_pandas(use_threads=False)
+        index = (table.schema.metadata or {}).get(b"bluebroker.index")
+        return df.set_index(index.decode()) if index else df
 
     def __getitem__(self, column: str) -> ArrayClient:
         from .nodes import fetch

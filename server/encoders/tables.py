@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -25,11 +26,40 @@ def _cells_as_lists(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+INDEX_KEY = b"bluebroker.index"
+
+
+def arrow_table(arrays: dict[str, np.ndarray]) -> Any:
+    """An Arrow table straight from numpy columns (the first one is the index, named in the
+    schema metadata so readers can restore it); array-valued cells become Arrow lists."""
+    import pyarrow as pa
+
+    columns = {}
+    for name, arr in arrays.items():
+        if arr.ndim > 1 or arr.dtype.kind == "O":
+            columns[name] = pa.array([v.tolist() if isinstance(v, np.ndarray) else v for v in arr])
+        else:
+            columns[name] = pa.array(arr)
+    table = pa.table(columns)
+    return table.replace_schema_metadata({INDEX_KEY: next(iter(arrays)).encode()})
+
+
+def encode_arrays(arrays: dict[str, np.ndarray]) -> bytes:
+    """Arrow IPC file bytes for :func:`arrow_table`."""
+    import pyarrow as pa
+
+    table = arrow_table(arrays)
+    sink = io.BytesIO()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
 def encode_table(df: pd.DataFrame, media: str) -> bytes:
     if media in (formats.ARROW, formats.PARQUET):
         import pyarrow as pa
 
-        table = pa.Table.from_pandas(_cells_as_lists(df), preserve_index=True)
+        table = pa.Table.from_pandas(_cells_as_lists(df), preserve_index=True, nthreads=1)
         sink = io.BytesIO()
         if media == formats.ARROW:
             with pa.ipc.new_file(sink, table.schema) as writer:

@@ -15,7 +15,7 @@ from ..deps import data_response, node_at
 from ..encoders import ARRAY_FORMATS, RUN_FORMATS, STREAM_FORMATS, TABLE_FORMATS
 from ..encoders.arrays import encode_array
 from ..encoders.containers import encode_run, encode_stream
-from ..encoders.tables import encode_table
+from ..encoders.tables import encode_arrays, encode_table
 from ..errors import ApiError
 from ..negotiation import choose
 
@@ -90,7 +90,11 @@ def _send_table(request: Request, node: TableNode) -> Response:
         if unknown:
             raise ApiError(400, f"no columns {unknown} here; columns: {node.columns}")
     media = choose(request, TABLE_FORMATS, formats.JSON)
-    return data_response(request, encode_table(node.read(columns), media), media, node)
+    if media == formats.ARROW:  # the clients' wire format: numpy straight to Arrow
+        body = encode_arrays(node.read_arrays(columns))
+    else:
+        body = encode_table(node.read(columns), media)
+    return data_response(request, body, media, node)
 
 
 @router.get("/api/v1/table/full/{path:path}", summary="A table, or the columns asked for")
