@@ -8,7 +8,7 @@ per dimension) so Tiled users recognise it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -68,9 +68,13 @@ class ArrayStructure:
         return self.data_type.to_numpy()
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["shape"], out["dims"] = list(self.shape), list(self.dims)
-        return out
+        t = self.data_type
+        return {
+            "data_type": {"endianness": t.endianness, "kind": t.kind, "itemsize": t.itemsize},
+            "shape": list(self.shape),
+            "dims": list(self.dims),
+            "chunks": self.chunks,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ArrayStructure:
@@ -89,7 +93,7 @@ class TableStructure:
     npartitions: int = 1
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"columns": self.columns, "num_rows": self.num_rows, "npartitions": self.npartitions}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TableStructure:

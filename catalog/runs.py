@@ -12,7 +12,7 @@ from bluebroker import queries as q
 from . import search
 from .errors import AmbiguousKey, NotFound
 from .node import Container
-from .schema import runs
+from .schema import catalogs, runs
 
 if TYPE_CHECKING:
     from .run import Run
@@ -81,6 +81,10 @@ class RunCatalog(Container):
 
     def __len__(self) -> int:
         with self.root.connect() as conn:
+            if not self.queries:  # the writer keeps this count
+                return conn.execute(
+                    sa.select(catalogs.c.num_runs).where(catalogs.c.id == self.catalog_id)
+                ).scalar_one()
             return conn.execute(
                 sa.select(sa.func.count()).select_from(runs).where(*self._where())
             ).scalar_one()

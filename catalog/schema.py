@@ -36,6 +36,8 @@ catalogs = sa.Table(
     sa.Column("path", sa.String(512), nullable=False, unique=True),
     sa.Column("metadata", JSONType, nullable=False),
     sa.Column("created", sa.Float, nullable=False),
+    # Kept by the writer in the run's transaction, so len() of a large catalog is one lookup.
+    sa.Column("num_runs", sa.BigInteger, nullable=False, default=0),
 )
 
 runs = sa.Table(

@@ -10,7 +10,7 @@ import pandas as pd
 from . import columns as col
 from .errors import NotFound
 from .node import ArrayNode, TableNode
-from .reads import column_layout, read_column, read_columns
+from .reads import column_layout, column_layouts, read_column, read_columns
 
 if TYPE_CHECKING:
     from .run import Stream
@@ -67,6 +67,26 @@ class EventTable(TableNode):
 
     def __len__(self) -> int:
         return self.stream.num_rows()
+
+    def column_infos(self) -> dict[str, tuple[ArrayNode, tuple]]:
+        """Every column's node and (shape, dtype, dims), in two queries, for listings."""
+        nodes = {name: self[name] for name in self.columns}
+        stored = [n.stored for n in nodes.values() if isinstance(n, StoredArray)]
+        rows = len(self)
+        with self.stream.root.connect() as conn:
+            layouts = column_layouts(conn, self.stream.id, stored)
+        out = {}
+        for name, node in nodes.items():
+            if isinstance(node, StoredArray):
+                dtype, row_shape = layouts.get(node.stored) or (
+                    declared_dtype(node.data_key),
+                    declared_shape(node.data_key),
+                )
+                shape = (rows, *row_shape)
+                out[name] = (node, (shape, dtype, node._dims(len(shape))))
+            else:
+                out[name] = (node, node.info())
+        return out
 
     def _stored_name(self, column: str) -> str:
         return "time" if column == "time" else f"{self.kind}/{column}"

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from .engine import create_engine
 from .errors import CatalogError, NotFound
 from .node import Container, Node
-from .run import Run
+from .run import Run, Stream
 from .runs import RunCatalog
-from .schema import catalogs, check_version, current_version, runs, upgrade
+from .schema import catalogs, check_version, current_version, runs, streams, upgrade
 
 PATHS_MAX_AGE = 2.0
 SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -128,9 +128,15 @@ class Catalog(Container):
         if parts and not any(p == parts[0] or p.startswith(parts[0] + "/") for p in paths):
             paths = self.catalog_paths(max_age=0)  # perhaps created a moment ago elsewhere
         node: Any = self
-        for i in range(len(parts)):
+        i = 0
+        while i < len(parts):
             here = parts[: i + 1]
             joined = "/".join(here)
+            if isinstance(node, RunCatalog) and not node.queries and i + 1 < len(parts):
+                stream = self._stream_at(node, parts[i], parts[i + 1])
+                if stream is not None:  # run and stream in one query: the common deep path
+                    node, i = stream, i + 2
+                    continue
             if isinstance(node, Namespace | Catalog):
                 if joined in paths:
                     node = RunCatalog(self, here, paths[joined])
@@ -143,7 +149,24 @@ class Catalog(Container):
                     node = node[parts[i]]
                 except (KeyError, IndexError) as err:
                     raise NotFound(f"/{joined} not found: {err}") from err
+            i += 1
         return node
+
+    def _stream_at(self, runs_node: RunCatalog, uid: str, name: str) -> Stream | None:
+        """The stream ``name`` of run ``uid`` (a full uid), or None to take the long way."""
+        stmt = (
+            sa.select(*self.run_columns(), streams.c.id.label("stream_id"))
+            .join(streams, streams.c.run_id == runs.c.id)
+            .where(
+                runs.c.catalog_id == runs_node.catalog_id, runs.c.uid == uid, streams.c.name == name
+            )
+        )
+        with self.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        run = self.make_run(runs_node.path, row)
+        return Stream(run, (*run.path, name), row.stream_id)
 
 
 class Namespace(Container):

@@ -138,7 +138,7 @@ class WriteSession:
         insert = sqlite_insert if self.sqlite else pg_insert
         self.conn.execute(
             insert(catalogs)
-            .values(path=path, metadata={}, created=time.time())
+            .values(path=path, metadata={}, created=time.time(), num_runs=0)
             .on_conflict_do_nothing(index_elements=["path"])
         )
         return self.conn.execute(
@@ -180,6 +180,11 @@ class WriteSession:
             .returning(runs.c.id)
         ).scalar_one()
         self._index_text(run_id, text, new=True)
+        self.conn.execute(
+            sa.update(catalogs)
+            .where(catalogs.c.id == catalog_id)
+            .values(num_runs=catalogs.c.num_runs + 1)
+        )
         return run_id
 
     def set_stop(self, run_id: int, stop: dict, digest: bytes) -> bytes | None:

@@ -6,6 +6,7 @@ numpy (pandas, pyarrow and xarray when tables and streams are read), never on th
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit
 
 from .array import ArrayClient
@@ -52,4 +53,16 @@ def from_uri(uri: str, api_key: str | None = None, timeout: float = 60.0) -> Bas
     if marker:
         route, _, node_path = tail.strip("/").partition("/")
         path = tuple(p for p in node_path.split("/") if p) if route == "metadata" else ()
-    return fetch(Transport(api, api_key=api_key, timeout=timeout), path)
+    return fetch(_transport(api, api_key, timeout), path)
+
+
+_transports: dict[tuple, Transport] = {}
+
+
+def _transport(api: str, api_key: str | None, timeout: float) -> Transport:
+    """One connection pool per server and key, shared by every ``from_uri`` in this process,
+    as a browser keeps its connections: opening a client per call costs milliseconds."""
+    key = (api, api_key or os.environ.get("BLUEBROKER_API_KEY"), timeout)
+    if key not in _transports:
+        _transports[key] = Transport(api, api_key=key[1], timeout=timeout)
+    return _transports[key]

@@ -68,6 +68,8 @@ class ArrayClient(BaseClient):
     def asset_locations(self) -> list[dict[str, Any]]:
         """Files holding this (external) array: ``[{'path', 'data_uri', 'mimetype', ...}]``;
         empty for data kept in the catalog."""
+        if "data_sources" not in self._item["attributes"]:  # listed in a parent: ask for them
+            self.refresh()
         sources = self._item["attributes"].get("data_sources") or []
         return [
             {**asset, "mimetype": s.get("mimetype"), "parameters": s.get("parameters", {})}

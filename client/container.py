@@ -81,7 +81,16 @@ class Container(BaseClient, Mapping):
 
         if not isinstance(key, str):
             raise TypeError(f"keys are strings, not {type(key).__name__}")
-        return fetch(self._transport, (*self.path, *(p for p in key.split("/") if p)))
+        parts = [p for p in key.split("/") if p]
+        node: BaseClient = self
+        while parts and isinstance(node, Container):  # follow contents the server embedded
+            contents = node.item["attributes"].get("structure", {}).get("contents") or {}
+            if parts[0] not in contents:
+                break
+            node = node._child(contents[parts.pop(0)])
+        if not parts:
+            return node
+        return fetch(self._transport, (*node.path, *parts))
 
     def __contains__(self, key: object) -> bool:
         try:

@@ -43,8 +43,11 @@ class TableClient(BaseClient):
         return df.set_index(index.decode()) if index else df
 
     def __getitem__(self, column: str) -> ArrayClient:
-        from .nodes import fetch
+        from .nodes import fetch, make_node
 
+        contents = self._item["attributes"]["structure"].get("contents") or {}
+        if column in contents:  # listed by the server with the table
+            return make_node(self._transport, contents[column], (*self.path, column))
         return fetch(self._transport, (*self.path, column))
 
     def __repr__(self) -> str:

@@ -13,7 +13,7 @@ from fastapi import Request
 from .errors import ApiError
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:  # async: no thread hop per request
     expected = request.app.state.api_key
     if expected is None:
         return

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bluebroker.catalog import ArrayNode, Container, Node, Run, RunCatalog, TableNode
+from bluebroker.catalog import ArrayNode, Catalog, Container, Node, Run, RunCatalog, TableNode
 from bluebroker.catalog.external import ExternalArray
+from bluebroker.catalog.run import Stream
+from bluebroker.catalog.tables import EventTable
+from bluebroker.catalog.tree import Namespace
 from bluebroker.structures import ArrayStructure, ContainerStructure, TableStructure
 
 ATTRIBUTES = (
@@ -19,7 +22,23 @@ ATTRIBUTES = (
 )
 
 
-def structure(node: Node) -> dict[str, Any]:
+def structure(node: Node, base: str = "") -> dict[str, Any]:
+    if isinstance(node, Catalog | Namespace):
+        # The few containers above the catalogs of runs come with their contents, so a
+        # client walks c['bmm']['raw'] without a request per step.
+        children = {key: resource(node[key], base) for key in node}
+        return {"count": len(children), "contents": children}
+    if isinstance(node, Stream):  # data, timestamps and config come along (see below)
+        return {"count": 3, "contents": {key: resource(node[key], base) for key in node}}
+    if isinstance(node, EventTable):  # and with a table, its columns' structures
+        infos = node.column_infos()
+        rows = next(iter(infos.values()))[1][0][0] if infos else len(node)
+        out = TableStructure(node.columns, rows).to_json()
+        out["contents"] = {
+            name: resource(child, base, info=info, embedded=True)
+            for name, (child, info) in infos.items()
+        }
+        return out
     if isinstance(node, ArrayNode):
         return ArrayStructure.from_array_info(*node.info()).to_json()
     if isinstance(node, TableNode):
@@ -70,8 +89,19 @@ def links(node: Node, base: str) -> dict[str, str]:
     return out
 
 
-def resource(node: Node, base: str, fields: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """The JSON for one node; ``fields`` limits the attributes (None: all of them)."""
+def resource(
+    node: Node,
+    base: str,
+    fields: tuple[str, ...] | None = None,
+    *,
+    info: tuple | None = None,
+    embedded: bool = False,
+) -> dict[str, Any]:
+    """The JSON for one node; ``fields`` limits the attributes (None: all of them).
+
+    ``info`` is an array's (shape, dtype, dims) when already known; ``embedded`` leaves out
+    what costs a query per node (data_sources), for nodes listed inside their parent.
+    """
     wanted = ATTRIBUTES if fields is None else fields
     attrs: dict[str, Any] = {}
     if "ancestors" in wanted:
@@ -83,10 +113,12 @@ def resource(node: Node, base: str, fields: tuple[str, ...] | None = None) -> di
     if "metadata" in wanted:
         attrs["metadata"] = node.metadata
     if "structure" in wanted:
-        attrs["structure"] = structure(node)
+        attrs["structure"] = (
+            ArrayStructure.from_array_info(*info).to_json() if info else structure(node, base)
+        )
     if "sorting" in wanted and isinstance(node, RunCatalog):
         attrs["sorting"] = [{"key": k, "direction": d} for k, d in node.sort_keys]
-    if "data_sources" in wanted and isinstance(node, ExternalArray):
+    if "data_sources" in wanted and isinstance(node, ArrayNode) and not embedded:
         attrs["data_sources"] = data_sources(node)
     return {
         "id": node.path[-1] if node.path else "",

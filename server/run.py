@@ -34,7 +34,13 @@ def serve(
 ) -> None:
     _check_port(host, port)
     print(f"serving {catalog.uri} at http://{host}:{port} (API docs at /docs)", flush=True)
-    uvicorn.run(create_app(catalog, api_key=api_key), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(catalog, api_key=api_key),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 @contextmanager
@@ -49,6 +55,7 @@ def background_server(
         port=port,
         log_level="warning",
         lifespan="off",
+        access_log=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="bluebroker-server")

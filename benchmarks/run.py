@@ -1,0 +1,117 @@
+"""Run the shared workload through bluebroker and through the peer, in one go, and print ratios.
+
+    .venv/bin/python benchmarks/run.py                 # full: 100 x 1000 events, 100,000 runs
+    .venv/bin/python benchmarks/run.py --quick         # 10 x 1000 events, 10,000 runs
+    .venv/bin/python benchmarks/run.py --skip-peer     # bluebroker only
+
+The peer (Tiled 0.2.x + bluesky-tiled-plugins' TiledWriter) lives in its own virtual
+environment, made on first use by peer_env.py. Results go to stdout as a table and to
+.bench/results.json. Numbers are medians of repeated samples; the machine's 2 cores are shared
+by client and server on both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+TARGETS = {  # metric: (most bluebroker may take in ms, least speed-up over the peer)
+    "chain_ms": (15.0, 10.0),
+    "read_1000_ms": (None, 10.0),
+    "search_scan_id_ms": (30.0, None),
+    "newest_100_ms": (30.0, None),
+}
+
+
+def _run(cmd: list[str]) -> dict:
+    print("$", " ".join(cmd), file=sys.stderr, flush=True)
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _median(values: list[float] | None) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="a smaller workload, for a first look")
+    ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--reps", type=int, default=20)
+    args = ap.parse_args(argv)
+    runs, big = (10, 10_000) if args.quick else (100, 100_000)
+    common = ["--runs", str(runs), "--events", "1000", "--reps", str(args.reps)]
+
+    ours = _run([sys.executable, str(HERE / "bluebroker_side.py"), *common, "--big", str(big)])
+    peer = None
+    if not args.skip_peer:
+        from peer_env import ensure_peer_venv
+
+        python = ensure_peer_venv(ROOT)
+        peer = _run([str(python), str(HERE / "peer_tiled.py"), *common])
+
+    rows = []
+    for metric, (limit, speedup) in TARGETS.items():
+        mine = _median(ours.get(metric) or ours["extra"].get(metric))
+        theirs = _median((peer or {}).get(metric)) if peer else None
+        ratio = theirs / mine if mine and theirs else None
+        ok = (limit is None or (mine is not None and mine <= limit)) and (
+            speedup is None or ratio is None or ratio >= speedup
+        )
+        rows.append((metric, mine, theirs, ratio, limit, speedup, ok))
+    throughput = (ours["ingest_events_per_s"], (peer or {}).get("ingest_events_per_s"))
+    xr = (
+        _median(ours["extra"]["read_1000_xarray_ms"]),
+        _median((peer or {}).get("extra", {}).get("read_1000_xarray_ms")),
+    )
+
+    print(f"\nworkload: {runs} runs x 1000 events (5 float fields); large catalog {big:,} runs")
+    if peer:
+        print(f"peer: {peer['peer']}")
+    print(f"{'metric':<22}{'bluebroker':>12}{'peer':>12}{'ratio':>9}   target")
+    for metric, mine, theirs, ratio, limit, speedup, ok in rows:
+        target = " and ".join(
+            t
+            for t in (f"<= {limit:g} ms" if limit else "", f">= {speedup:g}x" if speedup else "")
+            if t
+        )
+        print(
+            f"{metric:<22}{_fmt(mine):>12}{_fmt(theirs):>12}{_ratio(ratio):>9}   {target}"
+            f"  {'ok' if ok else 'MISSED'}"
+        )
+    print(
+        f"{'read_1000 (xarray)':<22}{_fmt(xr[0]):>12}{_fmt(xr[1]):>12}"
+        f"{_ratio(xr[1] / xr[0] if xr[0] and xr[1] else None):>9}"
+    )
+    print(
+        f"{'ingest events/s':<22}{throughput[0]:>12,.0f}"
+        f"{(f'{throughput[1]:,.0f}' if throughput[1] else '-'):>12}"
+        f"{_ratio(throughput[0] / throughput[1] if throughput[1] else None):>9}"
+    )
+    out = ROOT / ".bench" / "results.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"bluebroker": ours, "peer": peer}, indent=1))
+    print(f"\nall samples: {out}")
+    return 0
+
+
+def _fmt(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms:.1f} ms"
+
+
+def _ratio(r: float | None) -> str:
+    return "-" if r is None else f"{r:.1f}x"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
