@@ -39,10 +39,10 @@ def plans(data_dir: Path) -> Iterator[tuple[str, object]]:
                 "count area detector (HDF5, resource/datum)",
                 bp.count([cam, det1], num=5, md={"sample": f"Fe2O3 {i}"}),
             ),
-            ("grid scan det4", bp.grid_scan([det4], motor1, -1, 1, 5, motor2, -1, 1, 5)),
+            ("grid scan det4 det1", bp.grid_scan([det4, det1], motor1, -1, 1, 5, motor2, -1, 1, 5)),
             (
                 "count streaming detector (HDF5, stream_resource)",
-                bp.count([scam], num=4, md={"sample": f"Si {i}"}),
+                bp.count([scam, det1], num=4, md={"sample": f"Si {i}"}),
             ),
         )
 
