@@ -68,11 +68,12 @@ class EventTable(TableNode):
     def __len__(self) -> int:
         return self.stream.num_rows()
 
-    def column_infos(self) -> dict[str, tuple[ArrayNode, tuple]]:
-        """Every column's node and (shape, dtype, dims), in two queries, for listings."""
+    def column_infos(self, rows: int | None = None) -> dict[str, tuple[ArrayNode, tuple]]:
+        """Every column's node and (shape, dtype, dims), in two queries (one when ``rows`` is
+        known), for listings."""
         nodes = {name: self[name] for name in self.columns}
         stored = [n.stored for n in nodes.values() if isinstance(n, StoredArray)]
-        rows = len(self)
+        rows = len(self) if rows is None else rows
         with self.stream.root.connect() as conn:
             layouts = column_layouts(conn, self.stream.id, stored)
         out = {}

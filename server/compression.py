@@ -12,7 +12,16 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MIN_BYTES = 1024
-INCOMPRESSIBLE = ("image/png", "application/x-parquet")
+# Binary numbers (floats above all) shrink little and cost a compress and a decompress on
+# every request; text formats (JSON, CSV, documents) shrink several-fold and are compressed.
+INCOMPRESSIBLE = (
+    "image/",
+    "application/x-parquet",
+    "application/vnd.apache.arrow",
+    "application/octet-stream",
+    "application/x-hdf5",
+    "application/x-netcdf",
+)
 
 
 def _pick(accept_encoding: str) -> str | None:

@@ -22,16 +22,19 @@ ATTRIBUTES = (
 )
 
 
-def structure(node: Node, base: str = "") -> dict[str, Any]:
+def structure(node: Node, base: str = "", rows: int | None = None) -> dict[str, Any]:
     if isinstance(node, Catalog | Namespace):
         # The few containers above the catalogs of runs come with their contents, so a
         # client walks c['bmm']['raw'] without a request per step.
         children = {key: resource(node[key], base) for key in node}
         return {"count": len(children), "contents": children}
     if isinstance(node, Stream):  # data, timestamps and config come along (see below)
-        return {"count": 3, "contents": {key: resource(node[key], base) for key in node}}
+        rows = node.num_rows()
+        return {"count": 3, "contents": {key: resource(node[key], base, rows=rows) for key in node}}
+    if isinstance(node, EventTable) and node.kind == "timestamps" and rows is not None:
+        return TableStructure(node.columns, rows).to_json()  # listed in a stream: kept short
     if isinstance(node, EventTable):  # and with a table, its columns' structures
-        infos = node.column_infos()
+        infos = node.column_infos(rows)
         rows = next(iter(infos.values()))[1][0][0] if infos else len(node)
         out = TableStructure(node.columns, rows).to_json()
         out["contents"] = {
@@ -96,6 +99,7 @@ def resource(
     *,
     info: tuple | None = None,
     embedded: bool = False,
+    rows: int | None = None,
 ) -> dict[str, Any]:
     """The JSON for one node; ``fields`` limits the attributes (None: all of them).
 
@@ -114,7 +118,7 @@ def resource(
         attrs["metadata"] = node.metadata
     if "structure" in wanted:
         attrs["structure"] = (
-            ArrayStructure.from_array_info(*info).to_json() if info else structure(node, base)
+            ArrayStructure.from_array_info(*info).to_json() if info else structure(node, base, rows)
         )
     if "sorting" in wanted and isinstance(node, RunCatalog):
         attrs["sorting"] = [{"key": k, "direction": d} for k, d in node.sort_keys]
