@@ -23,11 +23,19 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-TARGETS = {  # metric: (most bluebroker may take in ms, least speed-up over the peer)
-    "chain_ms": (15.0, 10.0),
-    "read_1000_ms": (None, 10.0),
-    "search_scan_id_ms": (30.0, None),
-    "newest_100_ms": (30.0, None),
+# metric: (our samples, the peer's samples it is held against, most ms, least speed-up).
+# The issue's read target is "a 1,000-row stream read into pandas, at least 10x faster than
+# the peer's read()": the peer's stream read() (which gives xarray) is the reference; its
+# lower-level table read is shown beside it.
+TARGETS = {
+    "chain_ms": ("chain_ms", "chain_ms", 15.0, 10.0),
+    "read_1000_ms": ("read_1000_ms", "read_1000_xarray_ms", None, 10.0),
+    "search_scan_id_ms": ("search_scan_id_ms", None, 30.0, None),
+    "newest_100_ms": ("newest_100_ms", None, 30.0, None),
+}
+INFO = {  # shown for comparison, no target
+    "read_1000 vs table": ("read_1000_ms", "read_1000_ms"),
+    "read_1000 (xarray)": ("read_1000_xarray_ms", "read_1000_xarray_ms"),
 }
 
 
@@ -61,48 +69,50 @@ def main(argv: list[str] | None = None) -> int:
         peer = _run([str(python), str(HERE / "peer_tiled.py"), *common])
 
     rows = []
-    for metric, (limit, speedup) in TARGETS.items():
-        mine = _median(ours.get(metric) or ours["extra"].get(metric))
-        theirs = _median((peer or {}).get(metric)) if peer else None
+    for metric, (mine_key, peer_key, limit, speedup) in TARGETS.items():
+        mine = _median(_samples(ours, mine_key))
+        theirs = _median(_samples(peer, peer_key)) if peer and peer_key else None
         ratio = theirs / mine if mine and theirs else None
         ok = (limit is None or (mine is not None and mine <= limit)) and (
             speedup is None or ratio is None or ratio >= speedup
         )
         rows.append((metric, mine, theirs, ratio, limit, speedup, ok))
     throughput = (ours["ingest_events_per_s"], (peer or {}).get("ingest_events_per_s"))
-    xr = (
-        _median(ours["extra"]["read_1000_xarray_ms"]),
-        _median((peer or {}).get("extra", {}).get("read_1000_xarray_ms")),
-    )
 
     print(f"\nworkload: {runs} runs x 1000 events (5 float fields); large catalog {big:,} runs")
     if peer:
         print(f"peer: {peer['peer']}")
     print(f"{'metric':<22}{'bluebroker':>12}{'peer':>12}{'ratio':>9}   target")
     for metric, mine, theirs, ratio, limit, speedup, ok in rows:
-        target = " and ".join(
-            t
-            for t in (f"<= {limit:g} ms" if limit else "", f">= {speedup:g}x" if speedup else "")
-            if t
-        )
+        wanted = (f"<= {limit:g} ms" if limit else "", f">= {speedup:g}x" if speedup else "")
+        target = " and ".join(t for t in wanted if t)
         print(
             f"{metric:<22}{_fmt(mine):>12}{_fmt(theirs):>12}{_ratio(ratio):>9}   {target}"
             f"  {'ok' if ok else 'MISSED'}"
         )
+    for label, (mine_key, peer_key) in INFO.items():
+        mine, theirs = _median(_samples(ours, mine_key)), _median(_samples(peer, peer_key))
+        print(
+            f"{label:<22}{_fmt(mine):>12}{_fmt(theirs):>12}"
+            f"{_ratio(theirs / mine if mine and theirs else None):>9}"
+        )
+    ours_rate, peer_rate = throughput
     print(
-        f"{'read_1000 (xarray)':<22}{_fmt(xr[0]):>12}{_fmt(xr[1]):>12}"
-        f"{_ratio(xr[1] / xr[0] if xr[0] and xr[1] else None):>9}"
-    )
-    print(
-        f"{'ingest events/s':<22}{throughput[0]:>12,.0f}"
-        f"{(f'{throughput[1]:,.0f}' if throughput[1] else '-'):>12}"
-        f"{_ratio(throughput[0] / throughput[1] if throughput[1] else None):>9}"
+        f"{'ingest events/s':<22}{ours_rate:>12,.0f}"
+        f"{(f'{peer_rate:,.0f}' if peer_rate else '-'):>12}"
+        f"{_ratio(ours_rate / peer_rate if peer_rate else None):>9}"
     )
     out = ROOT / ".bench" / "results.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"bluebroker": ours, "peer": peer}, indent=1))
     print(f"\nall samples: {out}")
     return 0
+
+
+def _samples(result: dict | None, key: str) -> list[float] | None:
+    if not result:
+        return None
+    return result.get(key) or result.get("extra", {}).get(key)
 
 
 def _fmt(ms: float | None) -> str:
