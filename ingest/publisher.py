@@ -1,0 +1,142 @@
+"""The RunEngine side: publish documents to Kafka in the bluesky-kafka wire format.
+
+``RE.subscribe(Publisher("bmm.bluesky.runengine.documents", "kafka:9092"))``. Messages are
+keyed by the run's start uid, so one run stays in one partition, in order. The RunEngine is
+never held up by a slow broker beyond a short, bounded wait: when the producer's buffer is
+full the call raises :class:`PublishError` instead of blocking the scan or dropping data.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from .wire import encode
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(RuntimeError):
+    """Documents could not be handed to Kafka; the message says what to check."""
+
+
+class Publisher:
+    """A ``(name, doc)`` callable that publishes each document as one Kafka message."""
+
+    def __init__(
+        self,
+        topic: str,
+        bootstrap_servers: str | list[str],
+        key: str | None = None,
+        *,
+        block_ms: int = 50,
+        flush_timeout: float = 30.0,
+        **producer_config: Any,
+    ) -> None:
+        from kafka import KafkaProducer
+
+        self.topic = topic
+        self.key = key
+        self.flush_timeout = flush_timeout
+        config = {
+            "acks": "all",
+            "linger_ms": 5,
+            "max_request_size": 8 * 2**20,
+            "retries": 10,
+            **producer_config,
+        }
+        self.max_message = int(config["max_request_size"]) - 1024
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap_servers, **config)
+        self._producer.partitions_for(topic)  # learn the topic now, not on the first document
+        # From here on a full buffer fails fast instead of stalling the RunEngine.
+        self._producer.config["max_block_ms"] = block_ms
+        self._runs: dict[str, str] = {}  # descriptor/resource/stream_resource uid -> run uid
+        self._failures: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, doc: dict) -> None:
+        with self._lock:
+            if self._failures:
+                raise PublishError(
+                    "earlier documents failed to reach Kafka: " + "; ".join(self._failures[:3])
+                )
+        key = self.key or self._run_of(name, doc)
+        payload = encode(name, doc)
+        if len(payload) > self.max_message and name == "event_page" and len(doc["uid"]) > 1:
+            for half in _halves(doc):  # too big for one message: as two smaller pages
+                self(name, half)
+            return
+        self._send(key, payload, name, doc)
+        if name == "stop":
+            self.flush()
+
+    def _send(self, key: str | None, payload: bytes, name: str, doc: dict) -> None:
+        from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+
+        try:
+            future = self._producer.send(
+                self.topic, value=payload, key=key.encode() if key else None
+            )
+        except KafkaTimeoutError:
+            raise PublishError(
+                f"Kafka's send buffer is full: the broker ({self.topic}) is not taking "
+                f"documents as fast as they come; {name} {doc.get('uid', '')} was not sent. "
+                "Check the broker, or raise buffer_memory"
+            ) from None
+        except MessageSizeTooLargeError as err:
+            raise PublishError(
+                f"{name} {doc.get('uid', '')} is {len(payload)} bytes, more "
+                f"than Kafka accepts ({err}); raise max_request_size"
+            ) from None
+        future.add_errback(self._failed, name, doc.get("uid") or doc.get("datum_id"))
+
+    def _failed(self, err: Exception, name: str, uid: str | None) -> None:
+        message = f"{name} {uid}: {type(err).__name__}: {err}"
+        log.error("document not delivered to Kafka: %s", message)
+        with self._lock:
+            self._failures.append(message)
+
+    def _run_of(self, name: str, doc: dict) -> str | None:
+        """The start uid a document belongs to, which is its message key."""
+        if name == "start":
+            return doc["uid"]
+        if name in ("stop", "descriptor", "resource", "stream_resource"):
+            run = doc.get("run_start")
+            if run and name != "stop":
+                self._runs[doc["uid"]] = run
+            return run
+        parent = {
+            "event": "descriptor",
+            "event_page": "descriptor",
+            "datum": "resource",
+            "datum_page": "resource",
+            "stream_datum": "stream_resource",
+        }.get(name)
+        return self._runs.get(doc.get(parent, "")) if parent else None
+
+    def flush(self) -> None:
+        """Wait until every document sent so far is acknowledged by the broker."""
+        self._producer.flush(timeout=self.flush_timeout)
+        with self._lock:
+            if self._failures:
+                raise PublishError(
+                    "documents failed to reach Kafka: " + "; ".join(self._failures[:3])
+                )
+
+    def close(self) -> None:
+        self._producer.close(timeout=self.flush_timeout)
+
+
+def _halves(page: dict) -> tuple[dict, dict]:
+    n = len(page["uid"]) // 2
+
+    def part(sl: slice) -> dict:
+        out = dict(page)
+        for key in ("uid", "seq_num", "time"):
+            out[key] = list(page[key])[sl]
+        for key in ("data", "timestamps", "filled"):
+            out[key] = {k: v[sl] for k, v in page.get(key, {}).items()}
+        return out
+
+    return part(slice(None, n)), part(slice(n, None))

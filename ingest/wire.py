@@ -1,0 +1,51 @@
+"""The bluesky-kafka wire format: a msgpack array ``[name, doc]``, numpy arrays encoded by
+msgpack-numpy, one document per Kafka message; and the topic naming convention
+``<beamline>.bluesky.runengine.documents``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgpack
+import msgpack_numpy
+
+TOPIC_SUFFIX = ".bluesky.runengine.documents"
+
+
+class WireError(ValueError):
+    """Bytes that are not a bluesky-kafka document message; the message says why."""
+
+
+def encode(name: str, doc: dict) -> bytes:
+    return msgpack.packb((name, doc), default=msgpack_numpy.encode)
+
+
+def decode(payload: bytes | None) -> tuple[str, Any]:
+    """``(name, doc)`` from a message value, or :class:`WireError`."""
+    if payload is None:
+        raise WireError("empty message (no value); expected msgpack [name, doc]")
+    try:
+        pair = msgpack.unpackb(payload, object_hook=msgpack_numpy.decode, strict_map_key=False)
+    except Exception as err:  # msgpack raises several types for garbage
+        raise WireError(f"not msgpack ({type(err).__name__}: {err})") from None
+    if not (isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str)):
+        raise WireError(f"msgpack but not a [name, doc] pair: got {type(pair).__name__}")
+    return pair[0], pair[1]
+
+
+def topic_for(beamline: str) -> str:
+    return f"{beamline}{TOPIC_SUFFIX}"
+
+
+def catalog_path(topic: str, template: str = "{beamline}/raw") -> str:
+    """The catalog path for a topic: ``bmm.bluesky.runengine.documents`` -> ``bmm/raw``.
+
+    ``{beamline}`` is the topic's first dot-separated part, ``{topic}`` the whole name with
+    dots as underscores (for topics outside the convention).
+    """
+    beamline = topic.split(".", 1)[0]
+    return template.format(
+        beamline=re.sub(r"[^A-Za-z0-9_.-]", "_", beamline),
+        topic=re.sub(r"[^A-Za-z0-9_-]", "_", topic),
+    )

@@ -1,0 +1,243 @@
+"""Documents through a real Kafka-protocol broker: a RunEngine publishing, workers ingesting,
+bad messages dead-lettered, workers killed with SIGKILL and nothing lost or duplicated."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+from bluesky import plans as bp
+from event_model import compose_run
+from ophyd.sim import det1, det2, motor
+
+from bluebroker.catalog import open_catalog
+from bluebroker.ingest import wire
+from bluebroker.ingest.consumer import KafkaIngestWorker
+from bluebroker.ingest.publisher import Publisher
+from tests.compare import assert_run_matches
+from tests.conftest import FAST_CONSUMER
+from tests.devices import HDF5Camera
+
+
+def _worker(catalog, broker, topic, **kw):
+    return KafkaIngestWorker(
+        catalog,
+        broker,
+        topic,
+        group_id=f"g{uuid.uuid4().hex[:6]}",
+        consumer_config=FAST_CONSUMER,
+        **kw,
+    )
+
+
+def test_runengine_to_catalog_through_kafka(
+    kafka_broker, new_topic, catalog, RE, recorder, tmp_path
+):
+    topic = new_topic()
+    publisher = Publisher(topic, kafka_broker)
+    RE.subscribe(publisher)
+    RE.subscribe(recorder)
+    cam = HDF5Camera("cam", tmp_path)
+    uids = [RE(bp.scan([det1, det2], motor, -1, 1, 15))[0], RE(bp.count([cam, det1], num=3))[0]]
+    counters = _worker(catalog, kafka_broker, topic).run(max_idle=4)
+    assert counters.dead_lettered == 0 and counters.written == len(recorder)
+    runs = catalog[wire.catalog_path(topic)]
+    for uid in uids:
+        docs = [(n, d) for n, d in recorder if _run_of(n, d, recorder) == uid]
+        assert_run_matches(runs[uid], docs)
+    np.testing.assert_array_equal(runs[uids[1]]["primary"]["data"]["cam"][:], np.stack(cam.frames))
+
+
+def _run_of(name, doc, docs):
+    if name == "start":
+        return doc["uid"]
+    if "run_start" in doc:
+        return doc["run_start"]
+    parents = {d["uid"]: d["run_start"] for n, d in docs if n in ("descriptor", "resource")}
+    return parents.get(doc.get("descriptor") or doc.get("resource"))
+
+
+def test_bad_messages_are_dead_lettered(kafka_broker, new_topic, catalog, RE, recorder):
+    from kafka import KafkaConsumer, KafkaProducer
+
+    topic, dead = new_topic(), f"dead{uuid.uuid4().hex[:6]}"
+    RE.subscribe(recorder)
+    RE(bp.count([det1], num=3))
+    orphan = compose_run().compose_descriptor(
+        name="primary", data_keys={"x": {"source": "s", "dtype": "number", "shape": []}}
+    )
+    bad = [
+        b"\x00\x01 not msgpack",
+        msgpack.packb({"a": 1}),
+        wire.encode("event", {"uid": "no-data"}),
+        wire.encode("event", orphan.compose_event(data={"x": 1.0}, timestamps={"x": 1.0})),
+    ]
+    producer = KafkaProducer(bootstrap_servers=kafka_broker)
+    for i, (name, doc) in enumerate(recorder):
+        producer.send(topic, wire.encode(name, doc))
+        if i < len(bad):
+            producer.send(topic, bad[i])
+    producer.flush()
+    counters = _worker(catalog, kafka_broker, topic, dead_letter_topic=dead).run(max_idle=4)
+    assert counters.dead_lettered == 4
+    assert_run_matches(catalog[wire.catalog_path(topic)][-1], list(recorder))
+    reader = KafkaConsumer(
+        dead, bootstrap_servers=kafka_broker, auto_offset_reset="earliest", consumer_timeout_ms=5000
+    )
+    headers = sorted(
+        (dict(m.headers) for m in reader),  # in the order they were consumed
+        key=lambda h: int(h["bluebroker-offset"]),
+    )
+    reader.close()
+    reasons = [h["bluebroker-error"].decode() for h in headers]
+    assert {h["bluebroker-topic"].decode() for h in headers} == {topic}
+    assert len(reasons) == 4
+    for words, reason in zip(
+        ["not msgpack", "not a [name, doc] pair", "schema", "never received"], reasons, strict=True
+    ):
+        assert words in reason, reasons
+
+
+def _produce_run(broker, topic, events):
+    """A long run, composed with event-model and published in order; returns its documents."""
+    bundle = compose_run()
+    desc = bundle.compose_descriptor(
+        name="primary", data_keys={"x": {"source": "s", "dtype": "number", "shape": []}}
+    )
+    docs = [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
+    docs += [
+        ("event", desc.compose_event(data={"x": float(i)}, timestamps={"x": 1.0}))
+        for i in range(events)
+    ]
+    docs.append(("stop", bundle.compose_stop()))
+    publisher = Publisher(topic, broker)
+    for name, doc in docs:
+        publisher(name, doc)
+    publisher.flush()
+    return docs
+
+
+def _start_worker(broker, topic, uri, group, batch=50):
+    exe = Path(sys.executable).with_name("bluebroker")
+    args = [
+        str(exe),
+        "ingest",
+        "kafka",
+        "--bootstrap-servers",
+        broker,
+        "--topic",
+        topic,
+        "--catalog",
+        uri,
+        "--group-id",
+        group,
+        "--batch-size",
+        str(batch),
+    ]
+    for key, value in FAST_CONSUMER.items():
+        args += ["--consumer-config", f"{key}={value}"]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _rows(uri, topic, uid):
+    cat = open_catalog(uri)
+    try:
+        runs = cat[wire.catalog_path(topic)]
+        return len(runs[uid]["primary"]["data"]) if uid in runs else 0
+    except KeyError:
+        return 0
+    finally:
+        cat.close()
+
+
+def _wait(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_sigkill_at_several_points_loses_and_duplicates_nothing(
+    kafka_broker, new_topic, catalog, catalog_uri
+):
+    topic, group = new_topic(), f"g{uuid.uuid4().hex[:6]}"
+    docs = _produce_run(kafka_broker, topic, 3000)
+    uid = docs[0][1]["uid"]
+    for threshold in (300, 1200, 2400):  # kill -9 after the catalog holds this many rows
+        worker = _start_worker(kafka_broker, topic, catalog_uri, group)
+        _wait(lambda t=threshold: _rows(catalog_uri, topic, uid) >= t or worker.poll() is not None)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+    worker = _start_worker(kafka_broker, topic, catalog_uri, group)
+    try:
+        _wait(lambda: _rows(catalog_uri, topic, uid) >= 3000)
+        time.sleep(1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0  # SIGTERM drains, commits and exits 0
+    assert_run_matches(open_catalog(catalog_uri)[wire.catalog_path(topic)][uid], docs)
+
+
+def test_two_workers_share_partitions_and_survive_a_kill(
+    kafka_broker, new_topic, catalog, catalog_uri
+):
+    topic, group = new_topic(partitions=4), f"g{uuid.uuid4().hex[:6]}"
+    workers = [_start_worker(kafka_broker, topic, catalog_uri, group, batch=20) for _ in range(2)]
+    runs = [_produce_run(kafka_broker, topic, 400) for _ in range(6)]
+    first = runs[0][0][1]["uid"]
+    _wait(lambda: _rows(catalog_uri, topic, first) > 0)
+    os.kill(workers[0].pid, signal.SIGKILL)
+    workers[0].wait()
+    try:
+        for docs in runs:
+            uid = docs[0][1]["uid"]
+            _wait(lambda u=uid: _rows(catalog_uri, topic, u) >= 400, timeout=90)
+    finally:
+        workers[1].send_signal(signal.SIGTERM)
+        workers[1].wait(timeout=30)
+    cat = open_catalog(catalog_uri)
+    for docs in runs:
+        assert_run_matches(cat[wire.catalog_path(topic)][docs[0][1]["uid"]], docs)
+
+
+def test_publisher_keys_by_run_and_splits_large_pages(kafka_broker, new_topic, RE):
+    from event_model import pack_event_page
+    from kafka import KafkaConsumer
+
+    topic = new_topic()
+    publisher = Publisher(topic, kafka_broker, max_request_size=200_000)
+    bundle = compose_run()
+    desc = bundle.compose_descriptor(
+        name="primary", data_keys={"w": {"source": "s", "dtype": "array", "shape": [5000]}}
+    )
+    events = [
+        desc.compose_event(data={"w": np.full(5000, float(i))}, timestamps={"w": 1.0})
+        for i in range(10)
+    ]
+    for name, doc in [
+        ("start", bundle.start_doc),
+        ("descriptor", desc.descriptor_doc),
+        ("event_page", pack_event_page(*events)),
+        ("stop", bundle.compose_stop()),
+    ]:
+        publisher(name, doc)
+    reader = KafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_broker,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
+    got = [(m.key, wire.decode(m.value)) for m in reader]
+    reader.close()
+    assert {k for k, _ in got} == {bundle.start_doc["uid"].encode()}
+    pages = [doc for _, (name, doc) in got if name == "event_page"]
+    assert len(pages) > 1 and sum(len(p["uid"]) for p in pages) == 10
+    assert [name for _, (name, _) in got if name != "event_page"] == ["start", "descriptor", "stop"]
