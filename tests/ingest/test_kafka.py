@@ -13,7 +13,6 @@ from pathlib import Path
 
 import msgpack
 import numpy as np
-import pytest
 from bluesky import plans as bp
 from event_model import compose_run
 from ophyd.sim import det1, det2, motor
@@ -173,7 +172,11 @@ def test_sigkill_at_several_points_loses_and_duplicates_nothing(
     uid = docs[0][1]["uid"]
     for threshold in (300, 1200, 2400):  # kill -9 after the catalog holds this many rows
         worker = _start_worker(kafka_broker, topic, catalog_uri, group)
-        _wait(lambda t=threshold: _rows(catalog_uri, topic, uid) >= t or worker.poll() is not None)
+        _wait(
+            lambda t=threshold, w=worker: (
+                _rows(catalog_uri, topic, uid) >= t or w.poll() is not None
+            )
+        )
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
     worker = _start_worker(kafka_broker, topic, catalog_uri, group)
