@@ -117,7 +117,19 @@ def _serve(args: argparse.Namespace) -> int:
     from bluebroker.server.run import serve
 
     catalog = open_catalog(args.catalog, root_map=_root_map(args.root_map))
-    serve(catalog, host=args.host, port=args.port, api_key=args.api_key)
+    kafka = None
+    if args.kafka:
+        if not args.topic:
+            raise SystemExit("error: --kafka needs --topic (a name or a regular expression)")
+        logging.getLogger("bluebroker").setLevel(logging.INFO)
+        kafka = {
+            "bootstrap_servers": args.kafka,
+            "topic": args.topic,
+            "group_id": args.group_id,
+            "catalog_path_template": args.catalog_path_template,
+            "consumer_config": _config_items(args.consumer_config),
+        }
+    serve(catalog, host=args.host, port=args.port, api_key=args.api_key, kafka=kafka)
     return 0
 
 
@@ -216,6 +228,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="OLD=NEW",
         help="where detector files moved to (repeatable)",
     )
+    serve.add_argument(
+        "--kafka", metavar="HOST:PORT", help="also ingest from this Kafka broker, in this process"
+    )
+    serve.add_argument("--topic", metavar="REGEX_OR_NAME", help="topics to ingest (with --kafka)")
+    serve.add_argument("--group-id", default="bluebroker-ingest")
+    serve.add_argument("--catalog-path-template", default="{beamline}/raw")
+    serve.add_argument("--consumer-config", action="append", default=[], metavar="KEY=VALUE")
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser("demo", help="serve the embedded catalog and acquire simulated runs")

@@ -3,6 +3,7 @@ thread (``bluebroker demo``, tests, the ``databroker`` facade's ``temp()``)."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -30,17 +31,40 @@ def _check_port(host: str, port: int) -> None:
 
 
 def serve(
-    catalog: Catalog, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None
+    catalog: Catalog,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    kafka: dict | None = None,
 ) -> None:
+    """Serve until interrupted; with ``kafka`` (KafkaIngestWorker keyword arguments), ingest
+    from Kafka in the same process (a one-process deployment)."""
     _check_port(host, port)
+    worker = thread = None
+    if kafka:
+        from bluebroker.ingest.consumer import KafkaIngestWorker
+
+        worker = KafkaIngestWorker(catalog, **kafka)
+        thread = threading.Thread(target=worker.run, name="bluebroker-kafka", daemon=True)
+        thread.start()
+        print(f"ingesting {kafka['topic']} from {kafka['bootstrap_servers']}", flush=True)
     print(f"serving {catalog.uri} at http://{host}:{port} (API docs at /docs)", flush=True)
-    uvicorn.run(
-        create_app(catalog, api_key=api_key),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-    )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
+    # handler that was there before; this one lets the worker drain and the process exit 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: worker.stop() if worker is not None else None)
+    try:
+        uvicorn.run(
+            create_app(catalog, api_key=api_key),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        if worker is not None:
+            worker.stop()  # the batch in hand is written and committed first
+            thread.join(timeout=60)
 
 
 @contextmanager

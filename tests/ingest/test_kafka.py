@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgpack
 import numpy as np
+import pytest
 from bluesky import plans as bp
 from event_model import compose_run
 from ophyd.sim import det1, det2, motor
@@ -244,3 +245,91 @@ def test_publisher_keys_by_run_and_splits_large_pages(kafka_broker, new_topic, R
     pages = [doc for _, (name, doc) in got if name == "event_page"]
     assert len(pages) > 1 and sum(len(p["uid"]) for p in pages) == 10
     assert [name for _, (name, _) in got if name != "event_page"] == ["start", "descriptor", "stop"]
+
+
+def test_bluesky_kafka_publisher_feeds_our_worker(kafka_broker, new_topic, catalog, RE, recorder):
+    bluesky_kafka = pytest.importorskip("bluesky_kafka")
+    theirs = new_topic()
+    RE.subscribe(recorder)
+    RE.subscribe(bluesky_kafka.Publisher(theirs, kafka_broker, key="bmm", flush_on_stop_doc=True))
+    (uid,) = RE(bp.count([det1, det2], num=4))
+    _worker(catalog, kafka_broker, theirs).run(max_idle=4)
+    assert_run_matches(catalog[wire.catalog_path(theirs)][uid], list(recorder))
+
+
+def test_our_publisher_feeds_bluesky_kafka_consumers(kafka_broker, new_topic, RE, recorder):
+    bluesky_kafka = pytest.importorskip("bluesky_kafka")
+    ours = new_topic()
+    RE.subscribe(recorder)
+    RE.subscribe(Publisher(ours, kafka_broker))
+    (uid,) = RE(bp.count([det1, det2], num=4))
+    received = []
+    deadline = time.monotonic() + 60
+
+    def collect(consumer, topic, name, doc):
+        received.append((name, doc))
+
+    consumer = bluesky_kafka.BlueskyConsumer(
+        [ours],
+        kafka_broker,
+        f"g{uuid.uuid4().hex[:6]}",
+        consumer_config={
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+            "max.poll.interval.ms": 6000,
+        },
+        process_document=collect,
+    )
+    consumer.start(
+        continue_polling=lambda: (
+            time.monotonic() < deadline and not (received and received[-1][0] == "stop")
+        )
+    )
+    assert [n for n, _ in received] == [n for n, _ in recorder]
+    assert received[0][1]["uid"] == uid
+
+
+def test_serve_with_kafka_in_one_process(kafka_broker, new_topic, RE, recorder, tmp_path):
+    """`bluebroker serve --kafka`: published documents become readable over HTTP."""
+    import socket
+
+    from bluebroker.client import from_uri
+
+    topic = new_topic()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [
+        str(Path(sys.executable).with_name("bluebroker")),
+        "serve",
+        "--catalog",
+        f"sqlite:///{tmp_path}/c.db",
+        "--port",
+        str(port),
+        "--kafka",
+        kafka_broker,
+        "--topic",
+        topic,
+    ]
+    for key, value in FAST_CONSUMER.items():
+        args += ["--consumer-config", f"{key}={value}"]
+    server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        RE.subscribe(Publisher(topic, kafka_broker))
+        RE.subscribe(recorder)
+        (uid,) = RE(bp.count([det1], num=5))
+
+        def arrived():
+            try:
+                runs = from_uri(f"http://127.0.0.1:{port}")[wire.catalog_path(topic)]
+                return uid in runs and runs[uid].stop is not None
+            except (ConnectionError, KeyError):
+                return False
+
+        _wait(arrived, timeout=60)
+        run = from_uri(f"http://127.0.0.1:{port}")[wire.catalog_path(topic)][uid]
+        expected = [d["data"]["det1"] for n, d in recorder if n == "event"]
+        np.testing.assert_array_equal(run["primary"]["data"]["det1"][:], expected)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
