@@ -333,3 +333,37 @@ def test_serve_with_kafka_in_one_process(kafka_broker, new_topic, RE, recorder, 
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
+
+
+def test_catalog_outage_pauses_and_resumes_without_loss(kafka_broker, new_topic,
+                                                        postgresql_uri):
+    """PostgreSQL goes away mid-stream (every connection dropped, new ones refused) and comes
+    back: the worker waits with its partitions paused, then writes everything, once."""
+    import threading
+    from urllib.parse import urlsplit
+
+    from tests.proxy import TcpProxy
+
+    open_catalog(postgresql_uri, create=True).close()
+    parts = urlsplit(postgresql_uri)
+    proxy = TcpProxy(parts.hostname, parts.port or 5432)
+    via_proxy = postgresql_uri.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}")
+    topic = new_topic()
+    worker = _worker(open_catalog(via_proxy), kafka_broker, topic)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    first = _produce_run(kafka_broker, topic, 200)
+    _wait(lambda: _rows(postgresql_uri, topic, first[0][1]["uid"]) >= 200)
+    proxy.cut()
+    second = _produce_run(kafka_broker, topic, 300)
+    time.sleep(3)
+    assert _rows(postgresql_uri, topic, second[0][1]["uid"]) == 0  # nothing while away
+    proxy.restore()
+    _wait(lambda: _rows(postgresql_uri, topic, second[0][1]["uid"]) >= 300, timeout=90)
+    worker.stop()
+    thread.join(timeout=30)
+    assert worker.counters.dead_lettered == 0
+    cat = open_catalog(postgresql_uri)
+    for docs in (first, second):
+        assert_run_matches(cat[wire.catalog_path(topic)][docs[0][1]["uid"]], docs)
+    proxy.cut()
