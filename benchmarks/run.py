@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help="a smaller workload, for a first look")
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--skip-kafka", action="store_true")
     ap.add_argument("--reps", type=int, default=20)
     args = ap.parse_args(argv)
     runs, big = (10, 10_000) if args.quick else (100, 100_000)
@@ -102,9 +103,27 @@ def main(argv: list[str] | None = None) -> int:
         f"{(f'{peer_rate:,.0f}' if peer_rate else '-'):>12}"
         f"{_ratio(ours_rate / peer_rate if peer_rate else None):>9}"
     )
+    kafka = None
+    if not args.skip_kafka:
+        kafka = _run(
+            [sys.executable, str(HERE / "kafka_ingest.py"), "--runs", str(runs), "--events", "1000"]
+        )
+        peer_rate = (peer or {}).get("ingest_events_per_s")
+        print(f"\nKafka ingest, one worker into SQLite ({kafka['documents']:,} documents):")
+        print(
+            f"  worker                {kafka['worker_events_per_s']:>10,.0f} events/s   "
+            f"target >= 10,000 and >= 10x the peer"
+            f"{f' (TiledWriter direct: {peer_rate:,.0f}/s)' if peer_rate else ''}"
+        )
+        print(
+            f"  raw kafka-python read {kafka['raw_consume_messages_per_s']:>10,.0f} "
+            f"messages/s (the ceiling): worker at "
+            f"{kafka['worker_events_per_s'] / kafka['raw_consume_messages_per_s']:.0%}"
+        )
+        print(f"  Publisher per document {kafka['publisher_us_per_doc']:>9.1f} us   target < 50 us")
     out = ROOT / ".bench" / "results.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"bluebroker": ours, "peer": peer}, indent=1))
+    out.write_text(json.dumps({"bluebroker": ours, "peer": peer, "kafka": kafka}, indent=1))
     print(f"\nall samples: {out}")
     return 0
 

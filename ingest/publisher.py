@@ -30,6 +30,7 @@ class Publisher:
         bootstrap_servers: str | list[str],
         key: str | None = None,
         *,
+        max_pending: int = 100_000,
         block_ms: int = 50,
         flush_timeout: float = 30.0,
         **producer_config: Any,
@@ -49,11 +50,17 @@ class Publisher:
         self.max_message = int(config["max_request_size"]) - 1024
         self._producer = KafkaProducer(bootstrap_servers=bootstrap_servers, **config)
         self._producer.partitions_for(topic)  # learn the topic now, not on the first document
-        # From here on a full buffer fails fast instead of stalling the RunEngine.
+        # From here on an unreachable broker fails fast instead of stalling the RunEngine.
         self._producer.config["max_block_ms"] = block_ms
         self._runs: dict[str, str] = {}  # descriptor/resource/stream_resource uid -> run uid
         self._failures: list[str] = []
         self._lock = threading.Lock()
+        # Documents handed over but not yet acknowledged: the bound on what a slow broker can
+        # make us hold in memory before the RunEngine is told (after ``block_ms`` of grace).
+        self.max_pending = max_pending
+        self.block_ms = block_ms
+        self._pending = 0
+        self._drained = threading.Condition(self._lock)
 
     def __call__(self, name: str, doc: dict) -> None:
         with self._lock:
@@ -74,28 +81,49 @@ class Publisher:
     def _send(self, key: str | None, payload: bytes, name: str, doc: dict) -> None:
         from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
+        with self._drained:
+            if self._pending >= self.max_pending:
+                self._drained.wait_for(
+                    lambda: self._pending < self.max_pending, timeout=self.block_ms / 1000
+                )
+            if self._pending >= self.max_pending:
+                raise PublishError(
+                    f"{self._pending} documents are waiting for the Kafka broker "
+                    f"({self.topic}), which is not taking them as fast as they come; "
+                    f"{name} {doc.get('uid', '')} was not sent. Check the broker, or raise "
+                    "max_pending"
+                )
+            self._pending += 1
         try:
             future = self._producer.send(
                 self.topic, value=payload, key=key.encode() if key else None
             )
         except KafkaTimeoutError:
+            self._settled()
             raise PublishError(
-                f"Kafka's send buffer is full: the broker ({self.topic}) is not taking "
-                f"documents as fast as they come; {name} {doc.get('uid', '')} was not sent. "
-                "Check the broker, or raise buffer_memory"
+                f"the Kafka broker for {self.topic} did not answer in time; {name} "
+                f"{doc.get('uid', '')} was not sent. Check that the broker is up"
             ) from None
         except MessageSizeTooLargeError as err:
+            self._settled()
             raise PublishError(
-                f"{name} {doc.get('uid', '')} is {len(payload)} bytes, more "
-                f"than Kafka accepts ({err}); raise max_request_size"
+                f"{name} {doc.get('uid', '')} is {len(payload)} bytes, more than Kafka "
+                f"accepts ({err}); raise max_request_size"
             ) from None
+        future.add_callback(lambda _: self._settled())
         future.add_errback(self._failed, name, doc.get("uid") or doc.get("datum_id"))
+
+    def _settled(self) -> None:
+        with self._drained:
+            self._pending -= 1
+            self._drained.notify_all()
 
     def _failed(self, err: Exception, name: str, uid: str | None) -> None:
         message = f"{name} {uid}: {type(err).__name__}: {err}"
         log.error("document not delivered to Kafka: %s", message)
         with self._lock:
             self._failures.append(message)
+        self._settled()
 
     def _run_of(self, name: str, doc: dict) -> str | None:
         """The start uid a document belongs to, which is its message key."""

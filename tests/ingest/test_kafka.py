@@ -335,8 +335,7 @@ def test_serve_with_kafka_in_one_process(kafka_broker, new_topic, RE, recorder, 
         assert server.wait(timeout=60) == 0
 
 
-def test_catalog_outage_pauses_and_resumes_without_loss(kafka_broker, new_topic,
-                                                        postgresql_uri):
+def test_catalog_outage_pauses_and_resumes_without_loss(kafka_broker, new_topic, postgresql_uri):
     """PostgreSQL goes away mid-stream (every connection dropped, new ones refused) and comes
     back: the worker waits with its partitions paused, then writes everything, once."""
     import threading
