@@ -9,12 +9,16 @@ full the call raises :class:`PublishError` instead of blocking the scan or dropp
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from typing import Any
 
 from .wire import encode
 
 log = logging.getLogger(__name__)
+
+
+_FLUSH = object()
 
 
 class PublishError(RuntimeError):
@@ -61,6 +65,9 @@ class Publisher:
         self.block_ms = block_ms
         self._pending = 0
         self._drained = threading.Condition(self._lock)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._pump, name="bluebroker-publisher", daemon=True)
+        self._thread.start()
 
     def __call__(self, name: str, doc: dict) -> None:
         with self._lock:
@@ -69,18 +76,25 @@ class Publisher:
                     "earlier documents failed to reach Kafka: " + "; ".join(self._failures[:3])
                 )
         key = self.key or self._run_of(name, doc)
-        payload = encode(name, doc)
-        if len(payload) > self.max_message and name == "event_page" and len(doc["uid"]) > 1:
-            for half in _halves(doc):  # too big for one message: as two smaller pages
-                self(name, half)
-            return
-        self._send(key, payload, name, doc)
+        payload = encode(name, doc)  # now, on the caller's thread: the document as it is
+        if len(payload) > self.max_message:
+            if name == "event_page" and len(doc["uid"]) > 1:
+                for half in _halves(doc):  # too big for one message: as two smaller pages
+                    self(name, half)
+                return
+            raise PublishError(
+                f"{name} {doc.get('uid', '')} is {len(payload)} bytes, more "
+                "than one Kafka message may hold; raise max_request_size"
+            )
+        self._reserve(name, doc)
+        self._queue.put(
+            (key.encode() if key else None, payload, name, doc.get("uid") or doc.get("datum_id"))
+        )
         if name == "stop":
             self.flush()
 
-    def _send(self, key: str | None, payload: bytes, name: str, doc: dict) -> None:
-        from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
-
+    def _reserve(self, name: str, doc: dict) -> None:
+        """Count the document as pending, or refuse it when too many are (a stuck broker)."""
         with self._drained:
             if self._pending >= self.max_pending:
                 self._drained.wait_for(
@@ -94,24 +108,25 @@ class Publisher:
                     "max_pending"
                 )
             self._pending += 1
-        try:
-            future = self._producer.send(
-                self.topic, value=payload, key=key.encode() if key else None
-            )
-        except KafkaTimeoutError:
-            self._settled()
-            raise PublishError(
-                f"the Kafka broker for {self.topic} did not answer in time; {name} "
-                f"{doc.get('uid', '')} was not sent. Check that the broker is up"
-            ) from None
-        except MessageSizeTooLargeError as err:
-            self._settled()
-            raise PublishError(
-                f"{name} {doc.get('uid', '')} is {len(payload)} bytes, more than Kafka "
-                f"accepts ({err}); raise max_request_size"
-            ) from None
-        future.add_callback(lambda _: self._settled())
-        future.add_errback(self._failed, name, doc.get("uid") or doc.get("datum_id"))
+
+    def _pump(self) -> None:
+        """The sender thread: kafka-python's send costs tens of microseconds, kept off the
+        RunEngine's thread."""
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if item is _FLUSH:
+                self._producer.flush(timeout=self.flush_timeout)
+                continue
+            key, payload, name, uid = item
+            try:
+                future = self._producer.send(self.topic, value=payload, key=key)
+            except Exception as err:  # KafkaTimeoutError and friends: reported to the caller
+                self._failed(err, name, uid)
+                continue
+            future.add_callback(lambda _: self._settled())
+            future.add_errback(self._failed, name, uid)
 
     def _settled(self) -> None:
         with self._drained:
@@ -144,15 +159,23 @@ class Publisher:
         return self._runs.get(doc.get(parent, "")) if parent else None
 
     def flush(self) -> None:
-        """Wait until every document sent so far is acknowledged by the broker."""
-        self._producer.flush(timeout=self.flush_timeout)
-        with self._lock:
+        """Wait until every document published so far is acknowledged by the broker."""
+        self._queue.put(_FLUSH)
+        with self._drained:
+            done = self._drained.wait_for(lambda: self._pending == 0, timeout=self.flush_timeout)
+            if not done:
+                raise PublishError(
+                    f"{self._pending} documents were not acknowledged by the "
+                    f"Kafka broker within {self.flush_timeout} s"
+                )
             if self._failures:
                 raise PublishError(
                     "documents failed to reach Kafka: " + "; ".join(self._failures[:3])
                 )
 
     def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=self.flush_timeout)
         self._producer.close(timeout=self.flush_timeout)
 
 
