@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bluebroker.catalog import open_catalog
     from bluebroker.ingest.consumer import KafkaIngestWorker
-    from bluebroker.ingest.publisher import Publisher
+    from bluebroker.ingest.kafka import Publisher
 
     with tempfile.TemporaryDirectory(prefix="bluebroker-kafka-") as tmp:
         broker, servers = start_broker(tmp)

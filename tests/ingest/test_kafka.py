@@ -21,7 +21,7 @@ from ophyd.sim import det1, det2, motor
 from bluebroker.catalog import open_catalog
 from bluebroker.ingest import wire
 from bluebroker.ingest.consumer import KafkaIngestWorker
-from bluebroker.ingest.publisher import Publisher
+from bluebroker.ingest.kafka import Publisher
 from tests.compare import assert_run_matches
 from tests.conftest import FAST_CONSUMER
 from tests.devices import HDF5Camera

@@ -1,4 +1,4 @@
-"""The RunEngine side: publish documents to Kafka in the bluesky-kafka wire format.
+"""The RunEngine side of Kafka: publish documents in the bluesky-kafka wire format.
 
 ``RE.subscribe(Publisher("bmm.bluesky.runengine.documents", "kafka:9092"))``. Messages are
 keyed by the run's start uid, so one run stays in one partition, in order. The RunEngine is
