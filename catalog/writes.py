@@ -125,7 +125,6 @@ class WriteSession:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
         self.sqlite = conn.dialect.name == "sqlite"
-        self._log: list[dict] = []
 
     # -- catalogs and runs ---------------------------------------------------------------
 
@@ -469,11 +468,8 @@ class WriteSession:
 
     # -- raw documents -------------------------------------------------------------------
 
-    def log(self, run_id: int, name: str, payload: bytes) -> None:
-        """Queue a raw document for the replay log (written in order by :meth:`flush_log`)."""
-        self._log.append({"run_id": run_id, "name": name, "payload": payload})
-
-    def flush_log(self) -> None:
-        if self._log:
-            self.conn.execute(sa.insert(documents), self._log)
-            self._log = []
+    def insert_documents(self, rows: list[dict]) -> None:
+        """Append raw documents (``run_id``, ``name``, ``payload``) to the replay log, in
+        the order given."""
+        if rows:
+            self.conn.execute(sa.insert(documents), rows)

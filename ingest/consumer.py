@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,7 +39,6 @@ class Counters:
     dead_lettered: int = 0
     batches: int = 0
     lag: int | None = None
-    last: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         lag = "?" if self.lag is None else self.lag

@@ -157,7 +157,7 @@ class CatalogWriter:
             self._flush(batch, strict)
             kept = [e for e in batch.log if not e.pop("dropped", False)]
             if kept:
-                session.conn.execute(_documents_insert(), kept)
+                session.insert_documents(kept)
             batch.result.written = len(kept)
         self._commit_caches(batch)
         return batch.result
@@ -572,9 +572,3 @@ def _split(pair: Any) -> tuple[str, Any]:
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _documents_insert() -> Any:
-    from bluebroker.catalog.schema import documents
-
-    return documents.insert()
