@@ -200,8 +200,10 @@ def new_topic(kafka_broker):
     """A fresh document topic (``<beamline>.bluesky.runengine.documents``)."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
+    from bluebroker.ingest.wire import topic_for
+
     def make(partitions: int = 1) -> str:
-        name = f"bl{uuid.uuid4().hex[:8]}.bluesky.runengine.documents"
+        name = topic_for(f"bl{uuid.uuid4().hex[:8]}")
         admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
         admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
         admin.close()
