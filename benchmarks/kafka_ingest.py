@@ -118,12 +118,15 @@ def main(argv: list[str] | None = None) -> int:
             )
             started = time.perf_counter()
             first_message = None
+            handling = 0.0
             original = worker._handle
 
             def timed(messages):
-                nonlocal first_message
+                nonlocal first_message, handling
                 first_message = first_message or time.perf_counter()
+                t = time.perf_counter()
                 original(messages)
+                handling += time.perf_counter() - t
 
             worker._handle = timed
             counters = worker.run(max_idle=15)
@@ -132,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             rate = events / (finished - first_message)
             log(
                 f"worker: {rate:,.0f} events/s ({counters.line()}); "
-                f"group join took {first_message - started:.1f} s"
+                f"group join took {first_message - started:.1f} s; "
+                f"{handling / (finished - first_message):.0%} of the time in decode+write"
             )
             assert counters.written == len(docs), counters.line()
             catalog.close()

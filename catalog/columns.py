@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
-import msgpack_numpy
 import numpy as np
+
+from bluebroker import packing
 
 OBJECT = "object"
 # A chunk's tier is the order of magnitude (base FANOUT) of its row count. When FANOUT chunks of
@@ -67,10 +67,10 @@ def encode(arr: np.ndarray) -> tuple[str, list[int], bytes]:
     if arr.dtype.kind in OBJECT_KINDS:
         items = list(arr) if arr.dtype.kind == "O" and arr.ndim == 1 else arr.tolist()
         try:
-            return OBJECT, [], msgpack.packb(items, default=msgpack_numpy.encode)
+            return OBJECT, [], packing.packb(items)
         except OverflowError:  # integers beyond 64 bits: kept as their decimal text
             items = [str(v) if isinstance(v, int) else v for v in items]
-            return OBJECT, [], msgpack.packb(items, default=msgpack_numpy.encode)
+            return OBJECT, [], packing.packb(items)
     little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
     return little.dtype.str, list(arr.shape[1:]), np.ascontiguousarray(little).tobytes()
 
@@ -78,7 +78,7 @@ def encode(arr: np.ndarray) -> tuple[str, list[int], bytes]:
 def decode(dtype: str, shape: Sequence[int], payload: bytes, rows: int) -> np.ndarray:
     """Inverse of :func:`encode`; ``rows`` is how many rows the payload holds."""
     if dtype == OBJECT:
-        items = msgpack.unpackb(payload, object_hook=msgpack_numpy.decode, strict_map_key=False)
+        items = packing.unpackb(payload)
         out = np.empty(len(items), dtype=object)
         for i, v in enumerate(items):
             out[i] = v

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import msgpack
-import msgpack_numpy
 import sqlalchemy as sa
+
+from bluebroker import packing
 
 from .errors import NotFound
 from .node import Container
@@ -23,11 +23,11 @@ if TYPE_CHECKING:
 
 
 def unpack(payload: bytes) -> Any:
-    return msgpack.unpackb(payload, object_hook=msgpack_numpy.decode, strict_map_key=False)
+    return packing.unpackb(payload)
 
 
 def pack(doc: Any) -> bytes:
-    return msgpack.packb(doc, default=msgpack_numpy.encode)
+    return packing.packb(doc)
 
 
 class Run(Container):

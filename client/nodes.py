@@ -92,10 +92,9 @@ class RunClient(Container):
 
     def documents(self) -> Any:
         """The run's documents as (name, doc), in the order they were written."""
-        import msgpack
-        import msgpack_numpy
+        from bluebroker import packing
 
-        unpacker = msgpack.Unpacker(strict_map_key=False, object_hook=msgpack_numpy.decode)
+        unpacker = packing.unpacker()
         for piece in self._transport.stream("documents", self.path, "application/x-msgpack"):
             unpacker.feed(piece)
             yield from map(tuple, unpacker)

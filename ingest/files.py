@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import msgpack
-import msgpack_numpy
 from tqdm import tqdm
+
+from bluebroker import packing
 
 from .writer import CatalogWriter, Rejected
 
@@ -48,9 +49,7 @@ def _jsonl(f: IO[bytes], path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _msgpack(f: IO[bytes], path: Path) -> Iterator[tuple[int, Any]]:
-    unpacker = msgpack.Unpacker(
-        f, object_hook=msgpack_numpy.decode, strict_map_key=False, max_buffer_size=2**31 - 1
-    )
+    unpacker = packing.unpacker(f, max_buffer_size=2**31 - 1)
     try:
         yield from enumerate(unpacker, 1)
     except (msgpack.UnpackException, ValueError) as err:

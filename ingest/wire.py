@@ -4,11 +4,11 @@ msgpack-numpy, one document per Kafka message; and the topic naming convention
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
-import msgpack
-import msgpack_numpy
+from bluebroker import packing
 
 TOPIC_SUFFIX = ".bluesky.runengine.documents"
 
@@ -18,7 +18,7 @@ class WireError(ValueError):
 
 
 def encode(name: str, doc: dict) -> bytes:
-    return msgpack.packb((name, doc), default=msgpack_numpy.encode)
+    return packing.packb((name, doc))
 
 
 def decode(payload: bytes | None) -> tuple[str, Any]:
@@ -26,7 +26,9 @@ def decode(payload: bytes | None) -> tuple[str, Any]:
     if payload is None:
         raise WireError("empty message (no value); expected msgpack [name, doc]")
     try:
-        pair = msgpack.unpackb(payload, object_hook=msgpack_numpy.decode, strict_map_key=False)
+        pair = packing.unpackb(payload)
+    except packing.PickleRefused as err:
+        raise WireError(str(err)) from None
     except Exception as err:  # msgpack raises several types for garbage
         raise WireError(f"not msgpack ({type(err).__name__}: {err})") from None
     if not (isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str)):
@@ -38,6 +40,7 @@ def topic_for(beamline: str) -> str:
     return f"{beamline}{TOPIC_SUFFIX}"
 
 
+@functools.lru_cache(maxsize=1024)  # called for every message; topics are few
 def catalog_path(topic: str, template: str = "{beamline}/raw") -> str:
     """The catalog path for a topic: ``bmm.bluesky.runengine.documents`` -> ``bmm/raw``.
 

@@ -453,7 +453,7 @@ class CatalogWriter:
         stored = batch.session.event_digests(uids)
         seen: dict[str, bytes] = {}
         for segment in segments:
-            keep = np.ones(segment.nrows, dtype=bool)
+            keep = np.ones(segment.row_count, dtype=bool)
             keys: list[tuple[str, bytes]] = []
             row = 0
             for item in segment.items:
@@ -529,6 +529,10 @@ CatalogWriter._handlers = {
 
 def _event_status(item: Item, stored: dict[str, bytes], seen: dict[str, bytes]) -> str:
     """'new', 'duplicate', or the reason it conflicts with what is stored."""
+    if len(item.uids) == 1:  # a single event: the common case, without the list machinery
+        uid = item.uids[0]
+        if uid not in stored and uid not in seen:
+            return "new"
     known = [stored.get(u) or seen.get(u) for u in item.uids]
     if all(k is None for k in known):
         return "new"
@@ -546,6 +550,9 @@ def _same(batch: _Batch, name: str, doc: dict, stored: bytes, new: bytes) -> Non
 
 
 def _check_keys(name: str, doc: dict, desc: DescriptorInfo, data: dict) -> None:
+    keys = data.keys()
+    if keys <= desc.data_keys.keys() and keys <= doc["timestamps"].keys():
+        return  # the usual case, checked with two set operations
     unknown = [k for k in data if k not in desc.data_keys]
     if unknown:
         raise InvalidDocument(

@@ -8,11 +8,10 @@ import threading
 from collections.abc import Iterator
 
 import msgpack
-import msgpack_numpy
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from bluebroker import formats
+from bluebroker import formats, packing
 from bluebroker.catalog import Catalog, Run
 from bluebroker.catalog.tree import check_catalog_path
 from bluebroker.ingest import CatalogWriter
@@ -43,7 +42,7 @@ class WriterPool:
 
 def _encode(name: str, doc: dict, media: str) -> bytes:
     if media == formats.MSGPACK:
-        return msgpack.packb([name, doc], default=msgpack_numpy.encode)
+        return packing.packb([name, doc])
     line = dumps([name, doc])
     return b"\x1e" + line + b"\n" if media == formats.JSON_SEQ else line + b"\n"
 
@@ -85,7 +84,7 @@ async def post_documents(request: Request, path: str) -> Response:
     kind = request.headers.get("content-type", formats.JSON).split(";")[0].strip()
     try:
         if kind in (formats.MSGPACK, "application/msgpack"):
-            body = msgpack.unpackb(raw, object_hook=msgpack_numpy.decode, strict_map_key=False)
+            body = packing.unpackb(raw)
         elif kind == formats.JSON:
             body = json.loads(raw)
         else:

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import msgpack
+import msgpack_numpy
 import numpy as np
 import pytest
 from bluesky import plans as bp
@@ -79,6 +80,11 @@ def test_bad_messages_are_dead_lettered(kafka_broker, new_topic, catalog, RE, re
         msgpack.packb({"a": 1}),
         wire.encode("event", {"uid": "no-data"}),
         wire.encode("event", orphan.compose_event(data={"x": 1.0}, timestamps={"x": 1.0})),
+        # msgpack-numpy pickles object arrays; unpickling them would run the sender's code
+        msgpack.packb(
+            ["event", {"data": np.array([{"a": 1}, None], dtype=object)}],
+            default=msgpack_numpy.encode,
+        ),
     ]
     producer = KafkaProducer(bootstrap_servers=kafka_broker)
     for i, (name, doc) in enumerate(recorder):
@@ -87,7 +93,7 @@ def test_bad_messages_are_dead_lettered(kafka_broker, new_topic, catalog, RE, re
             producer.send(topic, bad[i])
     producer.flush()
     counters = _worker(catalog, kafka_broker, topic, dead_letter_topic=dead).run(max_idle=4)
-    assert counters.dead_lettered == 4
+    assert counters.dead_lettered == 5
     assert_run_matches(catalog[wire.catalog_path(topic)][-1], list(recorder))
     reader = KafkaConsumer(
         dead, bootstrap_servers=kafka_broker, auto_offset_reset="earliest", consumer_timeout_ms=5000
@@ -99,9 +105,11 @@ def test_bad_messages_are_dead_lettered(kafka_broker, new_topic, catalog, RE, re
     reader.close()
     reasons = [h["bluebroker-error"].decode() for h in headers]
     assert {h["bluebroker-topic"].decode() for h in headers} == {topic}
-    assert len(reasons) == 4
+    assert len(reasons) == 5
     for words, reason in zip(
-        ["not msgpack", "not a [name, doc] pair", "schema", "never received"], reasons, strict=True
+        ["not msgpack", "not a [name, doc] pair", "schema", "never received", "pickled"],
+        reasons,
+        strict=True,
     ):
         assert words in reason, reasons
 

@@ -246,6 +246,27 @@ def test_documents_in(api, RE, recorder):
     )
 
 
+def test_posted_pickles_are_never_unpickled(api, tmp_path):
+    import msgpack_numpy
+
+    client, _ = api
+    marker = tmp_path / "unpickled"
+
+    class Trap:  # unpickling this would create the marker file
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    body = msgpack.packb(
+        [["start", {"uid": "p", "time": 1.0, "x": np.array([Trap()], dtype=object)}]],
+        default=msgpack_numpy.encode,
+    )
+    r = client.post(
+        "/documents/new/raw", content=body, headers={"Content-Type": "application/x-msgpack"}
+    )
+    assert r.status_code == 400 and "pickled" in r.json()["detail"]
+    assert not marker.exists()
+
+
 def test_compression(api):
     client, beamline = api
     uid = _uids(beamline)[0]

@@ -1,0 +1,54 @@
+"""The wire decoder agrees with msgpack-numpy on every value it accepts and refuses pickles."""
+
+from __future__ import annotations
+
+import msgpack
+import msgpack_numpy
+import numpy as np
+import pytest
+
+from bluebroker.ingest import wire
+
+VALUES = [
+    np.arange(6.0).reshape(2, 3),
+    np.arange(4, dtype=">i2"),
+    np.float32(1.5),
+    np.int64(3),
+    np.bool_(True),
+    np.array(["a", "bc"]),
+    np.zeros(3, dtype=[("x", "f8"), ("y", "i4")]),
+    np.zeros(2, dtype=[("p", [("a", "f8")]), ("q", "u1")]),
+    np.complex128(1 + 2j),
+    np.array([1 + 1j, 2]),
+    1 + 3j,
+    "nd",  # the marker's own spelling as a value must not confuse the fast path
+    {"nd": 1, "complex": 2},
+]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=lambda v: type(v).__name__)
+def test_decode_matches_msgpack_numpy(value):
+    payload = msgpack.packb(("event", {"data": {"v": value}}), default=msgpack_numpy.encode)
+    ours = wire.decode(payload)[1]["data"]["v"]
+    theirs = msgpack.unpackb(payload, object_hook=msgpack_numpy.decode, strict_map_key=False)
+    theirs = theirs[1]["data"]["v"]
+    assert type(ours) is type(theirs)
+    assert getattr(ours, "dtype", None) == getattr(theirs, "dtype", None)
+    assert np.array_equal(ours, theirs) if isinstance(ours, np.ndarray) else ours == theirs
+
+
+def test_pickled_object_arrays_are_refused():
+    value = np.array([object(), None], dtype=object)
+    payload = msgpack.packb(("event", {"data": {"v": value}}), default=msgpack_numpy.encode)
+    with pytest.raises(wire.WireError, match="pickled numpy object array"):
+        wire.decode(payload)
+
+
+def test_object_arrays_are_sent_as_lists_not_pickles():
+    payload = wire.encode("event", {"data": {"v": np.array([{"a": 1}, None], dtype=object)}})
+    assert wire.decode(payload)[1]["data"]["v"] == [{"a": 1}, None]
+
+
+def test_round_trip_of_a_plain_document():
+    doc = {"uid": "u", "time": 1.0, "data": {"x": [1, 2]}, "text": "second and nd"}
+    assert wire.decode(wire.encode("start", doc)) == ("start", doc)
