@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from kafka.admin import KafkaAdminClient, NewTopic
 
     from bluebroker.catalog import open_catalog
-    from bluebroker.ingest.consumer import KafkaIngestWorker
+    from bluebroker.ingest.consumer import KafkaIngestWorker, tune_gc_for_ingest
     from bluebroker.ingest.kafka import Publisher
 
     with tempfile.TemporaryDirectory(prefix="bluebroker-kafka-") as tmp:
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"raw consume: {raw_rate:,.0f} messages/s")
 
             catalog = open_catalog(f"sqlite:///{tmp}/catalog.db")
+            tune_gc_for_ingest()  # as `bluebroker ingest kafka` does
             worker = KafkaIngestWorker(
                 catalog,
                 servers,

@@ -83,9 +83,10 @@ def _config_items(items: list[str]) -> dict[str, object]:
 
 def _ingest_kafka(args: argparse.Namespace) -> int:
     from bluebroker.catalog import open_catalog
-    from bluebroker.ingest.consumer import KafkaIngestWorker
+    from bluebroker.ingest.consumer import KafkaIngestWorker, tune_gc_for_ingest
 
     logging.getLogger("bluebroker").setLevel(logging.INFO)
+    tune_gc_for_ingest()
     worker = KafkaIngestWorker(
         open_catalog(args.catalog),
         args.bootstrap_servers,

@@ -26,6 +26,10 @@ def unpack(payload: bytes) -> Any:
     return packing.unpackb(payload)
 
 
+# The replay log's name for a row holding several consecutive events (msgpack back to back).
+EVENT_GROUP = "event*"
+
+
 def pack(doc: Any) -> bytes:
     return packing.packb(doc)
 
@@ -86,7 +90,13 @@ class Run(Container):
                     .limit(5000)
                 ).all()
             for row in page:
-                yield row.name, unpack(row.payload)
+                if row.name == EVENT_GROUP:
+                    unpacker = packing.unpacker()
+                    unpacker.feed(row.payload)
+                    for doc in unpacker:
+                        yield "event", doc
+                else:
+                    yield row.name, unpack(row.payload)
             if len(page) < 5000:
                 return
             last = page[-1].id

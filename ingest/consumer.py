@@ -9,6 +9,7 @@ the catalog database is away the worker pauses its partitions and retries the sa
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import signal
@@ -205,6 +206,20 @@ class KafkaIngestWorker:
         except Exception:  # lag is a courtesy; never let it stop ingest
             self.counters.lag = None
         log.info("kafka ingest: %s", self.counters.line())
+
+
+def tune_gc_for_ingest() -> None:
+    """Make the cyclic garbage collector run less often in an ingest process.
+
+    A batch of a few thousand documents allocates hundreds of thousands of containers that
+    all die together when the batch is written; with the default thresholds the collector
+    scans them many times over for nothing (about 8% of the writer's time). Documents make no
+    reference cycles, so collecting rarely loses no memory. Process-wide, hence called by the
+    ``bluebroker ingest kafka`` and ``bluebroker serve --kafka`` commands, not by the worker.
+    """
+    gc.collect()
+    gc.freeze()  # what was loaded at start-up is never garbage
+    gc.set_threshold(100_000, 50, 1000)
 
 
 def is_pattern(topic: str) -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from bluebroker.catalog import Catalog, open_catalog
-from bluebroker.catalog.run import pack
+from bluebroker.catalog.run import EVENT_GROUP, pack
 from bluebroker.catalog.tree import check_catalog_path
 from bluebroker.catalog.writes import WriteSession
 
@@ -157,7 +157,7 @@ class CatalogWriter:
             self._flush(batch, strict)
             kept = [e for e in batch.log if not e.pop("dropped", False)]
             if kept:
-                session.insert_documents(kept)
+                session.insert_documents(_group_events(kept))
             batch.result.written = len(kept)
         self._commit_caches(batch)
         return batch.result
@@ -525,6 +525,31 @@ CatalogWriter._handlers = {
     "stream_datum": CatalogWriter._stream_datum,
     "stop": CatalogWriter._stop,
 }
+
+
+def _group_events(entries: list[dict]) -> list[dict]:
+    """Consecutive single events of one run share one replay-log row (their msgpack
+    encodings back to back): a row per event cost more than the event's columns."""
+    out: list[dict] = []
+    group: list[dict] = []
+
+    def close() -> None:
+        if len(group) == 1:
+            out.append(group[0])
+        elif group:
+            payload = b"".join(e["payload"] for e in group)
+            out.append({"run_id": group[0]["run_id"], "name": EVENT_GROUP, "payload": payload})
+        group.clear()
+
+    for entry in entries:
+        if entry["name"] != "event" or (group and group[0]["run_id"] != entry["run_id"]):
+            close()
+        if entry["name"] == "event":
+            group.append(entry)
+        else:
+            out.append(entry)
+    close()
+    return out
 
 
 def _event_status(item: Item, stored: dict[str, bytes], seen: dict[str, bytes]) -> str:

@@ -42,8 +42,9 @@ def serve(
     _check_port(host, port)
     worker = thread = None
     if kafka:
-        from bluebroker.ingest.consumer import KafkaIngestWorker
+        from bluebroker.ingest.consumer import KafkaIngestWorker, tune_gc_for_ingest
 
+        tune_gc_for_ingest()
         worker = KafkaIngestWorker(catalog, **kafka)
         thread = threading.Thread(target=worker.run, name="bluebroker-kafka", daemon=True)
         thread.start()
