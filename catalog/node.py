@@ -101,6 +101,9 @@ class TableNode(Node):
     """A table whose columns are also reachable as array nodes (``table[column]``)."""
 
     structure_family = "table"
+    # Whether read(fill=False) can give external fields as their stored references (datum
+    # ids) instead of the detector data; only event tables have references.
+    fillable = False
 
     @property
     def columns(self) -> list[str]:

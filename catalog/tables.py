@@ -106,18 +106,29 @@ class EventTable(TableNode):
         data_key = data_keys.get(column, {"dtype": "number", "shape": []})
         return StoredArray(self.stream, path, self._stored_name(column), data_key)
 
-    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
-        arrays = self.read_arrays(columns)
+    fillable = True
+
+    def read(self, columns: list[str] | None = None, fill: bool = True) -> pd.DataFrame:
+        arrays = self.read_arrays(columns, fill)
         seq = arrays.pop("seq_num")
         data = {k: list(v) if v.ndim > 1 else v for k, v in arrays.items()}
         return pd.DataFrame(data, index=pd.Index(seq, name="seq_num"), columns=list(data))
 
-    def read_arrays(self, columns: list[str] | None = None) -> dict[str, np.ndarray]:
+    def read_arrays(
+        self, columns: list[str] | None = None, fill: bool = True
+    ) -> dict[str, np.ndarray]:
         """``seq_num`` and then each column as one numpy array, without building pandas
-        objects (the server turns these straight into Arrow)."""
+        objects (the server turns these straight into Arrow). With ``fill=False`` external
+        fields are their events' datum ids (None for stream_datum fields, whose events carry
+        no value), as legacy Databroker's unfilled tables showed them."""
         names = self.internal_columns if columns is None else list(columns)
         n = len(self)
         nodes = {name: self[name] for name in names}
+        if not fill:  # external fields as stored: datum ids, or None where events had none
+            reference = {"dtype": "string", "shape": []}
+            for name, node in nodes.items():
+                if not isinstance(node, StoredArray):
+                    nodes[name] = StoredArray(self.stream, node.path, f"data/{name}", reference)
         stored = {
             node.stored: name for name, node in nodes.items() if isinstance(node, StoredArray)
         }

@@ -31,11 +31,14 @@ class TableClient(BaseClient):
     def keys(self) -> list[str]:
         return self.columns
 
-    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
-        """The table (index seq_num), or only ``columns``."""
+    def read(self, columns: list[str] | None = None, fill: bool = True) -> pd.DataFrame:
+        """The table (index seq_num), or only ``columns``; ``fill=False`` gives external
+        (detector file) fields of a stream's data as their datum ids instead."""
         import pyarrow as pa
 
         params = [("column", c) for c in columns or []]
+        if not fill:
+            params.append(("fill", "false"))
         response = self._transport.get_bytes("table/full", self.path, params, accept=formats.ARROW)
         table = pa.ipc.open_file(io.BytesIO(response.content)).read_all()
         df = table.to_pandas(use_threads=False)

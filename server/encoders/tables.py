@@ -29,6 +29,17 @@ def _cells_as_lists(df: pd.DataFrame) -> pd.DataFrame:
 INDEX_KEY = b"bluebroker.index"
 
 
+def _fixed_size_lists(arr: np.ndarray) -> Any:
+    """Rows of a numeric n-d array as nested fixed-size Arrow lists of its own dtype (going
+    through Python lists would turn uint16 images into int64)."""
+    import pyarrow as pa
+
+    values: Any = pa.array(np.ascontiguousarray(arr).reshape(-1))
+    for size in reversed(arr.shape[1:]):
+        values = pa.FixedSizeListArray.from_arrays(values, size)
+    return values
+
+
 def arrow_table(arrays: dict[str, np.ndarray]) -> Any:
     """An Arrow table straight from numpy columns (the first one is the index, named in the
     schema metadata so readers can restore it); array-valued cells become Arrow lists."""
@@ -36,7 +47,9 @@ def arrow_table(arrays: dict[str, np.ndarray]) -> Any:
 
     columns = {}
     for name, arr in arrays.items():
-        if arr.ndim > 1 or arr.dtype.kind == "O":
+        if arr.ndim > 1 and arr.dtype.kind in "biufc" and 0 not in arr.shape:
+            columns[name] = _fixed_size_lists(arr)
+        elif arr.ndim > 1 or arr.dtype.kind == "O":
             columns[name] = pa.array([v.tolist() if isinstance(v, np.ndarray) else v for v in arr])
         else:
             columns[name] = pa.array(arr)

@@ -89,11 +89,19 @@ def _send_table(request: Request, node: TableNode) -> Response:
         unknown = [c for c in columns if c not in node.columns]
         if unknown:
             raise ApiError(400, f"no columns {unknown} here; columns: {node.columns}")
+    fill = request.query_params.get("fill", "true").lower()
+    if fill not in ("true", "false"):
+        raise ApiError(400, f"fill must be true or false, not {fill!r}")
+    options = {}
+    if fill == "false":
+        if not node.fillable:
+            raise ApiError(400, "fill=false applies to a stream's data table only")
+        options["fill"] = False
     media = choose(request, TABLE_FORMATS, formats.JSON)
     if media == formats.ARROW:  # the clients' wire format: numpy straight to Arrow
-        body = encode_arrays(node.read_arrays(columns))
+        body = encode_arrays(node.read_arrays(columns, **options))
     else:
-        body = encode_table(node.read(columns), media)
+        body = encode_table(node.read(columns, **options), media)
     return data_response(request, body, media, node)
 
 
