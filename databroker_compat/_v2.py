@@ -87,15 +87,18 @@ class Run(Mapping):
             return self[name]
         except KeyError:
             raise AttributeError(
-                f"this run has no stream {name!r}; streams: {list(self)}"
+                f"this run has no stream {name!r}; streams: {self._names()}"
             ) from None
 
-    def __iter__(self) -> Iterator[str]:
+    def _names(self) -> list[str]:
         names = self._client.metadata.get("summary", {}).get("stream_names")
-        yield from (names if names is not None else self._client)
+        return list(names if names is not None else self._client.keys())
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._names()
 
     def __len__(self) -> int:
-        return len(list(self))
+        return len(self._names())
 
     def documents(self, fill: str = "no") -> Iterator[tuple[str, dict]]:
         """The documents as written; ``fill='yes'`` puts detector data in place of datum

@@ -95,7 +95,7 @@ def _send_table(request: Request, node: TableNode) -> Response:
     options = {}
     if fill == "false":
         if not node.fillable:
-            raise ApiError(400, "fill=false applies to a stream's data table only")
+            raise ApiError(400, "fill=false applies to a stream's data (or timestamps) table only")
         options["fill"] = False
     media = choose(request, TABLE_FORMATS, formats.JSON)
     if media == formats.ARROW:  # the clients' wire format: numpy straight to Arrow

@@ -267,6 +267,17 @@ def test_posted_pickles_are_never_unpickled(api, tmp_path):
     assert not marker.exists()
 
 
+def test_unfilled_tables_give_datum_ids(api):
+    client, beamline = api
+    uid = _uids(beamline)[1]  # the run with the HDF5 camera
+    events = [d for n, d in beamline[uid] if n == "event"]
+    route = f"/table/full/bmm/raw/{uid}/primary/data"
+    rows = client.get(route, params={"fill": "false", "column": ["cam", "det1"]}).json()
+    assert [r["cam"] for r in rows] == [e["data"]["cam"] for e in events]
+    filled = client.get(route, params={"column": "cam"}).json()
+    assert filled[0]["cam"] == beamline["frames"]["cam"][0].tolist()
+
+
 def test_compression(api):
     client, beamline = api
     uid = _uids(beamline)[0]
@@ -293,6 +304,8 @@ def test_errors_say_what_to_fix(api):
         (f"/array/full/bmm/raw/{uid}/primary/data/motor", {"format": "gif"}, 406, "image/png"),
         (f"/array/full/bmm/raw/{uid}/primary/data", {}, 400, "/table/full"),
         (f"/table/full/bmm/raw/{uid}/primary/data", {"column": "nope"}, 400, "columns"),
+        (f"/table/full/bmm/raw/{uid}/primary/data", {"fill": "maybe"}, 400, "true or false"),
+        (f"/table/full/bmm/raw/{uid}/primary/config/det1", {"fill": "false"}, 400, "applies to"),
         ("/search/bmm/raw", {"filter[bogus][condition][key]": '"x"'}, 400, "unknown query"),
         ("/search/bmm/raw", {"page[limit]": "-1"}, 400, "page[limit]"),
         (f"/search/bmm/raw/{uid}", {"sort": "time"}, 400, "only catalogs of runs"),
