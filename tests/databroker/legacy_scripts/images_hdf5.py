@@ -1,5 +1,6 @@
 # Average detector frames of the newest run with an area detector.
 import numpy as np
+
 from databroker import Broker
 
 db = Broker.named("csx")
