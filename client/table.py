@@ -14,6 +14,34 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .array import ArrayClient
+    from .transport import Transport
+
+
+def read_table(
+    transport: Transport,
+    path: tuple[str, ...],
+    columns: list[str] | None = None,
+    fill: bool = True,
+) -> pd.DataFrame:
+    """The table at ``path`` in one request, without fetching its metadata first. What the
+    server says about it (``bluebroker.*`` schema metadata) lands in ``df.attrs``."""
+    import pyarrow as pa
+
+    params = [("column", c) for c in columns or []]
+    if not fill:
+        params.append(("fill", "false"))
+    response = transport.get_bytes("table/full", path, params, accept=formats.ARROW)
+    table = pa.ipc.open_file(io.BytesIO(response.content)).read_all()
+    df = table.to_pandas(use_threads=False)
+    about = {
+        k.decode()[len("bluebroker.") :]: v.decode()
+        for k, v in (table.schema.metadata or {}).items()
+        if k.startswith(b"bluebroker.")
+    }
+    index = about.pop("index", None)
+    df = df.set_index(index) if index else df
+    df.attrs.update(about)
+    return df
 
 
 class TableClient(BaseClient):
@@ -32,18 +60,9 @@ class TableClient(BaseClient):
         return self.columns
 
     def read(self, columns: list[str] | None = None, fill: bool = True) -> pd.DataFrame:
-        """The table (index seq_num), or only ``columns``; ``fill=False`` gives external
-        (detector file) fields of a stream's data as their datum ids instead."""
-        import pyarrow as pa
-
-        params = [("column", c) for c in columns or []]
-        if not fill:
-            params.append(("fill", "false"))
-        response = self._transport.get_bytes("table/full", self.path, params, accept=formats.ARROW)
-        table = pa.ipc.open_file(io.BytesIO(response.content)).read_all()
-        df = table.to_pandas(use_threads=False)
-        index = (table.schema.metadata or {}).get(b"bluebroker.index")
-        return df.set_index(index.decode()) if index else df
+        """The table (index seq_num), or only ``columns``; ``fill=False`` gives every field,
+        with external (detector file) fields of a stream's data as their datum ids."""
+        return read_table(self._transport, self.path, columns, fill)
 
     def __getitem__(self, column: str) -> ArrayClient:
         from .nodes import fetch, make_node

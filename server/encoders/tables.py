@@ -57,11 +57,19 @@ def arrow_table(arrays: dict[str, np.ndarray]) -> Any:
     return table.replace_schema_metadata({INDEX_KEY: next(iter(arrays)).encode()})
 
 
-def encode_arrays(arrays: dict[str, np.ndarray]) -> bytes:
-    """Arrow IPC file bytes for :func:`arrow_table`."""
+def encode_arrays(arrays: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> bytes:
+    """Arrow IPC file bytes for :func:`arrow_table`, with ``metadata`` added to the schema's
+    (as ``bluebroker.<key>``)."""
     import pyarrow as pa
 
     table = arrow_table(arrays)
+    if metadata:
+        table = table.replace_schema_metadata(
+            {
+                **table.schema.metadata,
+                **{f"bluebroker.{k}".encode(): v.encode() for k, v in metadata.items()},
+            }
+        )
     sink = io.BytesIO()
     with pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)

@@ -97,9 +97,14 @@ def _send_table(request: Request, node: TableNode) -> Response:
         if not node.fillable:
             raise ApiError(400, "fill=false applies to a stream's data (or timestamps) table only")
         options["fill"] = False
+        if columns is None:  # every field as stored, detector fields as their datum ids
+            columns = node.columns
     media = choose(request, TABLE_FORMATS, formats.JSON)
     if media == formats.ARROW:  # the clients' wire format: numpy straight to Arrow
-        body = encode_arrays(node.read_arrays(columns, **options))
+        # How many descriptors the rows came from: the databroker facade rebuilds legacy
+        # tables from this one response when it is 1, and per descriptor otherwise.
+        about = {"descriptors": str(len(node.stream.descriptors))} if node.fillable else None
+        body = encode_arrays(node.read_arrays(columns, **options), about)
     else:
         body = encode_table(node.read(columns, **options), media)
     return data_response(request, body, media, node)
