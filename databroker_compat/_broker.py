@@ -127,6 +127,11 @@ class Broker:
             return self._slice(key)
         if isinstance(key, bool):
             raise TypeError("runs are looked up by uid, uid prefix, scan_id or negative index")
+        if isinstance(key, str):
+            try:  # '-1' and '42' mean what -1 and 42 do, as in 1.2.5 (keys typed at a prompt)
+                key = int(key)
+            except ValueError:
+                pass
         if isinstance(key, int) and key < 0:
             try:
                 return Header(self, self._catalog.values()[key])

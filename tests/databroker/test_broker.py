@@ -24,6 +24,7 @@ def test_getitem_by_position_scan_id_uid_and_prefix(RE_db, db, recorder):
     first, second, third = _uids(recorder)
     assert db[-1].uid == third and db[-3].uid == first
     assert db[7].uid == third and db[8].uid == second
+    assert db["8"].uid == second and db["-1"].uid == third
     assert db[first].uid == first and db[first[:8]].uid == first
     assert [h.uid for h in db[-3:]] == [third, second, first]  # newest first
     assert [h.uid for h in db[-3:-1]] == [second, first]
