@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -127,11 +128,9 @@ class Broker:
             return self._slice(key)
         if isinstance(key, bool):
             raise TypeError("runs are looked up by uid, uid prefix, scan_id or negative index")
-        if isinstance(key, str):
-            try:  # '-1' and '42' mean what -1 and 42 do, as in 1.2.5 (keys typed at a prompt)
+        if isinstance(key, str):  # '-1' and '42' mean -1 and 42, as in 1.2.5
+            with contextlib.suppress(ValueError):
                 key = int(key)
-            except ValueError:
-                pass
         if isinstance(key, int) and key < 0:
             try:
                 return Header(self, self._catalog.values()[key])
