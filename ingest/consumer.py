@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from bluebroker.catalog import Catalog
 
-from .wire import WireError, catalog_path, decode
+from .wire import WireError, catalog_path, decode, document_bytes
 from .writer import CatalogWriter
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,8 @@ class KafkaIngestWorker:
                 continue
             by_path[catalog_path(message.topic, self.template)].append((message, pair))
         for path, items in by_path.items():
-            result = self._write(path, [pair for _, pair in items])
+            encoded = [document_bytes(m.value, pair[0]) for m, pair in items]
+            result = self._write(path, [pair for _, pair in items], encoded)
             self.counters.written += result.written
             self.counters.duplicates += result.duplicates
             dead += [(items[r.index][0], str(r.error)) for r in result.rejected]
@@ -149,13 +150,13 @@ class KafkaIngestWorker:
             self._writers[path] = CatalogWriter(self.catalog, path)
         return self._writers[path]
 
-    def _write(self, path: str, pairs: list) -> Any:
+    def _write(self, path: str, pairs: list, encoded: list[bytes | None]) -> Any:
         """Write, waiting out a catalog outage with the partitions paused."""
         delay = 0.5
         paused = False
         while True:
             try:
-                result = self._writer(path).write_many(pairs, strict=False)
+                result = self._writer(path).write_many(pairs, strict=False, encoded=encoded)
                 break
             except DATABASE_AWAY as err:
                 if not paused:

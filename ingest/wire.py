@@ -36,6 +36,20 @@ def decode(payload: bytes | None) -> tuple[str, Any]:
     return pair[0], pair[1]
 
 
+def document_bytes(payload: bytes, name: str) -> bytes | None:
+    """The msgpack bytes of the document inside a ``[name, doc]`` message, cut out without
+    re-encoding (the replay log keeps them as received), or None for an unusual layout."""
+    size = len(name)
+    if (
+        size < 32
+        and payload[:1] == b"\x92"
+        and payload[1] == 0xA0 | size
+        and payload[2 : 2 + size] == name.encode()
+    ):
+        return payload[2 + size :]
+    return None
+
+
 def topic_for(beamline: str) -> str:
     return f"{beamline}{TOPIC_SUFFIX}"
 

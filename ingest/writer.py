@@ -9,7 +9,7 @@ A refused document never disturbs what is already stored, and the writer keeps w
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,11 +78,13 @@ class _Batch:
         self.datums: list[tuple[int, dict, dict]] = []  # (batch index, row, log entry)
         self.log: list[dict] = []
         self.raw: dict = {}  # the document being handled, as received (legacy forms included)
+        self.raw_bytes: bytes | None = None  # and its msgpack encoding, when the caller has it
         self.result = WriteResult()
 
     def log_doc(self, run_id: int, name: str) -> dict:
         """Queue the current document, exactly as received, for the replay log."""
-        entry = {"run_id": run_id, "name": name, "payload": pack(self.raw)}
+        payload = self.raw_bytes if self.raw_bytes is not None else pack(self.raw)
+        entry = {"run_id": run_id, "name": name, "payload": payload}
         self.log.append(entry)
         return entry
 
@@ -108,8 +110,17 @@ class CatalogWriter:
     def __repr__(self) -> str:
         return f"<CatalogWriter {self.catalog.uri} /{self.path}>"
 
-    def write_many(self, docs: Iterable[tuple[str, dict]], *, strict: bool = True) -> WriteResult:
+    def write_many(
+        self,
+        docs: Iterable[tuple[str, dict]],
+        *,
+        strict: bool = True,
+        encoded: Sequence[bytes | None] | None = None,
+    ) -> WriteResult:
         """Write a batch in one transaction.
+
+        ``encoded`` may give each document's msgpack bytes as received (the Kafka worker has
+        them): the replay log keeps those instead of encoding the document again.
 
         With ``strict=True`` the first bad document raises and nothing of the batch is written.
         With ``strict=False`` bad documents are listed in ``result.rejected`` and the rest is
@@ -119,7 +130,7 @@ class CatalogWriter:
         """
         docs = list(docs)
         try:
-            return self._write_batch(docs, strict)
+            return self._write_batch(docs, strict, encoded)
         except DocumentError:
             raise
         except UNFORESEEN as err:
@@ -133,13 +144,17 @@ class CatalogWriter:
             log.warning("batch of %d failed (%s); writing its documents one by one", len(docs), err)
         result = WriteResult()
         for index, pair in enumerate(docs):
-            one = self.write_many([pair], strict=False)
+            one = self.write_many(
+                [pair], strict=False, encoded=None if encoded is None else [encoded[index]]
+            )
             result.written += one.written
             result.duplicates += one.duplicates
             result.rejected += [Rejected(index, r.name, r.error) for r in one.rejected]
         return result
 
-    def _write_batch(self, docs: list, strict: bool) -> WriteResult:
+    def _write_batch(
+        self, docs: list, strict: bool, encoded: Sequence[bytes | None] | None = None
+    ) -> WriteResult:
         with self.catalog.engine.begin() as conn:
             session = WriteSession(conn)
             batch = _Batch(session, strict)
@@ -147,6 +162,7 @@ class CatalogWriter:
                 try:
                     name, doc = _split(pair)
                     batch.raw = doc
+                    batch.raw_bytes = None if encoded is None else encoded[index]
                     doc = validate(name, doc)
                     self._handlers[name](self, batch, index, doc)
                 except DocumentError as err:

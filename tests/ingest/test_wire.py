@@ -52,3 +52,14 @@ def test_object_arrays_are_sent_as_lists_not_pickles():
 def test_round_trip_of_a_plain_document():
     doc = {"uid": "u", "time": 1.0, "data": {"x": [1, 2]}, "text": "second and nd"}
     assert wire.decode(wire.encode("start", doc)) == ("start", doc)
+
+
+def test_document_bytes_are_cut_out_of_the_message():
+    doc = {"uid": "u", "data": {"x": np.arange(3.0)}, "seq_num": 1}
+    payload = msgpack.packb(("event", doc), default=msgpack_numpy.encode)
+    cut = wire.document_bytes(payload, "event")
+    assert cut is not None
+    back = msgpack.unpackb(cut, object_hook=msgpack_numpy.decode)
+    assert back["uid"] == "u" and np.array_equal(back["data"]["x"], np.arange(3.0))
+    assert wire.document_bytes(msgpack.packb({"not": "a pair"}), "event") is None
+    assert wire.document_bytes(msgpack.packb(["stop", {}]), "event") is None
