@@ -166,3 +166,39 @@ def test_descriptors_newest_first_across_streams(RE_db, db, recorder):
         d["uid"] for d in sorted(descs, key=lambda d: d["time"], reverse=True)
     ]
     assert sorted(db[-1].stream_names) == ["baseline", "primary"]
+
+
+def test_event_pages_come_out_as_events(db):
+    from event_model import compose_run
+
+    bundle = compose_run(metadata={"plan_name": "paged"})
+    desc = bundle.compose_descriptor(
+        name="primary", data_keys={"x": {"source": "s", "dtype": "number", "shape": []}}
+    )
+    page = desc.compose_event_page(
+        data={"x": [1.0, 2.0, 3.0]},
+        timestamps={"x": [1.0, 2.0, 3.0]},
+        seq_num=[1, 2, 3],
+        time=[10.0, 11.0, 12.0],
+        uid=["e1", "e2", "e3"],
+    )
+    for name, doc in [
+        ("start", bundle.start_doc),
+        ("descriptor", desc.descriptor_doc),
+        ("event_page", page),
+        ("stop", bundle.compose_stop()),
+    ]:
+        db.insert(name, doc)
+    h = db[-1]
+    assert [n for n, _ in h.documents()] == [
+        "start",
+        "descriptor",
+        "event",
+        "event",
+        "event",
+        "stop",
+    ]
+    assert [e["uid"] for e in h.events()] == ["e1", "e2", "e3"]
+    assert [e["data"]["x"] for e in h.events()] == [1.0, 2.0, 3.0]
+    assert list(h.table(convert_times=False, localize_times=False)["time"]) == [10.0, 11.0, 12.0]
+    assert [n for n, _ in db.v2[-1].documents()] == ["start", "descriptor", "event_page", "stop"]
