@@ -28,6 +28,10 @@ from pathlib import Path
 PEER_REQUIREMENTS = [
     "tiled[all]==0.2.20",
     "bluesky-tiled-plugins==2.0.12",
+    # Databroker 2.0.2's v1 facade over Tiled: the peer of bluebroker's `databroker` package.
+    "databroker[client,back-compat]==2.0.2",
+    "pims",
+    "tzlocal",
     "event-model",
     "numpy",
     "pandas",

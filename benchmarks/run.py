@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a smaller workload, for a first look")
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--skip-kafka", action="store_true")
+    ap.add_argument("--skip-facade", action="store_true", help="skip the databroker facade")
     ap.add_argument("--reps", type=int, default=20)
     args = ap.parse_args(argv)
     runs, big = (10, 10_000) if args.quick else (100, 100_000)
@@ -121,9 +122,40 @@ def main(argv: list[str] | None = None) -> int:
             f"{kafka['worker_events_per_s'] / kafka['raw_consume_messages_per_s']:.0%}"
         )
         print(f"  Publisher per document {kafka['publisher_us_per_doc']:>9.1f} us   target < 50 us")
+    facade = facade_peer = None
+    if not args.skip_facade:
+        facade_runs = ["--runs", str(big // 10), "--reps", str(args.reps)]
+        facade = _run([sys.executable, str(HERE / "databroker_facade.py"), *facade_runs])
+        if not args.skip_peer:
+            from peer_env import ensure_peer_venv
+
+            python = ensure_peer_venv(ROOT)
+            facade_peer = _run([str(python), str(HERE / "peer_databroker.py"), *facade_runs])
+        mine = _median(facade["table_ms"])
+        theirs = _median((facade_peer or {}).get("table_ms"))
+        ratio = theirs / mine if theirs else None
+        ok = mine <= 30 and (ratio is None or ratio >= 10)
+        print(f"\ndatabroker facade, db[-1].table() (1,000 rows, {big // 10:,}-run catalog):")
+        if facade_peer:
+            print(f"  peer: {facade_peer['peer']}")
+        print(
+            f"  bluebroker {_fmt(mine)}   peer {_fmt(theirs)}   {_ratio(ratio)}   "
+            f"target <= 30 ms and >= 10x  {'ok' if ok else 'MISSED'}"
+        )
     out = ROOT / ".bench" / "results.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"bluebroker": ours, "peer": peer, "kafka": kafka}, indent=1))
+    out.write_text(
+        json.dumps(
+            {
+                "bluebroker": ours,
+                "peer": peer,
+                "kafka": kafka,
+                "facade": facade,
+                "facade_peer": facade_peer,
+            },
+            indent=1,
+        )
+    )
     print(f"\nall samples: {out}")
     return 0
 
