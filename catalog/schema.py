@@ -3,7 +3,9 @@
 Runs are rows with their start/stop documents as JSON (jsonb on PostgreSQL) so that metadata
 queries run in SQL. Event data is stored column-wise in chunks (one blob per column per
 appended batch, merged as the stream grows) so reading a table never parses rows one by one.
-Every raw document is kept in ``documents`` in arrival order for exact replay.
+Every raw document is kept in ``documents`` in arrival order for exact replay. Every change a
+subscriber can watch (run created, stream created, rows appended, run stopped) is a row of
+``changes``, numbered per node by a counter on the node's own row (see catalog/changes.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from .errors import SchemaVersionError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 Uid = sa.String(128)
@@ -38,6 +40,8 @@ catalogs = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
     # Kept by the writer in the run's transaction, so len() of a large catalog is one lookup.
     sa.Column("num_runs", sa.BigInteger, nullable=False, default=0),
+    # The sequence number of the last change recorded for this node (schema version 2).
+    sa.Column("last_change", sa.BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 runs = sa.Table(
@@ -54,6 +58,7 @@ runs = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("start_digest", sa.LargeBinary(16), nullable=False),
     sa.Column("stop_digest", sa.LargeBinary(16)),
+    sa.Column("last_change", sa.BigInteger, nullable=False, default=0, server_default="0"),
     sa.Index("ix_runs_catalog_time", "catalog_id", "time"),
     sa.Index("ix_runs_catalog_scan_id", "catalog_id", "scan_id", "time"),
 )
@@ -68,6 +73,7 @@ streams = sa.Table(
     # have no events); the stream's length is the larger of the two.
     sa.Column("num_rows", sa.BigInteger, nullable=False, default=0),
     sa.Column("stream_rows", sa.BigInteger, nullable=False, default=0),
+    sa.Column("last_change", sa.BigInteger, nullable=False, default=0, server_default="0"),
     sa.UniqueConstraint("run_id", "name", name="uq_streams_run_name"),
 )
 
@@ -160,7 +166,23 @@ documents = sa.Table(
 )
 
 
-def _create_v1(conn: sa.Connection) -> None:
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    # The node that changed: 'catalog' (catalogs.id), 'run' (runs.id) or 'stream' (streams.id).
+    sa.Column("scope", sa.String(8), nullable=False),
+    sa.Column("node_id", sa.BigInteger, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Column("body", JSONType, nullable=False),
+    sa.UniqueConstraint("scope", "node_id", "seq", name="uq_changes_node_seq"),
+)
+
+
+def _create_current(conn: sa.Connection) -> None:
+    """A new database gets the current schema in one step."""
     metadata.create_all(conn)
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("CREATE VIRTUAL TABLE IF NOT EXISTS runs_fts USING fts5(text)")
@@ -171,8 +193,20 @@ def _create_v1(conn: sa.Connection) -> None:
         )
 
 
+def _v2_changes(conn: sa.Connection) -> None:
+    """Version 2: the change log behind live updates, and each node's change counter."""
+    inspector = sa.inspect(conn)
+    for table in (catalogs, runs, streams):
+        if "last_change" not in {c["name"] for c in inspector.get_columns(table.name)}:
+            conn.exec_driver_sql(
+                f"ALTER TABLE {table.name} ADD COLUMN last_change BIGINT NOT NULL DEFAULT 0"
+            )
+    changes.create(conn, checkfirst=True)
+
+
 # Each step upgrades from version N-1 to N; the key is N. A new schema version adds a step.
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _create_v1}
+# A new database skips them: it is created at the current version.
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {2: _v2_changes}
 
 
 def current_version(conn: sa.Connection) -> int | None:
@@ -191,14 +225,15 @@ def upgrade(conn: sa.Connection, target: int = SCHEMA_VERSION) -> tuple[int | No
             f"the catalog has schema version {before}, newer than this bluebroker ({target}); "
             "upgrade bluebroker"
         )
-    for version in range((before or 0) + 1, target + 1):
+    if before is None:
+        _create_current(conn)
+        conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+        return before, SCHEMA_VERSION
+    for version in range(before + 1, target + 1):
         MIGRATIONS[version](conn)
-        if version == 1:
-            conn.execute(sa.insert(meta).values(key="schema_version", value="1"))
-        else:
-            conn.execute(
-                sa.update(meta).where(meta.c.key == "schema_version").values(value=str(version))
-            )
+        conn.execute(
+            sa.update(meta).where(meta.c.key == "schema_version").values(value=str(version))
+        )
     return before, target
 
 

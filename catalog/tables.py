@@ -115,14 +115,20 @@ class EventTable(TableNode):
         return pd.DataFrame(data, index=pd.Index(seq, name="seq_num"), columns=list(data))
 
     def read_arrays(
-        self, columns: list[str] | None = None, fill: bool = True
+        self,
+        columns: list[str] | None = None,
+        fill: bool = True,
+        start: int = 0,
+        stop: int | None = None,
     ) -> dict[str, np.ndarray]:
         """``seq_num`` and then each column as one numpy array, without building pandas
         objects (the server turns these straight into Arrow). With ``fill=False`` external
         fields are their events' datum ids (None for stream_datum fields, whose events carry
-        no value), as legacy Databroker's unfilled tables showed them."""
+        no value), as legacy Databroker's unfilled tables showed them. ``start``/``stop``
+        select rows (live updates send only the rows just appended)."""
         names = self.internal_columns if columns is None else list(columns)
-        n = len(self)
+        stop = len(self) if stop is None else stop
+        n = max(stop - start, 0)
         nodes = {name: self[name] for name in names}
         if not fill:  # external fields as stored: datum ids, or None where events had none
             reference = {"dtype": "string", "shape": []}
@@ -133,14 +139,16 @@ class EventTable(TableNode):
             node.stored: name for name, node in nodes.items() if isinstance(node, StoredArray)
         }
         with self.stream.root.connect() as conn:
-            found = read_columns(conn, self.stream.id, ["seq_num", *stored], 0, n)
+            found = read_columns(conn, self.stream.id, ["seq_num", *stored], start, stop)
         seq = found.get("seq_num")
-        data: dict[str, np.ndarray] = {"seq_num": seq if seq is not None else np.arange(1, n + 1)}
+        if seq is None:
+            seq = np.arange(start + 1, start + n + 1)
+        data: dict[str, np.ndarray] = {"seq_num": seq}
         for name, node in nodes.items():
             if isinstance(node, StoredArray):
                 data[name] = found[node.stored] if node.stored in found else node.missing(n)
             else:  # external: read from its files
-                data[name] = node.read_rows(0, n)
+                data[name] = node.read_rows(start, stop)
         return data
 
 

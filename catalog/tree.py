@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .changes import ChangeFeed
 from .engine import create_engine
 from .errors import CatalogError, NotFound
 from .node import Container, Node
@@ -48,11 +49,21 @@ class Catalog(Container):
         self.dialect = self.engine.dialect.name
         self.root_map = dict(root_map or {})
         self._paths: tuple[float, dict[str, int]] | None = None
+        self._changes: ChangeFeed | None = None
+
+    @property
+    def changes(self) -> ChangeFeed:
+        """Committed changes of this database, for live subscribers (see changes.py)."""
+        if self._changes is None:
+            self._changes = ChangeFeed(self.engine)
+        return self._changes
 
     def connect(self) -> sa.Connection:
         return self.engine.connect()
 
     def close(self) -> None:
+        if self._changes is not None:
+            self._changes.close()
         self.engine.dispose()
 
     def __enter__(self) -> Catalog:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bluebroker.queries import utc_iso
 
+from . import changes as chg
 from . import columns as col
 from .engine import jsonable
 from .schema import (
@@ -126,6 +127,11 @@ class WriteSession:
         self.conn = conn
         self.sqlite = conn.dialect.name == "sqlite"
         self._mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        # What this transaction changed, for live subscribers (published after the commit).
+        self.changes: list[chg.Change] = []
+
+    def record(self, scope: str, node_id: int, kind: str, body: dict) -> None:
+        self.changes.append(chg.record(self.conn, scope, node_id, kind, body))
 
     def _insert_rows(self, table: sa.Table, names: Sequence[str], rows: list[tuple]) -> None:
         """A plain DB-API ``executemany`` for the per-event hot paths: SQLAlchemy's per-row
@@ -192,6 +198,17 @@ class WriteSession:
             .where(catalogs.c.id == catalog_id)
             .values(num_runs=catalogs.c.num_runs + 1)
         )
+        self.record(
+            "catalog",
+            catalog_id,
+            "run-created",
+            {
+                "uid": start["uid"],
+                "scan_id": summary["scan_id"],
+                "plan_name": summary["plan_name"],
+                "time": start["time"],
+            },
+        )
         return run_id
 
     def set_stop(self, run_id: int, stop: dict, digest: bytes) -> bytes | None:
@@ -225,6 +242,16 @@ class WriteSession:
                 sa.select(runs.c.stop_digest).where(runs.c.id == run_id)
             ).scalar_one()
         self._index_text(run_id, text, new=False)
+        body = {"uid": start["uid"], "exit_status": stop.get("exit_status"), "num_events": counts}
+        catalog_id = self.conn.execute(
+            sa.select(runs.c.catalog_id).where(runs.c.id == run_id)
+        ).scalar_one()
+        self.record("catalog", catalog_id, "run-stopped", body)
+        self.record("run", run_id, "run-stopped", body)
+        for stream_id in self.conn.execute(
+            sa.select(streams.c.id).where(streams.c.run_id == run_id).order_by(streams.c.id)
+        ).scalars():
+            self.record("stream", stream_id, "run-stopped", body)
         return None
 
     def _index_text(self, run_id: int, text: str, new: bool) -> None:
@@ -266,10 +293,14 @@ class WriteSession:
         )
         summary["stream_names"] = [*summary.get("stream_names", []), name]
         self.conn.execute(sa.update(runs).where(runs.c.id == run_id).values(summary=summary))
+        self.record("run", run_id, "stream-created", {"name": name})
         return stream_id
 
     def insert_descriptor(self, run_id: int, doc: dict, digest: bytes) -> tuple[int, int]:
+        known = len(self.changes)
         stream_id = self.stream_id(run_id, doc.get("name", "primary"))
+        if len(self.changes) == known:  # a further descriptor of an existing stream
+            self.record("stream", stream_id, "descriptor-added", {"uid": doc["uid"]})
         desc_id = self.conn.execute(
             sa.insert(descriptors)
             .values(
@@ -328,6 +359,17 @@ class WriteSession:
             self._insert_rows(events, ("uid", "stream_id", "row", "digest"), keyed)
         while self._merge_tail(stream_id):
             pass
+        seq = columns.get("seq_num")
+        self.record(
+            "stream",
+            stream_id,
+            "rows-appended",
+            {
+                "start_row": start_row,
+                "stop_row": stop_row,
+                "seq_nums": [int(seq[0]), int(seq[-1])] if seq is not None and len(seq) else None,
+            },
+        )
         return start_row
 
     def _merge_tail(self, stream_id: int) -> bool:
@@ -467,11 +509,23 @@ class WriteSession:
             )
         )
         covered = int(seq["stop"]) - 1  # seq_nums are 1-based, stop exclusive
-        self.conn.execute(
+        grown = self.conn.execute(
             sa.update(streams)
             .where(streams.c.id == stream_id, streams.c.stream_rows < covered)
             .values(stream_rows=covered)
         )
+        if grown.rowcount:
+            self.record(
+                "stream",
+                stream_id,
+                "rows-appended",
+                {
+                    "start_row": int(seq["start"]) - 1,
+                    "stop_row": covered,
+                    "seq_nums": [int(seq["start"]), covered],
+                    "data_key": data_key,
+                },
+            )
 
     # -- raw documents -------------------------------------------------------------------
 

@@ -176,6 +176,7 @@ class CatalogWriter:
                 session.insert_documents(_group_events(kept))
             batch.result.written = len(kept)
         self._commit_caches(batch)
+        self.catalog.changes.publish(session.changes)  # committed: tell live subscribers
         return batch.result
 
     # -- caches ---------------------------------------------------------------------------

@@ -10,11 +10,14 @@ from bluebroker.catalog import Catalog
 from . import errors
 from .auth import require_api_key
 from .compression import CompressionMiddleware
-from .routes import about, data, documents, nodes
+from .routes import about, data, documents, nodes, stream
 
 
-def create_app(catalog: Catalog, *, api_key: str | None = None) -> FastAPI:
-    """Serve ``catalog`` under ``/api/v1``; with ``api_key``, every data route needs it."""
+def create_app(
+    catalog: Catalog, *, api_key: str | None = None, live_queue_limit: int = 1000
+) -> FastAPI:
+    """Serve ``catalog`` under ``/api/v1``; with ``api_key``, every data route needs it.
+    A live subscriber more than ``live_queue_limit`` messages behind is disconnected."""
     app = FastAPI(
         title="bluebroker",
         version=__version__,
@@ -24,10 +27,13 @@ def create_app(catalog: Catalog, *, api_key: str | None = None) -> FastAPI:
     app.state.catalog = catalog
     app.state.api_key = api_key
     app.state.writers = documents.WriterPool(catalog)
+    app.state.live_queue_limit = live_queue_limit
+    app.state.hub = None  # made on the first subscription (server/live.py)
     errors.install(app)
     app.add_middleware(CompressionMiddleware)
     app.include_router(about.router)
     guarded = [Depends(require_api_key)]
     for module in (nodes, data, documents):
         app.include_router(module.router, dependencies=guarded)
+    app.include_router(stream.router)  # checks the API key itself: websockets too
     return app

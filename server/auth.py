@@ -9,29 +9,33 @@ from __future__ import annotations
 import hmac
 
 from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from .errors import ApiError
 
 
-async def require_api_key(request: Request) -> None:  # async: no thread hop per request
-    expected = request.app.state.api_key
+def api_key_problem(conn: HTTPConnection) -> str | None:
+    """What is wrong with the connection's API key, or None when it may pass (HTTP requests
+    and websockets alike)."""
+    expected = conn.app.state.api_key
     if expected is None:
-        return
-    given = request.query_params.get("api_key")
-    header = request.headers.get("authorization", "")
+        return None
+    given = conn.query_params.get("api_key")
+    header = conn.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "apikey":
         given = value.strip()
     if given is None:
-        raise ApiError(
-            401,
+        return (
             "this server needs an API key: send the header "
-            "'Authorization: Apikey <key>' or add '?api_key=<key>'",
-            {"WWW-Authenticate": "Apikey"},
+            "'Authorization: Apikey <key>' or add '?api_key=<key>'"
         )
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise ApiError(
-            401,
-            "the API key is not valid for this server; check it for typos",
-            {"WWW-Authenticate": "Apikey"},
-        )
+        return "the API key is not valid for this server; check it for typos"
+    return None
+
+
+async def require_api_key(request: Request) -> None:  # async: no thread hop per request
+    problem = api_key_problem(request)
+    if problem is not None:
+        raise ApiError(401, problem, {"WWW-Authenticate": "Apikey"})

@@ -21,6 +21,7 @@ INCOMPRESSIBLE = (
     "application/octet-stream",
     "application/x-hdf5",
     "application/x-netcdf",
+    "text/event-stream",  # live updates: each event must leave at once, not wait in a buffer
 )
 
 

@@ -21,7 +21,7 @@ def test_postgresql_needs_init(postgresql_uri, capsys):
     with pytest.raises(SchemaVersionError, match="bluebroker catalog init"):
         open_catalog(postgresql_uri)
     assert main(["catalog", "init", postgresql_uri]) == 0
-    assert "schema version none -> 1" in capsys.readouterr().out
+    assert f"schema version none -> {schema_module.SCHEMA_VERSION}" in capsys.readouterr().out
     assert main(["catalog", "init", postgresql_uri]) == 0
     assert "already initialized" in capsys.readouterr().out
     open_catalog(postgresql_uri).create_catalog("bmm/raw")
@@ -31,21 +31,63 @@ def test_postgresql_needs_init(postgresql_uri, capsys):
 
 def test_upgrade_path(catalog_uri, monkeypatch, capsys):
     open_catalog(catalog_uri, create=True).create_catalog("bmm/raw")
+    now = schema_module.SCHEMA_VERSION
     ran = []
 
     def add_a_column(conn):
         conn.execute(sa.text("ALTER TABLE catalogs ADD COLUMN note TEXT"))
-        ran.append(2)
+        ran.append(now + 1)
 
-    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(schema_module.MIGRATIONS, 2, add_a_column)
-    monkeypatch.setattr(schema_module.upgrade, "__defaults__", (2,))
+    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", now + 1)
+    monkeypatch.setitem(schema_module.MIGRATIONS, now + 1, add_a_column)
+    monkeypatch.setattr(schema_module.upgrade, "__defaults__", (now + 1,))
+    with pytest.raises(SchemaVersionError, match="bluebroker catalog upgrade"):
+        open_catalog(catalog_uri)
+    assert main(["catalog", "upgrade", catalog_uri]) == 0
+    assert f"schema version {now} -> {now + 1}" in capsys.readouterr().out
+    assert ran == [now + 1]
+    assert list(open_catalog(catalog_uri)["bmm"]) == ["raw"]  # data kept
+
+
+def test_version_1_catalog_upgrades_to_the_change_log(catalog_uri, RE, capsys):
+    """A catalog written before live updates existed gains the change log on upgrade and
+    keeps its runs; new writes are then recorded as changes."""
+    from bluebroker.catalog.schema import changes
+    from bluebroker.ingest import CatalogWriter
+
+    cat = open_catalog(catalog_uri, create=True)
+    writer = CatalogWriter(cat, "bmm/raw")
+    from bluesky.plans import count
+    from ophyd.sim import det
+
+    (old,) = RE(count([det], 2), writer)
+    with cat.engine.begin() as conn:  # back to what version 1 had
+        conn.execute(sa.text("DROP TABLE changes"))
+        for table in ("catalogs", "runs", "streams"):
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN last_change"))
+        conn.execute(sa.text("UPDATE bluebroker_meta SET value = '1' WHERE key = 'schema_version'"))
+    cat.close()
     with pytest.raises(SchemaVersionError, match="bluebroker catalog upgrade"):
         open_catalog(catalog_uri)
     assert main(["catalog", "upgrade", catalog_uri]) == 0
     assert "schema version 1 -> 2" in capsys.readouterr().out
-    assert ran == [2]
-    assert list(open_catalog(catalog_uri)["bmm"]) == ["raw"]  # data kept
+    cat = open_catalog(catalog_uri)
+    assert len(cat["bmm/raw"][old]["primary"]["data"]) == 2
+    RE(count([det], 3), CatalogWriter(cat, "bmm/raw"))
+    with cat.engine.connect() as conn:
+        kinds = conn.execute(
+            sa.select(changes.c.scope, changes.c.kind).order_by(changes.c.id)
+        ).all()
+    assert [tuple(k) for k in kinds] == [
+        ("catalog", "run-created"),
+        ("run", "stream-created"),
+        ("stream", "rows-appended"),
+        ("stream", "rows-appended"),
+        ("stream", "rows-appended"),
+        ("catalog", "run-stopped"),
+        ("run", "run-stopped"),
+        ("stream", "run-stopped"),
+    ]
 
 
 def test_newer_database_than_code(catalog_uri, monkeypatch):
