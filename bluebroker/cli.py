@@ -130,7 +130,14 @@ def _serve(args: argparse.Namespace) -> int:
             "catalog_path_template": args.catalog_path_template,
             "consumer_config": _config_items(args.consumer_config),
         }
-    serve(catalog, host=args.host, port=args.port, api_key=args.api_key, kafka=kafka)
+    serve(
+        catalog,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        kafka=kafka,
+        live_queue_limit=args.live_queue_limit,
+    )
     return 0
 
 
@@ -146,7 +153,7 @@ def _demo(args: argparse.Namespace) -> int:
             f"  python: from bluebroker.client import from_uri; "
             f"from_uri('{url}')['bmm']['raw'].values().last()"
         )
-        print(f"  shell:  curl '{url}/api/v1/search/bmm/raw?page[limit]=3'")
+        print(f"  shell:  curl -g '{url}/api/v1/search/bmm/raw?page[limit]=3'")
         print(
             f"acquiring simulated runs into /bmm/raw (detector files in {args.data_dir}); "
             "Ctrl-C to stop",
@@ -236,6 +243,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--group-id", default="bluebroker-ingest")
     serve.add_argument("--catalog-path-template", default="{beamline}/raw")
     serve.add_argument("--consumer-config", action="append", default=[], metavar="KEY=VALUE")
+    serve.add_argument(
+        "--live-queue-limit",
+        type=int,
+        default=1000,
+        help="disconnect a live subscriber this many messages behind (1000)",
+    )
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser("demo", help="serve the embedded catalog and acquire simulated runs")

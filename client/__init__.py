@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from .array import ArrayClient
 from .base import BaseClient
 from .container import Container
+from .live import LiveTable, Subscription, Update
 from .nodes import CatalogClient, RunClient, StreamClient, fetch
 from .table import TableClient
 from .transport import (
@@ -30,10 +31,13 @@ __all__ = [
     "CatalogClient",
     "ClientError",
     "Container",
+    "LiveTable",
     "NotFoundError",
     "RunClient",
     "StreamClient",
+    "Subscription",
     "TableClient",
+    "Update",
     "from_uri",
 ]
 

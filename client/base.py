@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bluebroker import formats
 
 from .transport import Transport
+
+if TYPE_CHECKING:
+    from .live import Subscription, Update
 
 ROUTES = {"array": "array/full", "table": "table/full", "container": "container/full"}
 
@@ -66,6 +70,26 @@ class BaseClient:
         )
         filepath.write_bytes(response.content)
         return filepath
+
+    def subscribe(
+        self, callback: Callable[[Update], None] | None = None, start: int | None = None
+    ) -> Subscription:
+        """Call ``callback`` with each live change of this node, from a background thread,
+        reconnecting by itself; ``start=1`` replays every earlier change first. Returns the
+        running :class:`Subscription` (``close()`` it, or use it in a ``with`` block)."""
+        from .live import Subscription
+
+        sub = Subscription(self._transport, self.path, start)
+        if callback is not None:
+            sub.add_callback(callback)
+        return sub.start()
+
+    def updates(self, start: int | None = None, timeout: float | None = None) -> Iterator[Update]:
+        """``for update in node.updates(): ...`` over live changes; ends when the run stops
+        (for runs, streams, tables and arrays) or after ``timeout`` seconds of quiet."""
+        from .live import updates
+
+        return updates(self._transport, self.path, start, timeout)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} /{'/'.join(self.path)}>"

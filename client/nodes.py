@@ -16,6 +16,8 @@ from .transport import BadRequestError, NotFoundError, Transport
 if TYPE_CHECKING:
     import xarray
 
+    from .live import LiveTable
+
 
 def make_node(transport: Transport, item: dict[str, Any], path: tuple[str, ...]) -> BaseClient:
     family = item["attributes"]["structure_family"]
@@ -113,6 +115,13 @@ class StreamClient(Container):
     @property
     def descriptors(self) -> list[dict[str, Any]]:
         return self.metadata.get("descriptors", [])
+
+    def live(self) -> LiveTable:
+        """The stream's data growing as events arrive: ``.read()`` (pandas) and
+        ``.to_xarray()`` (like :meth:`read`) are always current."""
+        from .live import LiveTable
+
+        return LiveTable(self["data"])
 
     def read(self, fields: list[str] | None = None) -> xarray.Dataset:
         """The stream along dimension ``time``; detector-file fields only when named."""

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .array import ArrayClient
+    from .live import LiveTable
     from .transport import Transport
 
 
@@ -63,6 +64,12 @@ class TableClient(BaseClient):
         """The table (index seq_num), or only ``columns``; ``fill=False`` gives every field,
         with external (detector file) fields of a stream's data as their datum ids."""
         return read_table(self._transport, self.path, columns, fill)
+
+    def live(self) -> LiveTable:
+        """A view of this table that grows as rows arrive: ``.read()`` is always current."""
+        from .live import LiveTable
+
+        return LiveTable(self)
 
     def __getitem__(self, column: str) -> ArrayClient:
         from .nodes import fetch, make_node

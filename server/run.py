@@ -36,6 +36,7 @@ def serve(
     port: int = 8000,
     api_key: str | None = None,
     kafka: dict | None = None,
+    live_queue_limit: int = 1000,
 ) -> None:
     """Serve until interrupted; with ``kafka`` (KafkaIngestWorker keyword arguments), ingest
     from Kafka in the same process (a one-process deployment)."""
@@ -56,7 +57,7 @@ def serve(
         signal.signal(sig, lambda *_: worker.stop() if worker is not None else None)
     try:
         uvicorn.run(
-            create_app(catalog, api_key=api_key),
+            create_app(catalog, api_key=api_key, live_queue_limit=live_queue_limit),
             host=host,
             port=port,
             log_level="warning",
@@ -70,12 +71,16 @@ def serve(
 
 @contextmanager
 def background_server(
-    catalog: Catalog, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None
+    catalog: Catalog,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str | None = None,
+    live_queue_limit: int = 1000,
 ) -> Iterator[str]:
     """Serve in a thread; yields the base URL (port 0 picks a free port)."""
     _check_port(host, port)
     config = uvicorn.Config(
-        create_app(catalog, api_key=api_key),
+        create_app(catalog, api_key=api_key, live_queue_limit=live_queue_limit),
         host=host,
         port=port,
         log_level="warning",

@@ -1,0 +1,326 @@
+"""Live updates in the client: callbacks, an iterator, and a table that grows.
+
+``node.subscribe(callback)`` runs a websocket in a background thread and calls ``callback``
+with each :class:`Update`. When the connection drops (a server restart, a proxy timeout, a
+laptop that slept) it reconnects by itself and asks for the next sequence number it has not
+seen, so callbacks see every change once and in order. ``node.updates()`` is the same as an
+iterator, and ``stream.live()`` / ``table.live()`` keep a pandas/xarray view current.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import numpy as np
+
+from bluebroker import packing
+
+from .transport import AuthenticationError, BadRequestError, ClientError, NotFoundError, quote_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray
+
+    from .transport import Transport
+
+log = logging.getLogger(__name__)
+
+# The server's close codes (server/routes/stream.py) that retrying cannot mend.
+FINAL_CLOSES = {1008: AuthenticationError, 4400: BadRequestError, 4404: NotFoundError}
+
+
+@dataclass
+class Update:
+    """One change of the watched node.
+
+    ``type`` is ``run-created``, ``run-stopped``, ``stream-created``, ``descriptor-added`` or
+    ``rows-appended``; ``sequence`` counts the node's changes from 1; ``message`` is all the
+    server said (``uid``, ``seq_nums``, ``start_row``/``stop_row``, ``links``...).
+    """
+
+    type: str
+    sequence: int
+    message: dict[str, Any] = field(repr=False)
+
+    @property
+    def data(self) -> Any:
+        """Appended rows: a dict of column arrays for a table, an array for an array node
+        (None when the append was too large to send inline: read it from ``links``)."""
+        data = self.message.get("data")
+        if isinstance(data, dict):
+            return {k: np.asarray(v) for k, v in data.items()}
+        return None if data is None else np.asarray(data)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.message[key]
+
+
+Callback = Callable[[Update], None]
+
+
+class Subscription:
+    """Live updates of one node, delivered to callbacks from a background thread.
+
+    ``start=None`` gives what happens from now on; ``start=1`` replays every change first.
+    Use it as a context manager, or call :meth:`start` and :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        path: tuple[str, ...],
+        start: int | None = None,
+        *,
+        reconnect: bool = True,
+        max_wait: float = 5.0,
+    ) -> None:
+        self._transport = transport
+        self.path = path
+        self._start = start
+        self.reconnect = reconnect
+        self.max_wait = max_wait
+        self.sequence: int | None = None if start is None else max(start, 1) - 1
+        self.schema: dict[str, Any] | None = None
+        self.error: Exception | None = None  # why it stopped, when it could not go on
+        self.reconnects = 0
+        self._callbacks: list[Callback] = []
+        self._closing = threading.Event()
+        self._connected = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ws: Any = None
+
+    def add_callback(self, callback: Callback) -> Subscription:
+        self._callbacks.append(callback)
+        return self
+
+    def start(self, timeout: float = 10.0) -> Subscription:
+        """Connect; returns once the server has sent its first message (or raises why not)."""
+        self._thread = threading.Thread(target=self._run, name="bluebroker-live", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._connected.wait(0.05):
+            if self.error is not None:
+                raise self.error
+            if time.monotonic() > deadline:
+                self.close()
+                raise TimeoutError(f"no answer from {self._url()} within {timeout} s")
+        return self
+
+    def close(self) -> None:
+        self._closing.set()
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):  # already gone
+                ws.close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Subscription:
+        return self.start() if self._thread is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _url(self) -> str:
+        base = self._transport.api.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        params: dict[str, Any] = {"envelope_format": "msgpack"}
+        if self.sequence is not None:
+            params["start"] = self.sequence + 1
+        return f"{base}/stream/single/{quote_path(self.path)}?{urlencode(params)}"
+
+    def _run(self) -> None:
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake
+        from websockets.sync.client import connect
+
+        wait = 0.1
+        headers = {
+            k: v for k, v in self._transport.http.headers.items() if k.lower() == "authorization"
+        }
+        while not self._closing.is_set():
+            try:
+                with connect(
+                    self._url(), additional_headers=headers, max_size=None, open_timeout=10
+                ) as ws:
+                    self._ws = ws
+                    for raw in ws:
+                        self._handle(packing.unpackb(raw))
+                        wait = 0.1
+                    code, reason = ws.close_code, ws.close_reason
+            except ConnectionClosed as err:
+                code = err.rcvd.code if err.rcvd else None
+                reason = err.rcvd.reason if err.rcvd else str(err)
+            except (OSError, InvalidHandshake, TimeoutError) as err:
+                code, reason = None, str(err)
+            finally:
+                self._ws = None
+            if self._closing.is_set():
+                return
+            if code in FINAL_CLOSES:
+                self.error = FINAL_CLOSES[code](400 if code != 4404 else 404, reason)
+                log.error("live updates of /%s stopped: %s", "/".join(self.path), reason)
+                return
+            if not self.reconnect:
+                self.error = ClientError(0, f"connection closed: {reason or code}")
+                return
+            log.info("live updates of /%s dropped (%s); reconnecting", "/".join(self.path), reason)
+            self.reconnects += 1
+            self._closing.wait(wait)
+            wait = min(wait * 2, self.max_wait)
+
+    def _handle(self, msg: dict[str, Any]) -> None:
+        if msg.get("type") == "schema":
+            if self.sequence is None:  # from now on: resume after what the server had
+                self.sequence = int(msg["sequence"])
+            if self.schema is None:
+                self.schema = msg
+            self._connected.set()
+            return
+        seq = int(msg.get("sequence", 0))
+        if self.sequence is not None and seq <= self.sequence:
+            return  # seen before a reconnect
+        self.sequence = seq
+        update = Update(str(msg.get("type")), seq, msg)
+        for callback in list(self._callbacks):
+            try:
+                callback(update)
+            except Exception:  # one bad callback must not end the subscription
+                log.exception("live update callback %r failed", callback)
+
+
+def updates(
+    transport: Transport,
+    path: tuple[str, ...],
+    start: int | None = None,
+    timeout: float | None = None,
+    until_stopped: bool = True,
+) -> Iterator[Update]:
+    """Iterate over updates as they come. Ends when the run stops (with ``until_stopped``, on
+    runs, streams, tables and arrays), after ``timeout`` seconds without one, or on break."""
+    q: queue.Queue[Update] = queue.Queue()
+    sub = Subscription(transport, path, start).add_callback(q.put)
+    with sub:
+        while True:
+            try:
+                update = q.get(timeout=0.2 if timeout is None else min(timeout, 0.2))
+            except queue.Empty:
+                if sub.error is not None:
+                    raise sub.error from None
+                if timeout is not None:
+                    timeout -= 0.2
+                    if timeout <= 0:
+                        return
+                continue
+            yield update
+            scope = (sub.schema or {}).get("scope")
+            if until_stopped and update.type == "run-stopped" and scope != "catalog":
+                return
+
+
+class LiveTable:
+    """A table that keeps growing as rows are appended: ``read()`` is always current.
+
+    It replays the table's changes from the start (so nothing between a first read and the
+    subscription can be missed) and then follows it live. ``wait_for(n)`` blocks until ``n``
+    rows are in; ``stopped`` says the run has ended.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self._lock = threading.Condition()
+        self._parts: list[dict[str, np.ndarray]] = []
+        self._rows = 0
+        self.stopped = False
+        self._sub = Subscription(table._transport, table.path, start=1).add_callback(self._on)
+        self._sub.start()
+
+    def _on(self, update: Update) -> None:
+        with self._lock:
+            if update.type == "rows-appended":
+                stop = int(update["stop_row"])
+                data = update.data
+                if data is None:  # too big to come inline: read those rows
+                    frame = self._table.read().iloc[self._rows : stop]
+                    data = {"seq_num": frame.index.to_numpy()}
+                    data.update({c: frame[c].to_numpy() for c in frame.columns})
+                if stop > self._rows:
+                    skip = self._rows - (stop - len(data["seq_num"]))
+                    self._parts.append({k: v[max(skip, 0) :] for k, v in data.items()})
+                    self._rows = stop
+            elif update.type == "run-stopped":
+                self.stopped = True
+            self._lock.notify_all()
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def wait_for(self, rows: int | None = None, timeout: float = 30.0) -> LiveTable:
+        """Block until ``rows`` rows have arrived (or, with None, until the run stops)."""
+        with self._lock:
+            done = self._lock.wait_for(
+                lambda: self.stopped if rows is None else self._rows >= rows, timeout
+            )
+        if not done:
+            raise TimeoutError(f"{self._rows} rows after {timeout} s; wanted {rows or 'the stop'}")
+        return self
+
+    def read(self) -> pd.DataFrame:
+        """The rows so far, as ``table.read()`` gives them (index seq_num)."""
+        import pandas as pd
+
+        with self._lock:
+            parts = list(self._parts)
+        columns = (self._sub.schema or {}).get("columns") or ["seq_num"]
+        if not parts:
+            return pd.DataFrame({c: [] for c in columns[1:]}, index=pd.Index([], name="seq_num"))
+        data = {}
+        for name in columns:
+            pieces = [p[name] for p in parts if name in p]
+            data[name] = np.concatenate(pieces) if pieces else np.full(self._rows, np.nan)
+        seq = data.pop("seq_num")
+        return pd.DataFrame(
+            {k: list(v) if v.ndim > 1 else v for k, v in data.items()},
+            index=pd.Index(seq, name="seq_num"),
+        )
+
+    def to_xarray(self) -> xarray.Dataset:
+        """The rows so far along dimension ``time``, like ``stream.read()``."""
+        import xarray
+
+        df = self.read()
+        variables = {}
+        for c in df.columns:
+            values = df[c].to_numpy()
+            if values.dtype == object and len(values) and isinstance(values[0], np.ndarray):
+                values = np.stack(list(values))  # per-event arrays: (time, *shape)
+            dims = ("time", *(f"dim_{i}" for i in range(1, values.ndim)))
+            variables[c] = (dims, values)
+        variables.pop("time", None)
+        return xarray.Dataset(
+            variables,
+            coords={"time": df["time"].to_numpy(), "seq_num": ("time", df.index.to_numpy())},
+        )
+
+    def close(self) -> None:
+        self._sub.close()
+
+    def __enter__(self) -> LiveTable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self.stopped else "live"
+        return f"<LiveTable /{'/'.join(self._table.path)} {self._rows} rows, {state}>"
