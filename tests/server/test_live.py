@@ -140,8 +140,8 @@ def test_client_live_table_equals_the_final_table(catalog, served, RE):
     raw = from_uri(served)["bmm"]["raw"]
     created = []
     with raw.subscribe(created.append):
-        thread, _ = in_thread(RE, bp.scan([det1, det2], motor, -1, 1, 40, per_step=_slow_step))
         RE.subscribe(writer)
+        thread, _ = in_thread(RE, bp.scan([det1, det2], motor, -1, 1, 40, per_step=_slow_step))
         wait_until(lambda: any(u.type == "run-created" for u in created))
         uid = created[0]["uid"]
         run = raw[uid]
