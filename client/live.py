@@ -9,6 +9,8 @@ iterator, and ``stream.live()`` / ``table.live()`` keep a pandas/xarray view cur
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import queue
@@ -66,11 +68,32 @@ class Update:
 Callback = Callable[[Update], None]
 
 
+class _Loop:
+    """One event loop thread shared by every subscription of the process: a hundred
+    subscriptions cost one thread, not two hundred."""
+
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def get(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None or cls._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=loop.run_forever, name="bluebroker-live", daemon=True
+                ).start()
+                cls._loop = loop
+            return cls._loop
+
+
 class Subscription:
     """Live updates of one node, delivered to callbacks from a background thread.
 
     ``start=None`` gives what happens from now on; ``start=1`` replays every change first.
-    Use it as a context manager, or call :meth:`start` and :meth:`close`.
+    Use it as a context manager, or call :meth:`start` and :meth:`close`. Callbacks run on
+    the one thread that serves every subscription of the process: keep them quick (append
+    to a list, put on a queue) and do heavy work elsewhere.
     """
 
     def __init__(
@@ -84,7 +107,6 @@ class Subscription:
     ) -> None:
         self._transport = transport
         self.path = path
-        self._start = start
         self.reconnect = reconnect
         self.max_wait = max_wait
         self.sequence: int | None = None if start is None else max(start, 1) - 1
@@ -92,10 +114,8 @@ class Subscription:
         self.error: Exception | None = None  # why it stopped, when it could not go on
         self.reconnects = 0
         self._callbacks: list[Callback] = []
-        self._closing = threading.Event()
         self._connected = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._ws: Any = None
+        self._future: concurrent.futures.Future | None = None
 
     def add_callback(self, callback: Callback) -> Subscription:
         self._callbacks.append(callback)
@@ -103,10 +123,9 @@ class Subscription:
 
     def start(self, timeout: float = 10.0) -> Subscription:
         """Connect; returns once the server has sent its first message (or raises why not)."""
-        self._thread = threading.Thread(target=self._run, name="bluebroker-live", daemon=True)
-        self._thread.start()
+        self._future = asyncio.run_coroutine_threadsafe(self._main(), _Loop.get())
         deadline = time.monotonic() + timeout
-        while not self._connected.wait(0.05):
+        while not self._connected.wait(0.02):
             if self.error is not None:
                 raise self.error
             if time.monotonic() > deadline:
@@ -115,23 +134,21 @@ class Subscription:
         return self
 
     def close(self) -> None:
-        self._closing.set()
-        ws = self._ws
-        if ws is not None:
-            with contextlib.suppress(Exception):  # already gone
-                ws.close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        future = self._future
+        if future is not None and not future.done():
+            future.cancel()
+            with contextlib.suppress(Exception):
+                future.result(timeout=5)
 
     def __enter__(self) -> Subscription:
-        return self.start() if self._thread is None else self
+        return self.start() if self._future is None else self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._future is not None and not self._future.done()
 
     def _url(self) -> str:
         base = self._transport.api.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
@@ -140,21 +157,20 @@ class Subscription:
             params["start"] = self.sequence + 1
         return f"{base}/stream/single/{quote_path(self.path)}?{urlencode(params)}"
 
-    def _run(self) -> None:
+    async def _main(self) -> None:
+        from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidHandshake
-        from websockets.sync.client import connect
 
         wait = 0.1
         headers = {
             k: v for k, v in self._transport.http.headers.items() if k.lower() == "authorization"
         }
-        while not self._closing.is_set():
+        while True:
             try:
-                with connect(
+                async with connect(
                     self._url(), additional_headers=headers, max_size=None, open_timeout=10
                 ) as ws:
-                    self._ws = ws
-                    for raw in ws:
+                    async for raw in ws:
                         self._handle(packing.unpackb(raw))
                         wait = 0.1
                     code, reason = ws.close_code, ws.close_reason
@@ -163,12 +179,8 @@ class Subscription:
                 reason = err.rcvd.reason if err.rcvd else str(err)
             except (OSError, InvalidHandshake, TimeoutError) as err:
                 code, reason = None, str(err)
-            finally:
-                self._ws = None
-            if self._closing.is_set():
-                return
             if code in FINAL_CLOSES:
-                self.error = FINAL_CLOSES[code](400 if code != 4404 else 404, reason)
+                self.error = FINAL_CLOSES[code](404 if code == 4404 else 400, reason)
                 log.error("live updates of /%s stopped: %s", "/".join(self.path), reason)
                 return
             if not self.reconnect:
@@ -176,7 +188,7 @@ class Subscription:
                 return
             log.info("live updates of /%s dropped (%s); reconnecting", "/".join(self.path), reason)
             self.reconnects += 1
-            self._closing.wait(wait)
+            await asyncio.sleep(wait)
             wait = min(wait * 2, self.max_wait)
 
     def _handle(self, msg: dict[str, Any]) -> None:

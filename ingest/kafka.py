@@ -46,7 +46,7 @@ class Publisher:
         self.flush_timeout = flush_timeout
         config = {
             "acks": "all",
-            "linger_ms": 5,
+            "linger_ms": 0,  # a document leaves at once: live views wait for it
             "max_request_size": 8 * 2**20,
             "retries": 10,
             **producer_config,

@@ -21,7 +21,7 @@ from bluebroker.catalog import CatalogError
 from ..auth import api_key_problem
 from ..encoders.jsonable import dumps
 from ..errors import ApiError
-from ..live import ENVELOPES, Hub, encode, schema_message, view_of
+from ..live import ENVELOPES, Hub, Subscriber, encode, schema_message, view_of
 
 router = APIRouter()
 KEEPALIVE = 15.0  # seconds between SSE comments, so proxies keep an idle stream open
@@ -85,22 +85,19 @@ async def stream_websocket(
     try:
         schema = await asyncio.to_thread(schema_message, catalog, view, now, start, envelope_format)
         await _send(websocket, encode(schema, envelope_format), envelope_format)
-        receiving = asyncio.create_task(_until_closed(websocket))
+        # One plain loop per connection (no task per message: with a hundred subscribers
+        # that bookkeeping cost more than the sending). The reader ends it on disconnect.
+        receiving = asyncio.create_task(_until_closed(websocket, sub))
+        send = websocket.send_bytes if envelope_format == "msgpack" else _text(websocket)
         while True:
-            getting = asyncio.create_task(sub.queue.get())
-            done, _ = await asyncio.wait({getting, receiving}, return_when=asyncio.FIRST_COMPLETED)
-            if receiving in done:
-                getting.cancel()
-                return
-            item = getting.result()
+            item = await sub.queue.get()
             if item is None:
-                receiving.cancel()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(
-                        websocket.close(code=CLOSE_SLOW, reason=(sub.reason or "")[:120]), 5
-                    )
-                return
-            await _send(websocket, item[2], envelope_format)
+                break
+            await send(item[2])
+        receiving.cancel()
+        if sub.reason is not None:  # dropped by the hub, not gone by itself
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(websocket.close(code=CLOSE_SLOW, reason=sub.reason[:120]), 5)
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
@@ -114,11 +111,19 @@ async def _send(websocket: WebSocket, message: bytes, envelope: str) -> None:
         await websocket.send_text(message.decode())
 
 
-async def _until_closed(websocket: WebSocket) -> None:
-    """Read (and ignore) what the client sends, until it goes away."""
+def _text(websocket: WebSocket):
+    async def send(message: bytes) -> None:
+        await websocket.send_text(message.decode())
+
+    return send
+
+
+async def _until_closed(websocket: WebSocket, sub: Subscriber) -> None:
+    """Read (and ignore) what the client sends; when it goes away, end the sending loop."""
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
+            sub.queue.put_nowait(None)
             return
 
 
