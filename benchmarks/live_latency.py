@@ -33,7 +33,7 @@ from kafka_ingest import start_broker  # noqa: E402
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 # Low-latency consumer settings, the same on both sides.
 CONSUMER = {
-    "fetch_max_wait_ms": 10,
+    "fetch_max_wait_ms": 2,
     "max_poll_interval_ms": 5000,
     "session_timeout_ms": 5000,
     "heartbeat_interval_ms": 1000,

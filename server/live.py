@@ -105,8 +105,11 @@ def schema_message(
     return msg
 
 
-def build_message(catalog: Catalog, api: str, view: View, change: Change) -> dict:
-    """The message for one change as this view shows it (runs in a worker thread)."""
+def build_message(
+    catalog: Catalog, api: str, view: View, change: Change, node: Node | None = None
+) -> dict:
+    """The message for one change as this view shows it (runs in a worker thread); ``node``
+    is the view's node when the caller has it already."""
     msg: dict[str, Any] = {
         "type": change.kind,
         "sequence": change.seq,
@@ -128,7 +131,7 @@ def build_message(catalog: Catalog, api: str, view: View, change: Change) -> dic
     msg["links"] = {"full": f"{api}/{route}/{here}{where}"}
     if stop - start > INLINE_ROWS:
         return msg
-    node = catalog.node(view.path)
+    node = node if node is not None else catalog.node(view.path)
     if isinstance(node, EventTable):
         data = node.read_arrays(None, start=start, stop=stop)
     else:
@@ -201,6 +204,7 @@ class Hub:
         self.api = api
         self.queue_limit = queue_limit
         self.topics: dict[tuple[str, int], Topic] = {}
+        self._nodes: dict[View, Node] = {}  # watched tables and arrays, for reading rows
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- from the catalog's feed (a background thread) -----------------------------------
@@ -255,6 +259,8 @@ class Hub:
             sub.task.cancel()
         if not topic.subscribers:
             del self.topics[topic.key]
+            for view in [v for v in self._nodes if v.key == topic.key]:
+                self._nodes.pop(view, None)
             if topic.task is not None:
                 topic.task.cancel()
 
@@ -319,8 +325,20 @@ class Hub:
                 sub.offer(message, change.seq, change.kind)
 
     async def _encoded(self, view: View, change: Change, envelope: str) -> bytes:
-        msg = await asyncio.to_thread(build_message, self.catalog, self.api, view, change)
-        return encode(msg, envelope)
+        return await asyncio.to_thread(self._build, view, change, envelope)
+
+    def _build(self, view: View, change: Change, envelope: str) -> bytes:
+        node = None
+        if view.family != "container" and change.kind == "rows-appended":
+            # Nodes are kept while watched (a stream's descriptors are cached on it), so a
+            # message costs only the read of its rows; a new descriptor refreshes them.
+            node = self._nodes.get(view)
+            if node is None:
+                node = self._nodes[view] = self.catalog.node(view.path)
+        elif change.kind == "descriptor-added":
+            for other in [v for v in self._nodes if v.key == view.key]:
+                self._nodes.pop(other, None)
+        return encode(build_message(self.catalog, self.api, view, change, node), envelope)
 
     async def _catch_up(self, topic: Topic, sub: Subscriber) -> None:
         """Serve a subscriber from the table until it reaches the topic, then go live."""
