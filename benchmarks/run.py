@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--skip-kafka", action="store_true")
     ap.add_argument("--skip-facade", action="store_true", help="skip the databroker facade")
+    ap.add_argument("--skip-live", action="store_true", help="skip the live latency benchmark")
     ap.add_argument("--reps", type=int, default=20)
     args = ap.parse_args(argv)
     runs, big = (10, 10_000) if args.quick else (100, 100_000)
@@ -142,6 +143,22 @@ def main(argv: list[str] | None = None) -> int:
             f"  bluebroker {_fmt(mine)}   peer {_fmt(theirs)}   {_ratio(ratio)}   "
             f"target <= 30 ms and >= 10x  {'ok' if ok else 'MISSED'}"
         )
+    live = None
+    if not args.skip_live:
+        live_args = ["--subscribers", "100", "--events", "200" if args.quick else "1000"]
+        if args.skip_peer:
+            live_args.append("--skip-peer")
+        live = _run([sys.executable, str(HERE / "live_latency.py"), *live_args])
+        print("\nlive latency, Publisher -> subscriber callback (100 subscribers, 100 events/s):")
+        for side in ("bluebroker", "peer"):
+            got = live.get(side)
+            if not got:
+                continue
+            print(
+                f"  {side:<11} p50 {got['p50_ms']:7.1f} ms   p99 {got['p99_ms']:7.1f} ms   "
+                f"received {got['received']:,} of {got['expected']:,}"
+                + ("   target p50 < 20 ms, p99 < 100 ms" if side == "bluebroker" else "")
+            )
     out = ROOT / ".bench" / "results.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(
@@ -152,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 "kafka": kafka,
                 "facade": facade,
                 "facade_peer": facade_peer,
+                "live": live,
             },
             indent=1,
         )
