@@ -146,6 +146,8 @@ class ChangeFeed:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        # Set once the source is listening: a change committed after that reaches listeners.
+        self.ready = threading.Event()
 
     def add_listener(self, listener: Listener) -> None:
         with self._lock:
@@ -185,6 +187,7 @@ class ChangeFeed:
         """SQLite: read new rows of ``changes`` by id (ids grow in commit order there)."""
         with self.engine.connect() as conn:
             last = conn.execute(sa.select(sa.func.max(changes.c.id))).scalar() or 0
+        self.ready.set()
         while not self._stopping.wait(self.poll_interval):
             try:
                 with self.engine.connect() as conn:
@@ -217,6 +220,7 @@ class ChangeFeed:
                     schema = pg.execute("SELECT current_schema()").fetchone()[0] or "public"
                     name = f"bluebroker_{schema}"[:63]
                     pg.execute(f'LISTEN "{name}"')
+                    self.ready.set()
                     if not first:
                         self.publish(None)
                     first = False

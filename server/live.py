@@ -235,6 +235,8 @@ class Hub:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self.catalog.changes.add_listener(self._from_thread)
+            # Read where a node stands only once notices flow, so none falls in between.
+            await asyncio.to_thread(self.catalog.changes.ready.wait, 10)
         topic = self.topics.get(view.key)
         if topic is None:
             last = await asyncio.to_thread(self._last_seq, view)
@@ -275,11 +277,13 @@ class Hub:
     # -- delivering --------------------------------------------------------------------------
 
     async def _pump(self, topic: Topic) -> None:
-        """Hand out the topic's changes in sequence order as notices arrive."""
-        try:
-            while True:
-                await topic.wake.wait()
-                topic.wake.clear()
+        """Hand out the topic's changes in sequence order as notices arrive. A failure (the
+        database away for a moment) is logged and retried from the table; it never ends the
+        topic."""
+        while True:
+            await topic.wake.wait()
+            topic.wake.clear()
+            try:
                 while True:
                     nxt = topic.pending.pop(topic.last + 1, None)
                     if nxt is not None and nxt.body is not None:
@@ -298,10 +302,11 @@ class Hub:
                         await self._deliver(topic, change)
                     for seq in [s for s in topic.pending if s <= topic.last]:
                         del topic.pending[seq]
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("live updates of %s failed", topic.key)
+            except Exception as err:
+                log.warning("live updates of %s: %s; retrying", topic.key, err)
+                await asyncio.sleep(0.5)
+                topic.check_table = True
+                topic.wake.set()
 
     async def _deliver(self, topic: Topic, change: Change) -> None:
         groups: dict[tuple, list[Subscriber]] = defaultdict(list)

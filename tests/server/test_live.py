@@ -256,3 +256,21 @@ def _frames_after(gate, cam, n):
     for _ in range(n):
         yield from bps.trigger_and_read([cam])
     yield from bps.close_run()
+
+
+def test_sqlite_changes_written_elsewhere_are_noticed(tmp_path, RE):
+    """A server reading a SQLite file that another writer fills (its own engine, as another
+    process has) learns of the changes by tailing the change log."""
+    from bluebroker.catalog import open_catalog
+
+    uri = f"sqlite:///{tmp_path}/shared.db"
+    serving, writing = open_catalog(uri), open_catalog(uri)
+    writer = CatalogWriter(writing, "bmm/raw")
+    with background_server(serving) as url:
+        seen = []
+        with from_uri(url)["bmm"]["raw"].subscribe(seen.append):
+            (uid,) = RE(bp.count([det1], num=2), writer)
+            wait_until(lambda: len(seen) >= 2, timeout=10)
+    assert [(u.type, u["uid"]) for u in seen] == [("run-created", uid), ("run-stopped", uid)]
+    serving.close()
+    writing.close()
