@@ -116,7 +116,7 @@ def ours(servers: str, events: int, rate: float, subscribers: int) -> dict:
         worker += ["--catalog", uri, "--group-id", "live-bench"]
         for key, value in CONSUMER.items():
             worker += ["--consumer-config", f"{key}={value}"]
-        procs.append(subprocess.Popen(worker, stderr=subprocess.DEVNULL))
+        procs.append(subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         port = free_port()
         procs.append(
             subprocess.Popen(
