@@ -37,7 +37,7 @@ def in_thread(RE, plan) -> tuple[threading.Thread, list]:
     return thread, out
 
 
-def wait_until(predicate, timeout=30.0):
+def wait_until(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -23,6 +23,7 @@ from bluebroker.client import from_uri
 from bluebroker.ingest import wire
 from bluebroker.ingest.kafka import Publisher
 from tests.conftest import FAST_CONSUMER
+from tests.server.test_live import wait_until
 
 EXE = str(Path(sys.executable).with_name("bluebroker"))
 EVENTS = 60
@@ -57,14 +58,6 @@ def start_worker(broker: str, topic: str, uri: str) -> subprocess.Popen:
     for key, value in {**FAST_CONSUMER, "fetch_max_wait_ms": 20}.items():
         args += ["--consumer-config", f"{key}={value}"]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def wait_until(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 def slow_scan(gate: threading.Event):
