@@ -75,8 +75,12 @@ def channel(conn: sa.Connection) -> str:
     found = _CHANNELS.get(conn.engine)
     if found is None:
         schema = conn.exec_driver_sql("SELECT current_schema()").scalar() or "public"
-        found = _CHANNELS[conn.engine] = f"bluebroker_{schema}"[:63]
+        found = _CHANNELS[conn.engine] = _channel_name(schema)
     return found
+
+
+def _channel_name(schema: str) -> str:
+    return f"bluebroker_{schema}"[:63]  # PostgreSQL identifiers hold 63 bytes
 
 
 def record(conn: sa.Connection, scope: str, node_id: int, kind: str, body: dict) -> Change:
@@ -160,11 +164,6 @@ class ChangeFeed:
                 )
                 self._thread.start()
 
-    def remove_listener(self, listener: Listener) -> None:
-        with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
     def close(self) -> None:
         self._stopping.set()
         if self._thread is not None:
@@ -218,7 +217,7 @@ class ChangeFeed:
             try:
                 with psycopg.connect(conninfo, autocommit=True) as pg:
                     schema = pg.execute("SELECT current_schema()").fetchone()[0] or "public"
-                    name = f"bluebroker_{schema}"[:63]
+                    name = _channel_name(schema)
                     pg.execute(f'LISTEN "{name}"')
                     self.ready.set()
                     if not first:

@@ -214,8 +214,8 @@ class WriteSession:
     def set_stop(self, run_id: int, stop: dict, digest: bytes) -> bytes | None:
         """Store the stop document unless one is already stored; returns the digest of the
         one already there (None when this one was stored)."""
-        start, summary = self.conn.execute(
-            sa.select(runs.c.start, runs.c.summary).where(runs.c.id == run_id)
+        start, summary, catalog_id = self.conn.execute(
+            sa.select(runs.c.start, runs.c.summary, runs.c.catalog_id).where(runs.c.id == run_id)
         ).one()
         counts = dict(
             self.conn.execute(
@@ -243,9 +243,6 @@ class WriteSession:
             ).scalar_one()
         self._index_text(run_id, text, new=False)
         body = {"uid": start["uid"], "exit_status": stop.get("exit_status"), "num_events": counts}
-        catalog_id = self.conn.execute(
-            sa.select(runs.c.catalog_id).where(runs.c.id == run_id)
-        ).scalar_one()
         self.record("catalog", catalog_id, "run-stopped", body)
         self.record("run", run_id, "run-stopped", body)
         for stream_id in self.conn.execute(

@@ -84,11 +84,11 @@ async def stream_websocket(
     catalog = websocket.app.state.catalog
     try:
         schema = await asyncio.to_thread(schema_message, catalog, view, now, start, envelope_format)
-        await _send(websocket, encode(schema, envelope_format), envelope_format)
+        send = websocket.send_bytes if envelope_format == "msgpack" else _text(websocket)
+        await send(encode(schema, envelope_format))
         # One plain loop per connection (no task per message: with a hundred subscribers
         # that bookkeeping cost more than the sending). The reader ends it on disconnect.
         receiving = asyncio.create_task(_until_closed(websocket, sub))
-        send = websocket.send_bytes if envelope_format == "msgpack" else _text(websocket)
         while True:
             item = await sub.queue.get()
             if item is None:
@@ -102,13 +102,6 @@ async def stream_websocket(
         return
     finally:
         live.unsubscribe(sub)
-
-
-async def _send(websocket: WebSocket, message: bytes, envelope: str) -> None:
-    if envelope == "msgpack":
-        await websocket.send_bytes(message)
-    else:
-        await websocket.send_text(message.decode())
 
 
 def _text(websocket: WebSocket):
