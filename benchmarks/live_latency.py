@@ -4,19 +4,15 @@ subscriber's callback, through Kafka, the ingest worker, PostgreSQL and the serv
 bluebroker's side: a Tansu broker, ``bluebroker ingest kafka`` writing to a fresh PostgreSQL
 schema, ``bluebroker serve`` on the same catalog (a separate process, so the notice travels by
 ``LISTEN/NOTIFY``), and ``--subscribers`` client subscriptions to the run's ``primary/data``
-table. A run's start and descriptor are published first; once the stream exists and every
-subscriber is connected, ``--events`` single events are published at ``--rate`` per second.
-Latency = arrival in a subscriber's callback - the moment just before ``Publisher(...)``, for
-every (subscriber, event). The peer (Tiled 0.2.x streaming, ``peer_live.py`` in the peer venv)
-is measured the same way on the same broker unless ``--skip-peer``. Prints one JSON object.
+table. The protocol (warm-up, paced events, what is timed) is in ``live_common.py``. The peer
+(Tiled 0.2.x streaming, ``peer_live.py`` in the peer venv) is measured the same way on the
+same broker in the same run unless ``--skip-peer``. Prints one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,64 +25,20 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from kafka_ingest import start_broker  # noqa: E402
+from live_common import (  # noqa: E402
+    CONSUMER,
+    documents,
+    free_port,
+    publish_paced,
+    summary,
+    wait_for_arrivals,
+)
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
-# Low-latency consumer settings, the same on both sides.
-CONSUMER = {
-    "fetch_max_wait_ms": 2,
-    "max_poll_interval_ms": 5000,
-    "session_timeout_ms": 5000,
-    "heartbeat_interval_ms": 1000,
-}
 
 
 def log(*args: object) -> None:
     print("[live]", *args, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    if not samples:
-        return {}
-    ordered = sorted(samples)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return {
-        "p50_ms": statistics.median(ordered),
-        "p90_ms": at(0.90),
-        "p99_ms": at(0.99),
-        "max_ms": ordered[-1],
-    }
-
-
-def documents(events: int) -> tuple[list, list, tuple]:
-    """A start and descriptor, ``events`` single events (5 floats), a stop."""
-    import numpy as np
-    from event_model import compose_run
-
-    run = compose_run(metadata={"plan_name": "live-bench", "scan_id": 1})
-    keys = {f"f{i}": {"dtype": "number", "shape": [], "source": "sim"} for i in range(5)}
-    desc = run.compose_descriptor(data_keys=keys, name="primary")
-    rng = np.random.default_rng(0)
-    evs = []
-    for i in range(events):
-        now = time.time()
-        data = {k: float(rng.random()) for k in keys}
-        evs.append(
-            desc.compose_event(data=data, timestamps=dict.fromkeys(keys, now), seq_num=i + 1)
-        )
-    return (
-        [("start", run.start_doc), ("descriptor", desc.descriptor_doc)],
-        evs,
-        ("stop", run.compose_stop()),
-    )
 
 
 def ours(servers: str, events: int, rate: float, subscribers: int) -> dict:
@@ -163,34 +115,12 @@ def ours(servers: str, events: int, rate: float, subscribers: int) -> dict:
 
         for seen in arrivals:
             subs.append(table.subscribe(callback_for(seen)))
-        published: dict[int, float] = {}
-        period = 1.0 / rate
-        t0 = time.perf_counter()
-        for i, doc in enumerate(evs):
-            target = t0 + i * period
-            delay = target - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            published[doc["seq_num"]] = time.time()
-            publisher("event", doc)
+        published = publish_paced(publisher, evs, rate)
         publisher(*stop)
         publisher.flush()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and any(len(s) < events for s in arrivals):
-            time.sleep(0.1)
-        samples = [(at - published[seq]) * 1000 for seen in arrivals for seq, at in seen.items()]
-        ingest = [(recorded[s] - published[s]) * 1000 for s in recorded]
-        return {
-            "system": "bluebroker (Kafka -> ingest worker -> PostgreSQL -> NOTIFY -> server)",
-            "subscribers": subscribers,
-            "events": events,
-            "received": len(samples),
-            "expected": subscribers * events,
-            "duplicates": duplicates,
-            **percentiles(samples),
-            # the part from Publisher to the writer's change record (Kafka, worker, SQL)
-            "ingest_p50_ms": statistics.median(ingest) if ingest else None,
-        }
+        wait_for_arrivals(arrivals, published)
+        system = "bluebroker (Kafka -> ingest worker -> PostgreSQL -> NOTIFY -> server)"
+        return summary(system, arrivals, published, duplicates, recorded, rate)
     finally:
         for sub in subs:
             sub.close()
@@ -205,46 +135,52 @@ def ours(servers: str, events: int, rate: float, subscribers: int) -> dict:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+def run_peer(servers: str, events: int, rate: float, subscribers: int) -> dict | None:
+    """``peer_live.py`` in the peer venv on the same broker; its JSON, or None if it failed."""
+    from peer_env import ensure_peer_venv
+
+    python = ensure_peer_venv(ROOT)
+    command = [str(python), str(HERE / "peer_live.py"), "--bootstrap-servers", servers]
+    command += ["--events", str(events), "--rate", str(rate), "--subscribers", str(subscribers)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        log(f"the peer's run failed (exit {done.returncode})")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=1000)
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--subscribers", type=int, default=100)
+    ap.add_argument(
+        "--peer-low-rate",
+        type=float,
+        default=10.0,
+        help="also measure the peer at this rate (0 to skip): a rate it sustains, so its "
+        "per-event latency shows apart from the backlog it builds at --rate",
+    )
     ap.add_argument("--skip-peer", action="store_true")
     args = ap.parse_args(argv)
-    common = ["--events", str(args.events), "--rate", str(args.rate)]
-    common += ["--subscribers", str(args.subscribers)]
+    peer = peer_low = None
     with tempfile.TemporaryDirectory(prefix="bluebroker-live-") as tmp:
         broker, servers = start_broker(tmp)
         try:
             mine = ours(servers, args.events, args.rate, args.subscribers)
             log(json.dumps(mine))
-            peer = None
             if not args.skip_peer:
-                from peer_env import ensure_peer_venv
-
-                python = ensure_peer_venv(ROOT)
-                done = subprocess.run(
-                    [
-                        str(python),
-                        str(HERE / "peer_live.py"),
-                        "--bootstrap-servers",
-                        servers,
-                        *common,
-                    ],
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    check=False,
-                )
-                if done.returncode == 0 and done.stdout.strip():
-                    peer = json.loads(done.stdout.strip().splitlines()[-1])
-                else:
-                    log(f"the peer's run failed (exit {done.returncode})")
+                peer = run_peer(servers, args.events, args.rate, args.subscribers)
                 log(json.dumps(peer))
+                if args.peer_low_rate > 0:
+                    # As many events as fit in 20 s at the low rate, to keep the run short.
+                    events = min(args.events, int(args.peer_low_rate * 20))
+                    peer_low = run_peer(servers, events, args.peer_low_rate, args.subscribers)
+                    log(json.dumps(peer_low))
         finally:
             broker.terminate()
             broker.wait(timeout=10)
-    print(json.dumps({"bluebroker": mine, "peer": peer}))
+    print(json.dumps({"bluebroker": mine, "peer": peer, "peer_low_rate": peer_low}))
     return 0
 
 

@@ -36,6 +36,10 @@ PEER_REQUIREMENTS = [
     "numpy",
     "pandas",
     "httpx",
+    # The live benchmark feeds TiledWriter from Kafka with the same client as ours.
+    "kafka-python",
+    "crc32c",
+    "msgpack-numpy",
 ]
 
 STAMP_NAME = ".peer-stack.json"
