@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 import statistics
+import threading
 import time
 
 # Low-latency consumer settings, passed to kafka-python on both sides. Tansu holds a fetch
@@ -94,41 +95,54 @@ def publish_paced(publish, docs: list[dict], rate: float) -> dict[int, float]:
     return published
 
 
-def summary(
-    system: str,
-    arrivals: list[dict[int, float]],
-    published: dict[int, float],
-    duplicates: int,
-    recorded: dict[int, float],
-    rate: float,
-) -> dict:
-    """The JSON both sides print: counts, latency percentiles, and the ingest part's median.
+class Arrivals:
+    """What the subscribers received, added to from their callbacks' threads.
 
-    ``recorded`` maps seq_num to the server's own time stamp for the change (when the
-    writer's notice was made), so ``ingest_p50_ms`` splits the path into Kafka + writer and
-    notice + server + client.
+    ``seen[i]`` maps seq_num to arrival time for subscriber ``i``; ``recorded`` maps seq_num
+    to the server's own time stamp for the change (when the writer's notice was made), which
+    splits the path into Kafka + writer and notice + server + client.
     """
+
+    def __init__(self, subscribers: int) -> None:
+        self.seen: list[dict[int, float]] = [{} for _ in range(subscribers)]
+        self.recorded: dict[int, float] = {}
+        self.duplicates = 0
+        self._lock = threading.Lock()
+
+    def add(self, subscriber: int, seqs: list[int], now: float, stamp: float) -> None:
+        seen = self.seen[subscriber]
+        with self._lock:
+            for seq in seqs:
+                if seq in seen:
+                    self.duplicates += 1
+                seen[seq] = now
+                self.recorded[seq] = stamp
+
+
+def summary(system: str, arrivals: Arrivals, published: dict[int, float], rate: float) -> dict:
+    """The JSON both sides print: counts, latency percentiles, and the ingest part's median."""
     samples = [
         (at - published[seq]) * 1000
-        for seen in arrivals
+        for seen in arrivals.seen
         for seq, at in seen.items()
         if seq in published
     ]
+    recorded = arrivals.recorded
     ingest = [(recorded[s] - published[s]) * 1000 for s in recorded if s in published]
     return {
         "system": system,
         "rate": rate,
-        "subscribers": len(arrivals),
+        "subscribers": len(arrivals.seen),
         "events": len(published),
         "received": len(samples),
-        "expected": len(arrivals) * len(published),
-        "duplicates": duplicates,
+        "expected": len(arrivals.seen) * len(published),
+        "duplicates": arrivals.duplicates,
         **percentiles(samples),
         "ingest_p50_ms": statistics.median(ingest) if ingest else None,
     }
 
 
-def wait_for_arrivals(arrivals: list[dict[int, float]], published: dict[int, float]) -> None:
+def wait_for_arrivals(arrivals: Arrivals, published: dict[int, float]) -> None:
     """Return once every subscriber has every published event, or nothing new came for 30 s.
 
     A system that falls behind the publishing rate is given the time to catch up (its
@@ -136,7 +150,7 @@ def wait_for_arrivals(arrivals: list[dict[int, float]], published: dict[int, flo
     """
     last_total, last_change = -1, time.monotonic()
     while True:
-        counts = [len(published.keys() & seen.keys()) for seen in arrivals]
+        counts = [len(published.keys() & seen.keys()) for seen in arrivals.seen]
         if all(n == len(published) for n in counts):
             return
         total = sum(counts)

@@ -27,6 +27,7 @@ sys.path.insert(0, str(HERE))
 from kafka_ingest import start_broker  # noqa: E402
 from live_common import (  # noqa: E402
     CONSUMER,
+    Arrivals,
     documents,
     free_port,
     publish_paced,
@@ -95,32 +96,25 @@ def ours(servers: str, events: int, rate: float, subscribers: int) -> dict:
             time.sleep(0.1)
         log(f"run is on the server; connecting {subscribers} subscribers")
         table = client[path][uid]["primary"]["data"]
-        arrivals: list[dict[int, float]] = [{} for _ in range(subscribers)]
-        recorded: dict[int, float] = {}  # when the writer recorded each event's change
-        duplicates = 0
+        arrivals = Arrivals(subscribers)
 
-        def callback_for(seen: dict[int, float]):
+        def callback_for(i: int):
             def callback(update) -> None:
-                nonlocal duplicates
                 now = time.time()
-                if update.type != "rows-appended":
-                    return
-                for seq in update.data["seq_num"].tolist():
-                    if seq in seen:
-                        duplicates += 1
-                    seen[seq] = now
-                    recorded[seq] = update["timestamp"]
+                if update.type == "rows-appended":
+                    seqs = update.data["seq_num"].tolist()
+                    arrivals.add(i, seqs, now, update["timestamp"])
 
             return callback
 
-        for seen in arrivals:
-            subs.append(table.subscribe(callback_for(seen)))
+        for i in range(subscribers):
+            subs.append(table.subscribe(callback_for(i)))
         published = publish_paced(publisher, evs, rate)
         publisher(*stop)
         publisher.flush()
         wait_for_arrivals(arrivals, published)
         system = "bluebroker (Kafka -> ingest worker -> PostgreSQL -> NOTIFY -> server)"
-        return summary(system, arrivals, published, duplicates, recorded, rate)
+        return summary(system, arrivals, published, rate)
     finally:
         for sub in subs:
             sub.close()

@@ -29,7 +29,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from datetime import datetime
@@ -41,6 +40,7 @@ sys.path.insert(0, str(HERE))
 from live_common import (  # noqa: E402
     CONSUMER,
     STREAM,
+    Arrivals,
     documents,
     publish_paced,
     summary,
@@ -206,13 +206,10 @@ def measure(
                         raise RuntimeError("the run's table never appeared on the peer") from None
                     time.sleep(0.1)
             log(f"table is on the server; connecting {subscribers} subscribers")
-            arrivals: list[dict[int, float]] = [{} for _ in range(subscribers)]
-            recorded: dict[int, float] = {}
-            duplicates = 0
-            lock = threading.Lock()
+            arrivals = Arrivals(subscribers)
             callbacks = []  # Tiled holds callbacks by weak reference only
 
-            def callback_for(seen: dict[int, float]):
+            def callback_for(i: int):
                 def callback(update) -> None:
                     try:
                         record(update, time.time())
@@ -220,26 +217,19 @@ def measure(
                         log(f"callback failed: {exc!r}")
 
                 def record(update, now: float) -> None:
-                    nonlocal duplicates
                     data = update.data()
                     column = data["seq_num"]
                     seqs = column.to_pylist() if hasattr(column, "to_pylist") else column.tolist()
                     stamp = update.timestamp  # the server's local time, parsed by the client
                     if not isinstance(stamp, datetime):
                         stamp = datetime.fromisoformat(stamp)
-                    stamp = stamp.timestamp()
-                    with lock:
-                        for seq in seqs:
-                            if seq in seen:
-                                duplicates += 1
-                            seen[seq] = now
-                            recorded[seq] = stamp
+                    arrivals.add(i, seqs, now, stamp.timestamp())
 
                 return callback
 
-            for seen in arrivals:
+            for i in range(subscribers):
                 sub = table.subscribe()
-                callback = callback_for(seen)
+                callback = callback_for(i)
                 callbacks.append(callback)
                 sub.new_data.add_callback(callback)
                 subs.append(sub.start_in_thread())
@@ -252,7 +242,7 @@ def measure(
                 log(f"the writer process exited with code {writer.returncode}")
             label = {"postgresql": "PostgreSQL", "duckdb": "DuckDB"}[tabular]
             system = f"Tiled 0.2.20 streaming (Kafka -> TiledWriter -> Tiled on {label} + Redis)"
-            return summary(system, arrivals, published, duplicates, recorded, rate)
+            return summary(system, arrivals, published, rate)
     finally:
         for sub in subs:
             sub.disconnect(wait=False)
