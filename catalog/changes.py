@@ -20,10 +20,10 @@ never data.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .engine import jsonable
+from .engine import dumps
 from .schema import catalogs, changes, runs, streams
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,12 @@ NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 
 @dataclass(frozen=True)
 class Change:
-    """One change of one node: ``seq`` counts from 1 per node."""
+    """One change of one node: ``seq`` counts from 1 per node.
+
+    ``chunks`` (rows-appended only, never stored in the log) are the appended rows as the
+    writer encoded them, ``{column: (dtype, shape, payload)}``: they travel with the notice
+    when they fit, so that a server can push small appends without reading them back.
+    """
 
     scope: str
     node_id: int
@@ -50,6 +55,21 @@ class Change:
     kind: str
     time: float
     body: dict[str, Any] = field(default_factory=dict)
+    chunks: dict[str, tuple[str, list[int], bytes]] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    def rows(self) -> dict[str, Any] | None:
+        """The carried chunks as arrays (rows ``start_row:stop_row``), or None."""
+        if not self.chunks or not self.body:
+            return None
+        from .columns import decode
+
+        n = int(self.body["stop_row"]) - int(self.body["start_row"])
+        return {
+            c: decode(dtype, shape, payload, n)
+            for c, (dtype, shape, payload) in self.chunks.items()
+        }
 
     @property
     def key(self) -> tuple[str, int]:
@@ -83,32 +103,53 @@ def _channel_name(schema: str) -> str:
     return f"bluebroker_{schema}"[:63]  # PostgreSQL identifiers hold 63 bytes
 
 
-def record(conn: sa.Connection, scope: str, node_id: int, kind: str, body: dict) -> Change:
-    """Record a change of a node in the caller's transaction (and notify on PostgreSQL)."""
+def next_seq(conn: sa.Connection, scope: str, node_id: int) -> int:
+    """Take the node's next sequence number (locking its row until the commit)."""
     table = SCOPES[scope]
-    seq = conn.execute(
-        sa.update(table)
-        .where(table.c.id == node_id)
-        .values(last_change=table.c.last_change + 1)
-        .returning(table.c.last_change)
-    ).scalar_one()
-    change = Change(scope, node_id, int(seq), kind, time.time(), jsonable(body))
-    conn.execute(
-        sa.insert(changes).values(
-            scope=scope,
-            node_id=node_id,
-            seq=change.seq,
-            kind=kind,
-            time=change.time,
-            body=change.body,
-        )
+    return int(
+        conn.execute(
+            sa.update(table)
+            .where(table.c.id == node_id)
+            .values(last_change=table.c.last_change + 1)
+            .returning(table.c.last_change)
+        ).scalar_one()
     )
+
+
+def statements(conn: sa.Connection, change: Change) -> list[tuple[str, tuple]]:
+    """The SQL that stores ``change`` in the log and, on PostgreSQL, notifies listeners (sent
+    with the transaction's other writes; the notice goes out at commit)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    body = dumps(change.body)
+    jsonb = "CAST(%s AS JSONB)" if conn.dialect.name == "postgresql" else mark
+    out = [
+        (
+            "INSERT INTO changes (scope, node_id, seq, kind, time, body) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {jsonb})",
+            (change.scope, change.node_id, change.seq, change.kind, change.time, body),
+        )
+    ]
     if conn.dialect.name == "postgresql":
-        payload = json.dumps(change.to_json(), separators=(",", ":"))
-        if len(payload) > NOTIFY_LIMIT:  # the listener reads the body from the table
-            payload = json.dumps({**change.to_json(), "body": None}, separators=(",", ":"))
-        conn.exec_driver_sql("SELECT pg_notify(%s, %s)", (channel(conn), payload))
-    return change
+        out.append(("SELECT pg_notify(%s, %s)", (channel(conn), notice(change))))
+    return out
+
+
+def notice(change: Change) -> str:
+    """The NOTIFY payload: the change with its rows when they fit, else without them (the
+    server reads them), else without the body too (the listener reads it from the table)."""
+    obj = change.to_json()
+    if change.chunks:
+        carried = {
+            c: [dtype, shape, base64.b64encode(payload).decode()]
+            for c, (dtype, shape, payload) in change.chunks.items()
+        }
+        payload = json.dumps({**obj, "chunks": carried}, separators=(",", ":"))
+        if len(payload) <= NOTIFY_LIMIT:
+            return payload
+    payload = json.dumps(obj, separators=(",", ":"))
+    if len(payload) > NOTIFY_LIMIT:
+        payload = json.dumps({**obj, "body": None}, separators=(",", ":"))
+    return payload
 
 
 def last_seq(conn: sa.Connection, scope: str, node_id: int) -> int:
@@ -233,6 +274,15 @@ class ChangeFeed:
 
 def _parse(payload: str) -> Change:
     obj = json.loads(payload)
+    chunks = obj.get("chunks")
+    if chunks:
+        chunks = {c: (d, s, base64.b64decode(p)) for c, (d, s, p) in chunks.items()}
     return Change(
-        obj["scope"], int(obj["node_id"]), int(obj["seq"]), obj["kind"], obj["time"], obj["body"]
+        obj["scope"],
+        int(obj["node_id"]),
+        int(obj["seq"]),
+        obj["kind"],
+        obj["time"],
+        obj["body"],
+        chunks or None,
     )

@@ -120,12 +120,15 @@ class EventTable(TableNode):
         fill: bool = True,
         start: int = 0,
         stop: int | None = None,
+        preread: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         """``seq_num`` and then each column as one numpy array, without building pandas
         objects (the server turns these straight into Arrow). With ``fill=False`` external
         fields are their events' datum ids (None for stream_datum fields, whose events carry
         no value), as legacy Databroker's unfilled tables showed them. ``start``/``stop``
-        select rows (live updates send only the rows just appended)."""
+        select rows (live updates send only the rows just appended); ``preread`` may hold
+        those rows' stored columns as the writer's notice carried them, which saves the read
+        when it has every column asked for."""
         names = self.internal_columns if columns is None else list(columns)
         stop = len(self) if stop is None else stop
         n = max(stop - start, 0)
@@ -138,8 +141,12 @@ class EventTable(TableNode):
         stored = {
             node.stored: name for name, node in nodes.items() if isinstance(node, StoredArray)
         }
-        with self.stream.root.connect() as conn:
-            found = read_columns(conn, self.stream.id, ["seq_num", *stored], start, stop)
+        wanted = ["seq_num", *stored]
+        if preread is not None and all(c in preread for c in wanted):
+            found = {c: preread[c] for c in wanted}
+        else:
+            with self.stream.root.connect() as conn:
+                found = read_columns(conn, self.stream.id, wanted, start, stop)
         seq = found.get("seq_num")
         if seq is None:
             seq = np.arange(start + 1, start + n + 1)

@@ -22,7 +22,8 @@ from bluebroker.queries import utc_iso
 
 from . import changes as chg
 from . import columns as col
-from .engine import jsonable
+from .engine import dumps, jsonable
+from .pipeline import Pipeline
 from .schema import (
     catalogs,
     chunks,
@@ -112,33 +113,49 @@ _DELETE_RANGE = sa.delete(chunks).where(
 _EVENT_DIGESTS = sa.select(events.c.uid, events.c.digest).where(
     events.c.uid.in_(sa.bindparam("uids", expanding=True))
 )
-_GROW = (
-    sa.update(streams)
-    .where(streams.c.id == sa.bindparam("stream_id"))
-    .values(num_rows=streams.c.num_rows + sa.bindparam("n"))
-    .returning(streams.c.num_rows)
-)
 
 
 class WriteSession:
     """Write primitives bound to one connection (and so to one transaction)."""
 
     def __init__(self, conn: sa.Connection) -> None:
-        self.conn = conn
+        self._conn = conn
         self.sqlite = conn.dialect.name == "sqlite"
         self._mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        # Writes that need no answer, sent with the next statement that does (pipeline.py).
+        self._pipeline = Pipeline(conn)
         # What this transaction changed, for live subscribers (published after the commit).
         self.changes: list[chg.Change] = []
 
+    @property
+    def conn(self) -> sa.Connection:
+        """The connection, with every queued write sent first: whatever runs on it next
+        sees them."""
+        if len(self._pipeline):
+            self._pipeline.sync()
+        return self._conn
+
+    def sync(self) -> None:
+        """Send the queued writes; the caller does this before it commits."""
+        self._pipeline.sync()
+
     def record(self, scope: str, node_id: int, kind: str, body: dict) -> None:
-        self.changes.append(chg.record(self.conn, scope, node_id, kind, body))
+        seq = chg.next_seq(self.conn, scope, node_id)
+        self._add_change(chg.Change(scope, node_id, seq, kind, time.time(), jsonable(body)))
+
+    def _add_change(self, change: chg.Change) -> None:
+        for sql, params in chg.statements(self._conn, change):
+            self._pipeline.defer(sql, params)
+        self.changes.append(change)
 
     def _insert_rows(self, table: sa.Table, names: Sequence[str], rows: list[tuple]) -> None:
-        """A plain DB-API ``executemany`` for the per-event hot paths: SQLAlchemy's per-row
-        parameter processing cost more than the insert itself at 10,000 events/s."""
+        """A plain DB-API ``executemany`` for the per-event hot paths (SQLAlchemy's per-row
+        parameter processing cost more than the insert itself at 10,000 events/s), queued
+        with the transaction's other writes."""
         quoted = ", ".join(f'"{n}"' for n in names)
         marks = ", ".join([self._mark] * len(names))
-        self.conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})', rows)
+        sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})'
+        self._pipeline.defer(sql, rows, many=True)
 
     # -- catalogs and runs ---------------------------------------------------------------
 
@@ -329,43 +346,62 @@ class WriteSession:
         nrows: int,
         event_keys: Iterable[tuple[str, bytes]],
     ) -> int:
-        """Append ``nrows`` rows to a stream, one chunk per column; returns the first row."""
-        stop_row = self.conn.execute(_GROW, {"stream_id": stream_id, "n": nrows}).scalar_one()
+        """Append ``nrows`` rows to a stream, one chunk per column; returns the first row.
+
+        One round trip takes the rows and the change's sequence number and reads the tiers
+        at the end of the stream; the inserts then wait in the pipeline for the commit. Only
+        when the new chunk completes a group of FANOUT (one append in FANOUT) is the tail
+        merged, which reads and writes there and then.
+        """
+        m = self._mark
+        tier = col.tier_of(nrows)
+        (grown, tail) = self._pipeline.sync(
+            [
+                (
+                    f"UPDATE streams SET num_rows = num_rows + {m}, last_change = last_change + 1"
+                    f" WHERE id = {m} RETURNING num_rows, last_change",
+                    (nrows, stream_id),
+                ),
+                (
+                    f"SELECT tier FROM chunks WHERE stream_id = {m} AND \"column\" = 'seq_num'"
+                    f" ORDER BY start_row DESC LIMIT {m}",
+                    (stream_id, col.FANOUT - 1),
+                ),
+            ]
+        )
+        stop_row, change_seq = (int(v) for v in grown[0])
         start_row = stop_row - nrows
-        rows = []
+        rows, encoded = [], {}
         for name, arr in columns.items():
             dtype, shape, payload = col.encode(arr)
-            rows.append(
-                {
-                    "stream_id": stream_id,
-                    "column": name,
-                    "start_row": start_row,
-                    "stop_row": stop_row,
-                    "tier": col.tier_of(nrows),
-                    "dtype": dtype,
-                    "shape": shape,
-                    "payload": payload,
-                }
-            )
-        if rows:
-            self.conn.execute(sa.insert(chunks), rows)
+            encoded[name] = (dtype, shape, payload)
+            rows.append((stream_id, name, start_row, stop_row, tier, dtype, dumps(shape), payload))
+        jsonb = m if self.sqlite else f"CAST({m} AS JSONB)"
+        self._pipeline.defer(
+            'INSERT INTO chunks (stream_id, "column", start_row, stop_row, tier, dtype, shape, '
+            f"payload) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {jsonb}, {m})",
+            rows,
+            many=True,
+        )
         keyed = [
             (uid, stream_id, start_row + i, digest) for i, (uid, digest) in enumerate(event_keys)
         ]
         if keyed:
             self._insert_rows(events, ("uid", "stream_id", "row", "digest"), keyed)
-        while self._merge_tail(stream_id):
-            pass
         seq = columns.get("seq_num")
-        self.record(
-            "stream",
-            stream_id,
-            "rows-appended",
-            {
-                "start_row": start_row,
-                "stop_row": stop_row,
-                "seq_nums": [int(seq[0]), int(seq[-1])] if seq is not None and len(seq) else None,
-            },
+        completes_group = len(tail) == col.FANOUT - 1 and all(t == tier for (t,) in tail)
+        if seq is None or completes_group:
+            while self._merge_tail(stream_id):
+                pass
+        body = {
+            "start_row": start_row,
+            "stop_row": stop_row,
+            "seq_nums": [int(seq[0]), int(seq[-1])] if seq is not None and len(seq) else None,
+        }
+        self._add_change(
+            chg.Change(
+                "stream", stream_id, change_seq, "rows-appended", time.time(), body, encoded
+            )
         )
         return start_row
 

@@ -97,21 +97,30 @@ class KafkaIngestWorker:
             signal.signal(sig, lambda *_: self.stop())
 
     def run(self, max_idle: float | None = None) -> Counters:
-        """Consume until :meth:`stop` (or ``max_idle`` seconds without messages)."""
+        """Consume until :meth:`stop` (or ``max_idle`` seconds without messages).
+
+        The idle clock starts once the group has given this worker its partitions: joining
+        can take seconds (a broker may wait out a rebalance timeout first), which is not
+        idleness. A worker that gets no partitions at all stops after ``max_idle`` + 60 s.
+        """
         last_report = last_message = time.monotonic()
+        joined = False
         try:
             while not self._stop.is_set():
                 records = self.consumer.poll(timeout_ms=200, max_records=self.batch_size)
                 now = time.monotonic()
+                if not joined and (records or self.consumer.assignment()):
+                    joined, last_message = True, now
                 if records:
                     self._handle([m for msgs in records.values() for m in msgs])
                     last_message = now
-                elif max_idle is not None and now - last_message > max_idle:
+                elif max_idle is not None and now - last_message > max_idle + (0 if joined else 60):
                     break
                 if now - last_report > self.report_every:
                     self._report()
                     last_report = now
         finally:
+            self._commit()  # a last synchronous commit: the async ones may still be in flight
             self._report()
             self.consumer.close(autocommit=False)
             self.producer.close()
@@ -141,7 +150,7 @@ class KafkaIngestWorker:
             self._dead_letter(message, reason)  # in the order they came
         if dead:
             self.producer.flush()
-        self._commit()
+        self._commit_async()
         self.counters.consumed += len(messages)
         self.counters.batches += 1
 
@@ -189,6 +198,16 @@ class KafkaIngestWorker:
         )
         self.counters.dead_lettered += 1
 
+    def _commit_async(self) -> None:
+        """Commit the batch's offsets without waiting for the broker's answer.
+
+        A synchronous commit is a round trip to the broker after every batch, and at live
+        rates (one event per batch) the next event waited behind it. Losing an async commit
+        (a crash, a rebalance) only means those messages are read again, which the writer's
+        idempotence makes harmless; a failed one is logged and the next commit covers it.
+        """
+        self.consumer.commit_async(callback=_log_commit_failure)
+
     def _commit(self) -> None:
         from kafka.errors import CommitFailedError
 
@@ -207,6 +226,11 @@ class KafkaIngestWorker:
         except Exception:  # lag is a courtesy; never let it stop ingest
             self.counters.lag = None
         log.info("kafka ingest: %s", self.counters.line())
+
+
+def _log_commit_failure(offsets: Any, response: Any) -> None:
+    if isinstance(response, Exception):
+        log.warning("offsets not committed (%s); they are committed with the next batch", response)
 
 
 def tune_gc_for_ingest() -> None:

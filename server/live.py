@@ -132,8 +132,11 @@ def build_message(
     if stop - start > INLINE_ROWS:
         return msg
     node = node if node is not None else catalog.node(view.path)
+    carried = change.rows()  # the rows as the writer's notice carried them, if it could
     if isinstance(node, EventTable):
-        data = node.read_arrays(None, start=start, stop=stop)
+        data = node.read_arrays(None, start=start, stop=stop, preread=carried)
+    elif carried is not None and getattr(node, "stored", None) in carried:
+        data = carried[node.stored]
     else:
         data = node.read_rows(start, stop)
     if _nbytes(data) <= INLINE_BYTES:
