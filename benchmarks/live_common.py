@@ -11,14 +11,20 @@ The protocol, identical on both sides:
 3. publish ``events`` single events at ``rate`` per second, noting the wall time just before
    each publish call;
 4. latency = arrival in a subscriber's callback - that time, for every (subscriber, event).
+
+Publishing happens in a process of its own (``live_publish.py``, started by
+:class:`PublisherProcess`), as a RunEngine does; the subscribers share the benchmark's.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import statistics
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 # Low-latency consumer settings, passed to kafka-python on both sides. Tansu holds a fetch
 # for the full ``fetch_max_wait_ms`` (Apache Kafka answers as soon as data arrive), so the
@@ -93,6 +99,40 @@ def publish_paced(publish, docs: list[dict], rate: float) -> dict[int, float]:
         published[doc["seq_num"]] = time.time()
         publish("event", doc)
     return published
+
+
+class PublisherProcess:
+    """``live_publish.py`` run by ``python``: the run's head is on the topic once this
+    returns (``uid``); :meth:`go` publishes the measured events and returns their times."""
+
+    def __init__(
+        self, python: str, kind: str, servers: str, topic: str, events: int, rate: float
+    ) -> None:
+        script = str(Path(__file__).resolve().with_name("live_publish.py"))
+        command = [python, script, "--kind", kind, "--bootstrap-servers", servers]
+        command += ["--topic", topic, "--events", str(events), "--rate", str(rate)]
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.uid = self._read()["uid"]
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the publisher process exited (code {self.proc.wait()})")
+        return json.loads(line)
+
+    def go(self) -> dict[int, float]:
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        published = self._read()["published"]
+        self.proc.wait(timeout=30)
+        return {int(seq): t for seq, t in published.items()}
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 class Arrivals:

@@ -4,9 +4,10 @@ subscriber's callback, through Kafka, the ingest worker, PostgreSQL and the serv
 bluebroker's side: a Tansu broker, ``bluebroker ingest kafka`` writing to a fresh PostgreSQL
 schema, ``bluebroker serve`` on the same catalog (a separate process, so the notice travels by
 ``LISTEN/NOTIFY``), and ``--subscribers`` client subscriptions to the run's ``primary/data``
-table. The protocol (warm-up, paced events, what is timed) is in ``live_common.py``. The peer
-(Tiled 0.2.x streaming, ``peer_live.py`` in the peer venv) is measured the same way on the
-same broker in the same run unless ``--skip-peer``. Prints one JSON object.
+table; the documents come from a publisher process of their own (``live_publish.py``).
+The protocol (warm-up, paced events, what is timed) is in ``live_common.py``. The peer (Tiled
+0.2.x streaming, ``peer_live.py`` in the peer venv) is measured the same way on the same
+broker in the same run unless ``--skip-peer``. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from kafka_ingest import start_broker  # noqa: E402
 from live_common import (  # noqa: E402
     CONSUMER,
     Arrivals,
-    documents,
+    PublisherProcess,
     free_port,
-    publish_paced,
     summary,
     wait_for_arrivals,
 )
@@ -48,7 +48,6 @@ def ours(servers: str, events: int, rate: float, subscribers: int) -> dict:
     from bluebroker.catalog import open_catalog
     from bluebroker.client import from_uri
     from bluebroker.ingest import wire
-    from bluebroker.ingest.kafka import Publisher
 
     schema = f"live_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG, autocommit=True) as conn:
@@ -57,6 +56,7 @@ def ours(servers: str, events: int, rate: float, subscribers: int) -> dict:
     exe = str(Path(sys.executable).with_name("bluebroker"))
     procs = []
     subs = []
+    publisher = None
     try:
         open_catalog(uri, create=True).close()
         topic = f"live{uuid.uuid4().hex[:6]}.bluesky.runengine.documents"
@@ -76,12 +76,8 @@ def ours(servers: str, events: int, rate: float, subscribers: int) -> dict:
                 [exe, "serve", "--catalog", uri, "--port", str(port)], stdout=subprocess.DEVNULL
             )
         )
-        head, evs, stop = documents(events)
-        publisher = Publisher(topic, servers)
-        for name, doc in head:
-            publisher(name, doc)
-        publisher.flush()
-        uid = head[0][1]["uid"]
+        publisher = PublisherProcess(sys.executable, "bluebroker", servers, topic, events, rate)
+        uid = publisher.uid
         path = wire.catalog_path(topic)
         deadline = time.monotonic() + 120
         while True:
@@ -109,13 +105,13 @@ def ours(servers: str, events: int, rate: float, subscribers: int) -> dict:
 
         for i in range(subscribers):
             subs.append(table.subscribe(callback_for(i)))
-        published = publish_paced(publisher, evs, rate)
-        publisher(*stop)
-        publisher.flush()
+        published = publisher.go()
         wait_for_arrivals(arrivals, published)
         system = "bluebroker (Kafka -> ingest worker -> PostgreSQL -> NOTIFY -> server)"
         return summary(system, arrivals, published, rate)
     finally:
+        if publisher is not None:
+            publisher.close()
         for sub in subs:
             sub.close()
         for proc in procs:

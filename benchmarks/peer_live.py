@@ -14,6 +14,8 @@ The pipeline is the peer's own, set up as its documentation advises for streamin
   decoding the bluesky-kafka wire format (msgpack + msgpack-numpy ``[name, doc]``) into
   bluesky-tiled-plugins' ``TiledWriter`` with ``batch_size=1`` ("for streaming
   applications", its docstring says), so every event is appended at once;
+* the documents published by ``live_publish.py --kind kafka-python`` in a process of its
+  own (a kafka-python producer writing the bluesky-kafka wire format, keyed by run uid);
 * ``--subscribers`` Tiled ``TableSubscription`` objects on the run's event table
   (``<uid>/primary/internal``), each with a ``new_data`` callback.
 
@@ -41,8 +43,7 @@ from live_common import (  # noqa: E402
     CONSUMER,
     STREAM,
     Arrivals,
-    documents,
-    publish_paced,
+    PublisherProcess,
     summary,
     wait_for_arrivals,
 )
@@ -151,9 +152,6 @@ def writer_main(servers: str, topic: str, url: str, api_key: str) -> int:
 def measure(
     servers: str, events: int, rate: float, subscribers: int, tabular: str = "postgresql"
 ) -> dict:
-    import msgpack
-    import msgpack_numpy
-    from kafka import KafkaProducer
     from kafka.admin import KafkaAdminClient, NewTopic
     from tiled.client import from_uri
 
@@ -167,7 +165,7 @@ def measure(
     admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
     admin.close()
     subs = []
-    writer = None
+    writer = publisher = None
     try:
         with StreamingTiledServer(catalog_db, tabular_db, tabular, keep=KEEP) as server:
             writer = subprocess.Popen(
@@ -178,22 +176,10 @@ def measure(
             )  # fmt: skip
             if writer.stdout.readline().strip() != "ready":
                 raise RuntimeError("the peer's writer process did not start")
-            producer = KafkaProducer(
-                bootstrap_servers=servers,
-                acks="all",
-                linger_ms=0,
-                value_serializer=lambda v: msgpack.packb(v, default=msgpack_numpy.encode),
+            publisher = PublisherProcess(
+                sys.executable, "kafka-python", servers, topic, events, rate
             )
-            head, evs, stop = documents(events)
-            uid = head[0][1]["uid"]
-            key = uid.encode()
-
-            def publish(name: str, doc: dict) -> None:
-                producer.send(topic, key=key, value=(name, doc))
-
-            for name, doc in head:
-                publish(name, doc)
-            producer.flush()
+            uid = publisher.uid
             client = from_uri(server.url, api_key=server.api_key)
             path = f"{uid}/{STREAM}/internal"
             deadline = time.monotonic() + 120
@@ -233,10 +219,7 @@ def measure(
                 callbacks.append(callback)
                 sub.new_data.add_callback(callback)
                 subs.append(sub.start_in_thread())
-            published = publish_paced(publish, evs, rate)
-            publish(*stop)
-            producer.flush()
-            producer.close()
+            published = publisher.go()
             wait_for_arrivals(arrivals, published)
             if writer.poll() is not None:
                 log(f"the writer process exited with code {writer.returncode}")
@@ -244,6 +227,8 @@ def measure(
             system = f"Tiled 0.2.20 streaming (Kafka -> TiledWriter -> Tiled on {label} + Redis)"
             return summary(system, arrivals, published, rate)
     finally:
+        if publisher is not None:
+            publisher.close()
         for sub in subs:
             sub.disconnect(wait=False)
         if writer is not None:

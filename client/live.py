@@ -70,7 +70,9 @@ Callback = Callable[[Update], None]
 
 class _Loop:
     """One event loop thread shared by every subscription of the process: a hundred
-    subscriptions cost one thread, not two hundred."""
+    subscriptions cost one thread, not two hundred. uvloop runs it when installed (the
+    server's extra brings it): receiving is most of a subscription's cost, and uvloop's
+    socket reads cost a fraction of asyncio's."""
 
     _lock = threading.Lock()
     _loop: asyncio.AbstractEventLoop | None = None
@@ -79,7 +81,12 @@ class _Loop:
     def get(cls) -> asyncio.AbstractEventLoop:
         with cls._lock:
             if cls._loop is None or cls._loop.is_closed():
-                loop = asyncio.new_event_loop()
+                try:
+                    import uvloop
+
+                    loop = uvloop.new_event_loop()
+                except ImportError:
+                    loop = asyncio.new_event_loop()
                 threading.Thread(
                     target=loop.run_forever, name="bluebroker-live", daemon=True
                 ).start()
