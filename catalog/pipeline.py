@@ -49,12 +49,27 @@ class Pipeline:
         if not queue and not reads:
             return []
         if not self.postgres:
-            for sql, params, _many in queue:
-                self.conn.exec_driver_sql(sql, params)
+            self.sync_queue(queue)
             return [[tuple(r) for r in self.conn.exec_driver_sql(sql, p)] for sql, p in reads]
         return self._postgres(queue, reads)
 
-    def _postgres(self, queue: list[Statement], reads: Sequence[tuple[str, Any]]) -> list:
+    def commit(self) -> None:
+        """Send what is queued and, on PostgreSQL, the COMMIT with it (one round trip, where
+        sending and then committing took two). SQLAlchemy's own commit afterwards finds the
+        transaction closed and has nothing to do; on SQLite it is the commit."""
+        queue, self._queue = self._queue, []
+        if not self.postgres:
+            self.sync_queue(queue)
+            return
+        self._postgres(queue, (), commit=True)
+
+    def sync_queue(self, queue: list[Statement]) -> None:
+        for sql, params, _many in queue:
+            self.conn.exec_driver_sql(sql, params)
+
+    def _postgres(
+        self, queue: list[Statement], reads: Sequence[tuple[str, Any]], commit: bool = False
+    ) -> list:
         import psycopg
 
         pg = self.conn.connection.driver_connection
@@ -70,8 +85,12 @@ class Pipeline:
                         writes.execute(sql, params)
                 for cursor, (sql, params) in zip(cursors, reads, strict=True):
                     cursor.execute(sql, params)
-                sql, params = "(the statements above)", None
-                pipeline.sync()
+                if commit:
+                    sql, params = "COMMIT", None
+                    pg.commit()  # queues COMMIT and a sync
+                else:
+                    sql, params = "(the statements above)", None
+                    pipeline.sync()
                 return [cursor.fetchall() for cursor in cursors]
         except psycopg.Error as err:
             self._raise(err, sql, params)

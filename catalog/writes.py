@@ -136,8 +136,12 @@ class WriteSession:
         return self._conn
 
     def sync(self) -> None:
-        """Send the queued writes; the caller does this before it commits."""
+        """Send the queued writes."""
         self._pipeline.sync()
+
+    def commit(self) -> None:
+        """Send the queued writes and commit (on PostgreSQL in the same round trip)."""
+        self._pipeline.commit()
 
     def record(self, scope: str, node_id: int, kind: str, body: dict) -> None:
         seq = chg.next_seq(self.conn, scope, node_id)
@@ -332,11 +336,20 @@ class WriteSession:
     # -- events ----------------------------------------------------------------------------
 
     def event_digests(self, uids: Sequence[str]) -> dict[str, bytes]:
-        """Digests of the events among ``uids`` that are already stored."""
+        """Digests of the events among ``uids`` that are already stored.
+
+        Usually a transaction's first statement: on PostgreSQL it goes through the pipeline,
+        so that the BEGIN travels with it instead of taking a round trip of its own.
+        """
         found: dict[str, bytes] = {}
         for i in range(0, len(uids), IN_BATCH):
-            part = uids[i : i + IN_BATCH]
-            found.update(self.conn.execute(_EVENT_DIGESTS, {"uids": part}).all())
+            part = list(uids[i : i + IN_BATCH])
+            if self.sqlite:
+                found.update(self.conn.execute(_EVENT_DIGESTS, {"uids": part}).all())
+            else:
+                sql = "SELECT uid, digest FROM events WHERE uid = ANY(%s)"
+                (rows,) = self._pipeline.sync([(sql, (part,))])
+                found.update((uid, bytes(digest)) for uid, digest in rows)
         return found
 
     def append(

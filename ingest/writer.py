@@ -174,7 +174,7 @@ class CatalogWriter:
             kept = [e for e in batch.log if not e.pop("dropped", False)]
             if kept:
                 session.insert_documents(_group_events(kept))
-            session.sync()  # the queued writes, before the commit
+            session.commit()  # the queued writes and the COMMIT, together
             batch.result.written = len(kept)
         self._commit_caches(batch)
         self.catalog.changes.publish(session.changes)  # committed: tell live subscribers
