@@ -49,7 +49,7 @@ class Pipeline:
         if not queue and not reads:
             return []
         if not self.postgres:
-            self.sync_queue(queue)
+            self._run_queue(queue)
             return [[tuple(r) for r in self.conn.exec_driver_sql(sql, p)] for sql, p in reads]
         return self._postgres(queue, reads)
 
@@ -59,11 +59,11 @@ class Pipeline:
         transaction closed and has nothing to do; on SQLite it is the commit."""
         queue, self._queue = self._queue, []
         if not self.postgres:
-            self.sync_queue(queue)
+            self._run_queue(queue)
             return
         self._postgres(queue, (), commit=True)
 
-    def sync_queue(self, queue: list[Statement]) -> None:
+    def _run_queue(self, queue: list[Statement]) -> None:
         for sql, params, _many in queue:
             self.conn.exec_driver_sql(sql, params)
 
