@@ -135,10 +135,6 @@ class WriteSession:
             self._pipeline.sync()
         return self._conn
 
-    def sync(self) -> None:
-        """Send the queued writes."""
-        self._pipeline.sync()
-
     def commit(self) -> None:
         """Send the queued writes and commit (on PostgreSQL in the same round trip)."""
         self._pipeline.commit()

@@ -120,7 +120,10 @@ class KafkaIngestWorker:
                     self._report()
                     last_report = now
         finally:
-            self._commit()  # a last synchronous commit: the async ones may still be in flight
+            try:  # a last synchronous commit: the async ones may still be in flight
+                self._commit()
+            except Exception as err:  # the broker gone too: the next owner replays harmlessly
+                log.warning("last offset commit failed (%s)", err)
             self._report()
             self.consumer.close(autocommit=False)
             self.producer.close()
