@@ -15,6 +15,19 @@ import msgpack
 import msgpack_numpy
 import numpy as np
 
+# msgpack's own functions, taken from its implementation modules: ``msgpack_numpy.patch()``
+# (which bluesky-kafka calls on import) replaces ``msgpack.unpackb`` and friends with versions
+# that run msgpack-numpy's decoder, which unpickles, before ours. Anyone importing
+# bluesky_kafka in the same process would otherwise switch the pickle refusal off.
+try:
+    from msgpack._cmsgpack import Packer as _Packer
+    from msgpack._cmsgpack import Unpacker as _Unpacker
+    from msgpack._cmsgpack import unpackb as _unpackb
+except ImportError:  # msgpack without its C extension
+    from msgpack.fallback import Packer as _Packer
+    from msgpack.fallback import Unpacker as _Unpacker
+    from msgpack.fallback import unpackb as _unpackb
+
 
 class PickleRefused(ValueError):
     """A msgpack-numpy payload carried a pickled object array; it was not unpickled."""
@@ -54,18 +67,18 @@ _ND, _COMPLEX = b"\xc4\x02nd", b"\xc4\x07complex"
 
 
 def packb(obj: Any) -> bytes:
-    return msgpack.packb(obj, default=encode_default)
+    return _Packer(default=encode_default).pack(obj)
 
 
 def unpackb(payload: bytes) -> Any:
     """Decode one msgpack object; raises :class:`PickleRefused` or msgpack's own errors."""
     hook = decode_hook if _ND in payload or _COMPLEX in payload else None
-    return msgpack.unpackb(payload, object_hook=hook, strict_map_key=False)
+    return _unpackb(payload, object_hook=hook, strict_map_key=False)
 
 
 def unpacker(file: Any = None, **kwargs: Any) -> msgpack.Unpacker:
     """A streaming :class:`msgpack.Unpacker` with the same decoding as :func:`unpackb`."""
-    return msgpack.Unpacker(file, object_hook=decode_hook, strict_map_key=False, **kwargs)
+    return _Unpacker(file, object_hook=decode_hook, strict_map_key=False, **kwargs)
 
 
 def _dtype(descr: Any) -> np.dtype:

@@ -63,3 +63,16 @@ def test_document_bytes_are_cut_out_of_the_message():
     assert back["uid"] == "u" and np.array_equal(back["data"]["x"], np.arange(3.0))
     assert wire.document_bytes(msgpack.packb({"not": "a pair"}), "event") is None
     assert wire.document_bytes(msgpack.packb(["stop", {}]), "event") is None
+
+
+def test_pickles_are_refused_even_after_bluesky_kafka_patched_msgpack():
+    """bluesky-kafka calls msgpack_numpy.patch() on import, which makes msgpack.unpackb
+    unpickle object arrays before any hook runs; packing must not go through it."""
+    import bluesky_kafka  # noqa: F401  (patches msgpack for the whole process)
+
+    assert msgpack.unpackb is msgpack_numpy.unpackb  # the patch is in place
+    payload = msgpack_numpy.packb(("event", {"data": {"v": np.array([object()], dtype=object)}}))
+    with pytest.raises(wire.WireError, match="pickled numpy object array"):
+        wire.decode(payload)
+    plain = wire.encode("event", {"data": {"v": np.array([{"a": 1}, None], dtype=object)}})
+    assert wire.decode(plain)[1]["data"]["v"] == [{"a": 1}, None]
