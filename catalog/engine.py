@@ -60,8 +60,12 @@ def normalize_uri(uri: str) -> str:
     return uri
 
 
-def create_engine(uri: str) -> sa.Engine:
-    """Create an engine for ``uri``; a SQLite file's folder is created when missing."""
+def create_engine(uri: str, pre_ping: bool = True) -> sa.Engine:
+    """Create an engine for ``uri``; a SQLite file's folder is created when missing.
+
+    ``pre_ping`` (PostgreSQL) tests each pooled connection before handing it out, which
+    costs a round trip per checkout; the writer's engine goes without and retries a batch
+    whose connection turned out dead instead (writes are idempotent)."""
     url = make_url(normalize_uri(uri))
     backend = url.get_backend_name()
     if backend == "sqlite":
@@ -81,7 +85,7 @@ def create_engine(uri: str) -> sa.Engine:
 
         return engine
     if backend == "postgresql":
-        return sa.create_engine(url, json_serializer=dumps, pool_pre_ping=True)
+        return sa.create_engine(url, json_serializer=dumps, pool_pre_ping=pre_ping)
     raise CatalogError(
         f"unsupported catalog URI {uri!r}: use sqlite:///path/catalog.db or postgresql://user@host/db"
     )

@@ -50,6 +50,17 @@ class Catalog(Container):
         self.root_map = dict(root_map or {})
         self._paths: tuple[float, dict[str, int]] | None = None
         self._changes: ChangeFeed | None = None
+        self._write_engine: sa.Engine | None = None
+
+    @property
+    def write_engine(self) -> sa.Engine:
+        """The engine writers use: on PostgreSQL a pool of its own without the checkout ping
+        (a live event is a transaction, and the ping was one of its round trips)."""
+        if self.dialect != "postgresql":
+            return self.engine
+        if self._write_engine is None:
+            self._write_engine = create_engine(self.uri, pre_ping=False)
+        return self._write_engine
 
     @property
     def changes(self) -> ChangeFeed:
@@ -64,6 +75,8 @@ class Catalog(Container):
     def close(self) -> None:
         if self._changes is not None:
             self._changes.close()
+        if self._write_engine is not None:
+            self._write_engine.dispose()
         self.engine.dispose()
 
     def __enter__(self) -> Catalog:

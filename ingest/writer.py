@@ -130,7 +130,15 @@ class CatalogWriter:
         """
         docs = list(docs)
         try:
-            return self._write_batch(docs, strict, encoded)
+            try:
+                return self._write_batch(docs, strict, encoded)
+            except sa.exc.DBAPIError as err:
+                if not err.connection_invalidated:
+                    raise
+                # A pooled connection that died meanwhile (a database restart): the pool has
+                # let go of it, and writing the batch again is harmless.
+                log.info("catalog connection was lost (%s); writing the batch again", err.orig)
+                return self._write_batch(docs, strict, encoded)
         except DocumentError:
             raise
         except UNFORESEEN as err:
@@ -155,7 +163,7 @@ class CatalogWriter:
     def _write_batch(
         self, docs: list, strict: bool, encoded: Sequence[bytes | None] | None = None
     ) -> WriteResult:
-        with self.catalog.engine.begin() as conn:
+        with self.catalog.write_engine.begin() as conn:
             session = WriteSession(conn)
             batch = _Batch(session, strict)
             for index, pair in enumerate(docs):
