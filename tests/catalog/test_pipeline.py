@@ -98,3 +98,25 @@ def test_an_append_too_big_for_a_notice_travels_without_its_rows():
         {"data/x": col.encode(rows[:3])},
     )  # fmt: skip
     np.testing.assert_array_equal(chg._parse(chg.notice(small)).rows()["data/x"], rows[:3])
+
+
+def test_a_writer_whose_pooled_connection_died_writes_again(postgresql_uri, RE, recorder):
+    """The writers' pool has no checkout ping: a connection the server dropped (a restart,
+    an idle timeout) fails the batch's first statement, and the batch is written again."""
+    from bluebroker.catalog import open_catalog
+    from bluebroker.ingest import CatalogWriter
+
+    RE.subscribe(recorder)
+    RE(bp.count([det1], num=2))
+    docs = list(recorder)
+    with open_catalog(postgresql_uri, create=True) as catalog:
+        writer = CatalogWriter(catalog, "bmm/raw")
+        writer.write_many(docs[:2])  # start and descriptor
+        with catalog.write_engine.connect() as conn:  # the pool's one connection
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with catalog.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT pg_terminate_backend(%s)", (pid,)).scalar()
+        result = writer.write_many(docs[2:])
+        assert result.written == len(docs) - 2 and not result.rejected
+        run = catalog.node(("bmm", "raw", docs[0][1]["uid"]))
+        assert len(run["primary"]["data"].read()) == 2
