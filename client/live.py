@@ -55,11 +55,13 @@ class Update:
     @property
     def data(self) -> Any:
         """Appended rows: a dict of column arrays for a table, an array for an array node
-        (None when the append was too large to send inline: read it from ``links``)."""
+        (None when the append was too large to send inline: read it from ``links``).
+        Numbers sent as lists get back the dtype the server named (``dtypes``/``dtype``)."""
         data = self.message.get("data")
         if isinstance(data, dict):
-            return {k: np.asarray(v) for k, v in data.items()}
-        return None if data is None else np.asarray(data)
+            dtypes = self.message.get("dtypes") or {}
+            return {k: np.asarray(v, dtype=dtypes.get(k)) for k, v in data.items()}
+        return None if data is None else np.asarray(data, dtype=self.message.get("dtype"))
 
     def __getitem__(self, key: str) -> Any:
         return self.message[key]

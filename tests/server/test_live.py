@@ -96,11 +96,13 @@ def test_resume_with_start_has_no_gap_and_no_duplicate(catalog, served, RE):
         rest = [packing.unpackb(ws.recv(timeout=10)) for _ in range(13 - 5)]
     got = first + rest
     assert [m["sequence"] for m in got] == list(range(1, 14))
-    values = np.concatenate([m["data"] for m in got if m["type"] == "rows-appended"])
-    assert isinstance(first[0]["data"], np.ndarray)  # msgpack envelopes carry arrays
-    np.testing.assert_array_equal(
-        values, from_uri(served)["bmm"]["raw"][uid]["primary"]["data"]["det1"][:]
-    )
+    appended = [m for m in got if m["type"] == "rows-appended"]
+    # small numeric appends travel as msgpack lists, their dtype named beside them
+    assert isinstance(first[0]["data"], list) and first[0]["dtype"] == "<f8"
+    values = np.concatenate([np.asarray(m["data"], dtype=m["dtype"]) for m in appended])
+    stored = from_uri(served)["bmm"]["raw"][uid]["primary"]["data"]["det1"][:]
+    assert values.dtype == stored.dtype
+    np.testing.assert_array_equal(values, stored)
 
 
 def test_server_sent_events_resume_with_last_event_id(catalog, served, RE):
@@ -274,3 +276,24 @@ def test_sqlite_changes_written_elsewhere_are_noticed(tmp_path, RE):
     assert [(u.type, u["uid"]) for u in seen] == [("run-created", uid), ("run-stopped", uid)]
     serving.close()
     writing.close()
+
+
+def test_msgpack_lists_come_back_with_their_dtypes():
+    from bluebroker import packing
+    from bluebroker.client.live import Update
+    from bluebroker.server.live import encode
+
+    data = {
+        "seq_num": np.array([7, 8]),
+        "x": np.array([1.5, 2.5], dtype="f4"),
+        "n": np.array([1, 2], dtype="u1"),
+        "image": np.zeros((2, 80, 80), dtype="u2"),  # too big for a list: stays an array
+    }
+    msg = {"type": "rows-appended", "sequence": 3, "data": data}
+    msg["dtypes"] = {k: v.dtype.str for k, v in data.items()}
+    wire = packing.unpackb(encode(msg, "msgpack"))
+    assert isinstance(wire["data"]["x"], list) and isinstance(wire["data"]["image"], np.ndarray)
+    got = Update("rows-appended", 3, wire).data
+    for name, values in data.items():
+        assert got[name].dtype == values.dtype
+        np.testing.assert_array_equal(got[name], values)
