@@ -53,15 +53,16 @@ class Pipeline:
             return [[tuple(r) for r in self.conn.exec_driver_sql(sql, p)] for sql, p in reads]
         return self._postgres(queue, reads)
 
-    def commit(self) -> None:
-        """Send what is queued and, on PostgreSQL, the COMMIT with it (one round trip, where
-        sending and then committing took two). SQLAlchemy's own commit afterwards finds the
-        transaction closed and has nothing to do; on SQLite it is the commit."""
+    def commit(self, reads: Sequence[tuple[str, Any]] = ()) -> list[list[tuple]]:
+        """Send what is queued, then ``reads`` and, on PostgreSQL, the COMMIT with them (one
+        round trip, where sending and then committing took two); returns each read's rows.
+        SQLAlchemy's own commit afterwards finds the transaction closed and has nothing to
+        do; on SQLite it is the commit."""
         queue, self._queue = self._queue, []
         if not self.postgres:
             self._run_queue(queue)
-            return
-        self._postgres(queue, (), commit=True)
+            return [[tuple(r) for r in self.conn.exec_driver_sql(sql, p)] for sql, p in reads]
+        return self._postgres(queue, reads, commit=True)
 
     def _run_queue(self, queue: list[Statement]) -> None:
         for sql, params, _many in queue:

@@ -113,6 +113,19 @@ _DELETE_RANGE = sa.delete(chunks).where(
 _EVENT_DIGESTS = sa.select(events.c.uid, events.c.digest).where(
     events.c.uid.in_(sa.bindparam("uids", expanding=True))
 )
+# The tiers of a stream's last appends, newest first (each append writes a seq_num chunk).
+_TAIL_TIERS = (
+    "SELECT tier FROM chunks WHERE stream_id = {m} AND \"column\" = 'seq_num'"
+    " ORDER BY start_row DESC LIMIT {m}"
+)
+# Grow a stream whose row count and change counter are known in advance, or fail: with no
+# row updated, count(*) is 0 and the division raises, which aborts the transaction (the only
+# way a statement sent ahead of its answer can stop the COMMIT sent right behind it).
+_GROW_AS_EXPECTED = (
+    "WITH grown AS (UPDATE streams SET num_rows = num_rows + %s, last_change = last_change + 1"
+    " WHERE id = %s AND num_rows = %s AND last_change = %s RETURNING id)"
+    " SELECT 1 / count(*) FROM grown"
+)
 
 
 class WriteSession:
@@ -126,6 +139,13 @@ class WriteSession:
         self._pipeline = Pipeline(conn)
         # What this transaction changed, for live subscribers (published after the commit).
         self.changes: list[chg.Change] = []
+        # Each appended stream's (row count, last change) as this transaction leaves it; None
+        # once something else moved its change counter. The writer keeps them across
+        # transactions to append without asking first (see ``append``'s ``expect``).
+        self.streams: dict[int, tuple[int, int] | None] = {}
+        self.guessed = False  # an append relied on ``expect``: a failure may mean a bad guess
+        self._tails: list[int] = []  # streams whose tails are read with the COMMIT
+        self.merge_after: list[int] = []  # and, after it, those whose tail wants merging
 
     @property
     def conn(self) -> sa.Connection:
@@ -136,10 +156,22 @@ class WriteSession:
         return self._conn
 
     def commit(self) -> None:
-        """Send the queued writes and commit (on PostgreSQL in the same round trip)."""
-        self._pipeline.commit()
+        """Send the queued writes and commit (on PostgreSQL in the same round trip).
+
+        Streams appended to with ``expect`` have their tails read in that same trip; those
+        whose last FANOUT appends now share a tier are listed in ``merge_after``.
+        """
+        reads = [(_TAIL_TIERS.format(m=self._mark), (s, col.FANOUT)) for s in self._tails]
+        tails = self._pipeline.commit(reads)
+        self.merge_after = [
+            s
+            for s, tiers in zip(self._tails, tails, strict=True)
+            if len(tiers) == col.FANOUT and len(set(tiers)) == 1
+        ]
 
     def record(self, scope: str, node_id: int, kind: str, body: dict) -> None:
+        if scope == "stream":
+            self.streams[node_id] = None
         seq = chg.next_seq(self.conn, scope, node_id)
         self._add_change(chg.Change(scope, node_id, seq, kind, time.time(), jsonable(body)))
 
@@ -354,6 +386,7 @@ class WriteSession:
         columns: dict[str, np.ndarray],
         nrows: int,
         event_keys: Iterable[tuple[str, bytes]],
+        expect: tuple[int, int] | None = None,
     ) -> int:
         """Append ``nrows`` rows to a stream, one chunk per column; returns the first row.
 
@@ -361,25 +394,38 @@ class WriteSession:
         at the end of the stream; the inserts then wait in the pipeline for the commit. Only
         when the new chunk completes a group of FANOUT (one append in FANOUT) is the tail
         merged, which reads and writes there and then.
+
+        ``expect`` (PostgreSQL) is the stream's (row count, last change) as the caller last
+        left it. Then nothing is asked: the rows and the change are numbered from it, and a
+        guarded UPDATE waits in the pipeline with the inserts, so a live event is one round
+        trip, COMMIT included. If another writer moved the stream meanwhile, the guard fails
+        the transaction and the caller writes the batch again without ``expect``. The tail
+        is read with the COMMIT and merged after it (``merge_after``).
         """
         m = self._mark
         tier = col.tier_of(nrows)
-        (grown, tail) = self._pipeline.sync(
-            [
-                (
-                    f"UPDATE streams SET num_rows = num_rows + {m}, last_change = last_change + 1"
-                    f" WHERE id = {m} RETURNING num_rows, last_change",
-                    (nrows, stream_id),
-                ),
-                (
-                    f"SELECT tier FROM chunks WHERE stream_id = {m} AND \"column\" = 'seq_num'"
-                    f" ORDER BY start_row DESC LIMIT {m}",
-                    (stream_id, col.FANOUT - 1),
-                ),
-            ]
-        )
-        stop_row, change_seq = (int(v) for v in grown[0])
-        start_row = stop_row - nrows
+        tail = None
+        if expect is not None and not self.sqlite:
+            start_row, last_change = expect
+            self._pipeline.defer(_GROW_AS_EXPECTED, (nrows, stream_id, start_row, last_change))
+            stop_row, change_seq = start_row + nrows, last_change + 1
+            self.guessed = True
+            if stream_id not in self._tails:
+                self._tails.append(stream_id)
+        else:
+            (grown, tail) = self._pipeline.sync(
+                [
+                    (
+                        f"UPDATE streams SET num_rows = num_rows + {m}, last_change = "
+                        f"last_change + 1 WHERE id = {m} RETURNING num_rows, last_change",
+                        (nrows, stream_id),
+                    ),
+                    (_TAIL_TIERS.format(m=m), (stream_id, col.FANOUT - 1)),
+                ]
+            )
+            stop_row, change_seq = (int(v) for v in grown[0])
+            start_row = stop_row - nrows
+        self.streams[stream_id] = (stop_row, change_seq)
         rows, encoded = [], {}
         for name, arr in columns.items():
             dtype, shape, payload = col.encode(arr)
@@ -398,21 +444,31 @@ class WriteSession:
         if keyed:
             self._insert_rows(events, ("uid", "stream_id", "row", "digest"), keyed)
         seq = columns.get("seq_num")
-        completes_group = len(tail) == col.FANOUT - 1 and all(t == tier for (t,) in tail)
-        if seq is None or completes_group:
-            while self._merge_tail(stream_id):
-                pass
+        if tail is not None:
+            completes_group = len(tail) == col.FANOUT - 1 and all(t == tier for (t,) in tail)
+            if seq is None or completes_group:
+                while self._merge_tail(stream_id):
+                    pass
         body = {
             "start_row": start_row,
             "stop_row": stop_row,
             "seq_nums": [int(seq[0]), int(seq[-1])] if seq is not None and len(seq) else None,
         }
         self._add_change(
-            chg.Change(
-                "stream", stream_id, change_seq, "rows-appended", time.time(), body, encoded
-            )
+            chg.Change("stream", stream_id, change_seq, "rows-appended", time.time(), body, encoded)
         )
         return start_row
+
+    def merge_tail(self, stream_id: int) -> None:
+        """Merge the end of a stream as far as it goes, in a transaction of its own (after an
+        append with ``expect``). The stream's row is locked first, as an append locks it, so
+        that two writers never merge the same appends."""
+        if not self.sqlite:
+            self.conn.execute(
+                sa.select(streams.c.id).where(streams.c.id == stream_id).with_for_update()
+            )
+        while self._merge_tail(stream_id):
+            pass
 
     def _merge_tail(self, stream_id: int) -> bool:
         """Merge the last FANOUT appends of a stream when they share a tier (see columns.py).

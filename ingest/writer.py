@@ -57,6 +57,10 @@ class WriteResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
+class _GuessFailed(Exception):
+    """A transaction that appended on expectations failed; its cause says why."""
+
+
 @dataclass
 class _RunInfo:
     id: int
@@ -67,9 +71,10 @@ class _RunInfo:
 class _Batch:
     """State of one transaction; merged into the writer's caches only after commit."""
 
-    def __init__(self, session: WriteSession, strict: bool) -> None:
+    def __init__(self, session: WriteSession, strict: bool, guess: bool = False) -> None:
         self.session = session
         self.strict = strict
+        self.guess = guess  # append to known streams without asking (PostgreSQL)
         self.runs: dict[str, _RunInfo] = {}
         self.descriptors: dict[str, DescriptorInfo] = {}
         self.resources: dict[str, int] = {}
@@ -102,6 +107,9 @@ class CatalogWriter:
         self._descriptors: dict[str, DescriptorInfo] = {}
         self._resources: dict[str, int] = {}
         self._stream_resources: dict[str, tuple[int, str]] = {}
+        # (row count, last change) of streams as this writer's last commit left them: the
+        # next append to them is sent without asking (WriteSession.append's ``expect``).
+        self._streams: dict[int, tuple[int, int]] = {}
 
     def __call__(self, name: str, doc: dict) -> None:
         """Write one document (the ``RE.subscribe`` interface); raises DocumentError if bad."""
@@ -131,7 +139,7 @@ class CatalogWriter:
         docs = list(docs)
         try:
             try:
-                return self._write_batch(docs, strict, encoded)
+                return self._write_guessing(docs, strict, encoded)
             except sa.exc.DBAPIError as err:
                 if not err.connection_invalidated:
                     raise
@@ -160,37 +168,83 @@ class CatalogWriter:
             result.rejected += [Rejected(index, r.name, r.error) for r in one.rejected]
         return result
 
+    def _write_guessing(
+        self, docs: list, strict: bool, encoded: Sequence[bytes | None] | None
+    ) -> WriteResult:
+        """Write with appends numbered from what this writer last saw of their streams; if
+        that was out of date (another writer appended meanwhile) or an event was not new
+        (a replay), the transaction failed whole and the batch is written again, asking."""
+        try:
+            return self._write_batch(docs, strict, encoded, guess=True)
+        except _GuessFailed as failed:
+            self._streams.clear()
+            log.debug("writing the batch again without guessing (%s)", failed.__cause__)
+            return self._write_batch(docs, strict, encoded)
+
     def _write_batch(
-        self, docs: list, strict: bool, encoded: Sequence[bytes | None] | None = None
+        self,
+        docs: list,
+        strict: bool,
+        encoded: Sequence[bytes | None] | None = None,
+        guess: bool = False,
     ) -> WriteResult:
         with self.catalog.write_engine.begin() as conn:
             session = WriteSession(conn)
-            batch = _Batch(session, strict)
-            for index, pair in enumerate(docs):
-                try:
-                    name, doc = _split(pair)
-                    batch.raw = doc
-                    batch.raw_bytes = None if encoded is None else encoded[index]
-                    doc = validate(name, doc)
-                    self._handlers[name](self, batch, index, doc)
-                except DocumentError as err:
-                    if strict:
-                        raise
-                    batch.result.rejected.append(Rejected(index, err.name, err))
-                    log.warning("refused %s", err)
-            self._flush(batch, strict)
-            kept = [e for e in batch.log if not e.pop("dropped", False)]
-            if kept:
-                session.insert_documents(_group_events(kept))
-            session.commit()  # the queued writes and the COMMIT, together
-            batch.result.written = len(kept)
+            batch = _Batch(session, strict, guess)
+            try:
+                self._handle_all(batch, docs, encoded)
+            except sa.exc.DBAPIError as err:
+                if session.guessed and not err.connection_invalidated:
+                    raise _GuessFailed() from err
+                raise
         self._commit_caches(batch)
         self.catalog.changes.publish(session.changes)  # committed: tell live subscribers
+        for stream_id in session.merge_after:
+            self._merge(stream_id)
         return batch.result
+
+    def _handle_all(
+        self, batch: _Batch, docs: list, encoded: Sequence[bytes | None] | None
+    ) -> None:
+        session, strict = batch.session, batch.strict
+        for index, pair in enumerate(docs):
+            try:
+                name, doc = _split(pair)
+                batch.raw = doc
+                batch.raw_bytes = None if encoded is None else encoded[index]
+                doc = validate(name, doc)
+                self._handlers[name](self, batch, index, doc)
+            except DocumentError as err:
+                if strict:
+                    raise
+                batch.result.rejected.append(Rejected(index, err.name, err))
+                log.warning("refused %s", err)
+        self._flush(batch, strict)
+        kept = [e for e in batch.log if not e.pop("dropped", False)]
+        if kept:
+            session.insert_documents(_group_events(kept))
+        session.commit()  # the queued writes and the COMMIT, together
+        batch.result.written = len(kept)
+
+    def _merge(self, stream_id: int) -> None:
+        """Merge a stream's last appends (see catalog/columns.py) after the commit that
+        completed them. Merging only compacts storage: if it fails, reads are unchanged."""
+        try:
+            with self.catalog.write_engine.begin() as conn:
+                session = WriteSession(conn)
+                session.merge_tail(stream_id)
+                session.commit()
+        except sa.exc.SQLAlchemyError as err:
+            log.warning("left the last appends of stream %s unmerged (%s)", stream_id, err)
 
     # -- caches ---------------------------------------------------------------------------
 
     def _commit_caches(self, batch: _Batch) -> None:
+        for stream_id, state in batch.session.streams.items():
+            if state is None:
+                self._streams.pop(stream_id, None)
+            else:
+                self._streams[stream_id] = state
         self._runs.update(batch.runs)
         for uid, info in batch.runs.items():
             if info.stop_digest is None:
@@ -475,8 +529,13 @@ class CatalogWriter:
         segments, batch.segments = batch.segments, []
         if not segments:
             return
+        session = batch.session
+        guess = batch.guess and not session.sqlite
+        guess = guess and all(self._expected(batch, s.desc.stream_id) for s in segments)
         uids = [u for s in segments for it in s.items for u in it.uids]
-        stored = batch.session.event_digests(uids)
+        # Guessing, every event is taken to be new: one that is not breaks the events
+        # table's primary key, and the batch is written again with this lookup.
+        stored = {} if guess else session.event_digests(uids)
         seen: dict[str, bytes] = {}
         for segment in segments:
             keep = np.ones(segment.row_count, dtype=bool)
@@ -501,7 +560,16 @@ class CatalogWriter:
                 row += n
             if keys:
                 columns = segment.columns(None if keep.all() else keep)
-                batch.session.append(segment.desc.stream_id, columns, len(keys), keys)
+                stream_id = segment.desc.stream_id
+                expect = self._expected(batch, stream_id) if guess else None
+                session.append(stream_id, columns, len(keys), keys, expect)
+
+    def _expected(self, batch: _Batch, stream_id: int) -> tuple[int, int] | None:
+        """A stream's (row count, last change) as this transaction or the last commit left
+        it, or None when unknown."""
+        if stream_id in batch.session.streams:
+            return batch.session.streams[stream_id]
+        return self._streams.get(stream_id)
 
     def _flush_datums(self, batch: _Batch, strict: bool) -> None:
         """Insert buffered datums; a datum or datum_page is new, a duplicate, or a conflict as
