@@ -12,8 +12,9 @@ on stdin, publishes the measured events at ``--rate`` and the stop, and prints
 ``{"published": {seq_num: wall time before the publish call}}``.
 
 ``--kind bluebroker`` publishes with ``bluebroker.ingest.kafka.Publisher``; ``--kind
-kafka-python`` with a plain kafka-python producer writing the bluesky-kafka wire format
-(msgpack + msgpack-numpy ``[name, doc]``), keyed by the run's uid as bluesky-kafka does.
+confluent-kafka`` as bluesky-kafka's Publisher does: a confluent-kafka (librdkafka) producer
+writing the bluesky-kafka wire format (msgpack + msgpack-numpy ``[name, doc]``), keyed by the
+run's uid. Both send through librdkafka with ``linger.ms=0`` and ``acks=all``.
 """
 
 from __future__ import annotations
@@ -37,25 +38,21 @@ def publisher(kind: str, servers: str, topic: str, uid: str):
         return pub, pub.flush
     import msgpack
     import msgpack_numpy
-    from kafka import KafkaProducer
+    from confluent_kafka import Producer
 
-    producer = KafkaProducer(
-        bootstrap_servers=servers,
-        acks="all",
-        linger_ms=0,
-        value_serializer=lambda v: msgpack.packb(v, default=msgpack_numpy.encode),
-    )
+    producer = Producer({"bootstrap.servers": servers, "acks": "all", "linger.ms": 0})
     key = uid.encode()
 
     def publish(name: str, doc: dict) -> None:
-        producer.send(topic, key=key, value=(name, doc))
+        producer.produce(topic, msgpack.packb((name, doc), default=msgpack_numpy.encode), key)
+        producer.poll(0)
 
     return publish, producer.flush
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kind", choices=["bluebroker", "kafka-python"], required=True)
+    ap.add_argument("--kind", choices=["bluebroker", "confluent-kafka"], required=True)
     ap.add_argument("--bootstrap-servers", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--events", type=int, default=1000)

@@ -36,8 +36,10 @@ PEER_REQUIREMENTS = [
     "numpy",
     "pandas",
     "httpx",
-    # The live benchmark feeds TiledWriter from Kafka with the same client as ours.
+    # The live benchmark feeds TiledWriter from Kafka with the same consumer as ours, the
+    # documents published as bluesky-kafka's Publisher does (confluent-kafka).
     "kafka-python",
+    "confluent-kafka",
     "crc32c",
     "msgpack-numpy",
 ]

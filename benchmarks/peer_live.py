@@ -14,8 +14,8 @@ The pipeline is the peer's own, set up as its documentation advises for streamin
   decoding the bluesky-kafka wire format (msgpack + msgpack-numpy ``[name, doc]``) into
   bluesky-tiled-plugins' ``TiledWriter`` with ``batch_size=1`` ("for streaming
   applications", its docstring says), so every event is appended at once;
-* the documents published by ``live_publish.py --kind kafka-python`` in a process of its
-  own (a kafka-python producer writing the bluesky-kafka wire format, keyed by run uid);
+* the documents published by ``live_publish.py --kind confluent-kafka`` in a process of
+  its own (as bluesky-kafka's Publisher: librdkafka, the wire format, keyed by run uid);
 * ``--subscribers`` Tiled ``TableSubscription`` objects on the run's event table
   (``<uid>/primary/internal``), each with a ``new_data`` callback.
 
@@ -177,7 +177,7 @@ def measure(
             if writer.stdout.readline().strip() != "ready":
                 raise RuntimeError("the peer's writer process did not start")
             publisher = PublisherProcess(
-                sys.executable, "kafka-python", servers, topic, events, rate
+                sys.executable, "confluent-kafka", servers, topic, events, rate
             )
             uid = publisher.uid
             client = from_uri(server.url, api_key=server.api_key)

