@@ -60,12 +60,17 @@ def normalize_uri(uri: str) -> str:
     return uri
 
 
-def create_engine(uri: str, pre_ping: bool = True) -> sa.Engine:
+def create_engine(uri: str, pre_ping: bool = True, own_begin: bool = False) -> sa.Engine:
     """Create an engine for ``uri``; a SQLite file's folder is created when missing.
 
     ``pre_ping`` (PostgreSQL) tests each pooled connection before handing it out, which
     costs a round trip per checkout; the writer's engine goes without and retries a batch
-    whose connection turned out dead instead (writes are idempotent)."""
+    whose connection turned out dead instead (writes are idempotent).
+
+    ``own_begin`` (PostgreSQL): the driver does not start transactions, whoever uses a
+    connection sends its BEGIN (the writers' pipeline sends it with the transaction's first
+    statements: psycopg, left to itself, sends BEGIN alone and waits for the answer, a round
+    trip of its own). Commit and rollback still go through SQLAlchemy as usual."""
     url = make_url(normalize_uri(uri))
     backend = url.get_backend_name()
     if backend == "sqlite":
@@ -85,7 +90,8 @@ def create_engine(uri: str, pre_ping: bool = True) -> sa.Engine:
 
         return engine
     if backend == "postgresql":
-        return sa.create_engine(url, json_serializer=dumps, pool_pre_ping=pre_ping)
+        extra = {"isolation_level": "AUTOCOMMIT"} if own_begin else {}
+        return sa.create_engine(url, json_serializer=dumps, pool_pre_ping=pre_ping, **extra)
     raise CatalogError(
         f"unsupported catalog URI {uri!r}: use sqlite:///path/catalog.db or postgresql://user@host/db"
     )

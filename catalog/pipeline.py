@@ -33,6 +33,9 @@ class Pipeline:
         self.postgres = conn.dialect.name == "postgresql"
         self.mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         self._queue: list[Statement] = []
+        # On a connection whose driver does not begin transactions (the writers' engine,
+        # engine.py's ``own_begin``), the BEGIN is ours: it goes with the first statements.
+        self.begun = not (self.postgres and conn.connection.driver_connection.autocommit)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -46,7 +49,7 @@ class Pipeline:
     def sync(self, reads: Sequence[tuple[str, Any]] = ()) -> list[list[tuple]]:
         """Send what is queued, then ``reads``; returns each read's rows, in order."""
         queue, self._queue = self._queue, []
-        if not queue and not reads:
+        if not queue and not reads and self.begun:
             return []
         if not self.postgres:
             self._run_queue(queue)
@@ -62,6 +65,8 @@ class Pipeline:
         if not self.postgres:
             self._run_queue(queue)
             return [[tuple(r) for r in self.conn.exec_driver_sql(sql, p)] for sql, p in reads]
+        if not self.begun and not queue and not reads:
+            return []  # nothing was begun, nothing to commit
         return self._postgres(queue, reads, commit=True)
 
     def _run_queue(self, queue: list[Statement]) -> None:
@@ -79,6 +84,10 @@ class Pipeline:
         cursors = [pg.cursor() for _ in reads]
         try:
             with pg.pipeline() as pipeline:
+                if not self.begun:
+                    sql = "BEGIN"
+                    writes.execute(sql)
+                    self.begun = True
                 for sql, params, many in queue:
                     if many:
                         writes.executemany(sql, params)
@@ -86,7 +95,11 @@ class Pipeline:
                         writes.execute(sql, params)
                 for cursor, (sql, params) in zip(cursors, reads, strict=True):
                     cursor.execute(sql, params)
-                if commit:
+                if commit and pg.autocommit:
+                    sql, params = "COMMIT", None
+                    writes.execute(sql)  # ours, as the BEGIN was
+                    pipeline.sync()
+                elif commit:
                     sql, params = "COMMIT", None
                     pg.commit()  # queues COMMIT and a sync
                 else:

@@ -54,12 +54,14 @@ class Catalog(Container):
 
     @property
     def write_engine(self) -> sa.Engine:
-        """The engine writers use: on PostgreSQL a pool of its own without the checkout ping
-        (a live event is a transaction, and the ping was one of its round trips)."""
+        """The engine writers use: on PostgreSQL a pool of its own without the checkout ping,
+        whose connections wait for the writer's own BEGIN (a live event is a transaction,
+        and the ping and psycopg's lone BEGIN were two of its round trips). Only
+        ``WriteSession`` (catalog/writes.py) should use it: it sends that BEGIN."""
         if self.dialect != "postgresql":
             return self.engine
         if self._write_engine is None:
-            self._write_engine = create_engine(self.uri, pre_ping=False)
+            self._write_engine = create_engine(self.uri, pre_ping=False, own_begin=True)
         return self._write_engine
 
     @property

@@ -144,14 +144,14 @@ class WriteSession:
         # transactions to append without asking first (see ``append``'s ``expect``).
         self.streams: dict[int, tuple[int, int] | None] = {}
         self.guessed = False  # an append relied on ``expect``: a failure may mean a bad guess
-        self._tails: list[int] = []  # streams whose tails are read with the COMMIT
+        self.tails: list[int] = []  # streams appended to with ``expect``: tails read at COMMIT
         self.merge_after: list[int] = []  # and, after it, those whose tail wants merging
 
     @property
     def conn(self) -> sa.Connection:
-        """The connection, with every queued write sent first: whatever runs on it next
-        sees them."""
-        if len(self._pipeline):
+        """The connection, with every queued write sent first (and the transaction begun):
+        whatever runs on it next sees them."""
+        if len(self._pipeline) or not self._pipeline.begun:
             self._pipeline.sync()
         return self._conn
 
@@ -161,11 +161,11 @@ class WriteSession:
         Streams appended to with ``expect`` have their tails read in that same trip; those
         whose last FANOUT appends now share a tier are listed in ``merge_after``.
         """
-        reads = [(_TAIL_TIERS.format(m=self._mark), (s, col.FANOUT)) for s in self._tails]
+        reads = [(_TAIL_TIERS.format(m=self._mark), (s, col.FANOUT)) for s in self.tails]
         tails = self._pipeline.commit(reads)
         self.merge_after = [
             s
-            for s, tiers in zip(self._tails, tails, strict=True)
+            for s, tiers in zip(self.tails, tails, strict=True)
             if len(tiers) == col.FANOUT and len(set(tiers)) == 1
         ]
 
@@ -410,8 +410,8 @@ class WriteSession:
             self._pipeline.defer(_GROW_AS_EXPECTED, (nrows, stream_id, start_row, last_change))
             stop_row, change_seq = start_row + nrows, last_change + 1
             self.guessed = True
-            if stream_id not in self._tails:
-                self._tails.append(stream_id)
+            if stream_id not in self.tails:
+                self.tails.append(stream_id)
         else:
             (grown, tail) = self._pipeline.sync(
                 [

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from .wire import decode, encode
 
 log = logging.getLogger(__name__)
+# confluent-kafka's own keyword names, passed as they are (every other underscore is a dot).
+_PYTHON_KEYS = {"error_cb", "stats_cb", "throttle_cb", "oauth_cb", "logger"}
 
 
 class PublishError(RuntimeError):
@@ -31,7 +34,8 @@ class Publisher:
     """A ``(name, doc)`` callable that publishes each document as one Kafka message.
 
     ``producer_config`` adds librdkafka properties (``**{"security.protocol": "SSL"}``;
-    underscores may stand for the dots: ``security_protocol="SSL"``).
+    underscores may stand for the dots: ``security_protocol="SSL"``) and confluent-kafka's
+    callbacks (``error_cb``, ``oauth_cb``...). Delivery reports are the Publisher's own.
     """
 
     def __init__(
@@ -47,7 +51,13 @@ class Publisher:
         connect_timeout: float = 10.0,
         **producer_config: Any,
     ) -> None:
-        from confluent_kafka import KafkaException, Producer
+        from confluent_kafka import KafkaError, KafkaException, Producer
+
+        if "on_delivery" in producer_config or "on.delivery" in producer_config:
+            raise ValueError(
+                "on_delivery is the Publisher's own (it turns failed deliveries into "
+                "PublishError); use error_cb to watch the producer"
+            )
 
         self.topic = topic
         self.key = key
@@ -70,20 +80,31 @@ class Publisher:
             "queue.buffering.max.messages": max_pending,
             "on_delivery": self._delivered,
             "logger": log,
-            **{k.replace("_", "."): v for k, v in producer_config.items()},
+            **{
+                k if k in _PYTHON_KEYS else k.replace("_", "."): v
+                for k, v in producer_config.items()
+            },
         }
         self._producer = Producer(config)
         self._runs: dict[str, str] = {}  # descriptor/resource/stream_resource uid -> run uid
         self._failures: list[str] = []
         self._lock = threading.Lock()
         try:  # learn the topic now: an unreachable broker is said here, not mid-scan
-            self._producer.list_topics(topic, timeout=connect_timeout)
+            found = self._producer.list_topics(topic, timeout=connect_timeout).topics.get(topic)
         except KafkaException as err:
             raise PublishError(
                 f"could not reach Kafka at {servers} within {connect_timeout:g} s "
-                f"({err.args[0].str() if err.args else err}); check bootstrap_servers and "
-                "that the broker is running"
+                f"({_reason(err)}); check bootstrap_servers and that the broker is running"
             ) from None
+        error = getattr(found, "error", None)
+        if error is not None and error.code() in (
+            KafkaError.UNKNOWN_TOPIC_OR_PART,
+            KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        ):
+            raise PublishError(
+                f"the Kafka broker at {servers} has no topic {topic!r} for us ({error.str()});"
+                " create it, or check the name and this client's permissions"
+            )
 
     def __call__(self, name: str, doc: dict) -> None:
         with self._lock:
@@ -109,19 +130,27 @@ class Publisher:
     def _produce(self, key: bytes | None, payload: bytes, name: str, doc: dict) -> None:
         """Hand the message to librdkafka; when its buffer is full, give the broker
         ``block_ms`` to take some before refusing the document."""
-        for attempt in (0, 1):
+        from confluent_kafka import KafkaException
+
+        deadline = time.monotonic() + self.block_ms / 1000
+        while True:
             try:
                 self._producer.produce(self.topic, payload, key)
                 break
             except BufferError:
-                if attempt:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise PublishError(
                         f"{len(self._producer)} documents are waiting for the Kafka broker "
                         f"({self.topic}), which is not taking them as fast as they come; "
                         f"{name} {doc.get('uid', '')} was not sent. Check the broker, or "
                         "raise max_pending"
                     ) from None
-                self._producer.poll(self.block_ms / 1000)
+                self._producer.poll(left)  # returns early if any report came: loop
+            except KafkaException as err:  # a fatal producer error: say it, in our words
+                raise PublishError(
+                    f"{name} {doc.get('uid', '')} was not sent to Kafka ({_reason(err)})"
+                ) from None
         self._producer.poll(0)  # serve delivery reports (cheap; none waits)
 
     def _delivered(self, err: Any, message: Any) -> None:
@@ -170,8 +199,15 @@ class Publisher:
                 )
 
     def close(self) -> None:
-        """Send what is still buffered (waiting at most ``flush_timeout``)."""
-        self._producer.flush(self.flush_timeout)
+        """Send what is still buffered, waiting at most ``flush_timeout``; raises
+        :class:`PublishError` if some documents did not make it."""
+        self.flush()
+
+
+def _reason(err: Exception) -> str:
+    """librdkafka's words for a KafkaException (its first argument is a KafkaError)."""
+    first = err.args[0] if err.args else None
+    return first.str() if hasattr(first, "str") else str(err)
 
 
 def _halves(page: dict) -> tuple[dict, dict]:

@@ -530,8 +530,11 @@ class CatalogWriter:
         if not segments:
             return
         session = batch.session
-        guess = batch.guess and not session.sqlite
-        guess = guess and all(self._expected(batch, s.desc.stream_id) for s in segments)
+        ids = [s.desc.stream_id for s in segments]
+        # Guess only one append per stream and transaction: its tail, read with the COMMIT,
+        # then decides a merge of exactly the group that append completed.
+        guess = batch.guess and not session.sqlite and len(set(ids)) == len(ids)
+        guess = guess and all(self._expected(batch, i) and i not in session.tails for i in ids)
         uids = [u for s in segments for it in s.items for u in it.uids]
         # Guessing, every event is taken to be new: one that is not breaks the events
         # table's primary key, and the batch is written again with this lookup.

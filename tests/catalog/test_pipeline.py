@@ -120,3 +120,32 @@ def test_a_writer_whose_pooled_connection_died_writes_again(postgresql_uri, RE, 
         assert result.written == len(docs) - 2 and not result.rejected
         run = catalog.node(("bmm", "raw", docs[0][1]["uid"]))
         assert len(run["primary"]["data"].read()) == 2
+
+
+def test_writers_begin_their_own_transactions_and_leave_connections_clean(
+    postgresql_uri, RE, recorder
+):
+    """The writers' engine does not let psycopg begin transactions (its lone BEGIN was a
+    round trip): the pipeline sends BEGIN with the first statements. A batch that fails
+    must still roll back whole and hand back an idle connection."""
+    import psycopg
+
+    from bluebroker.catalog import open_catalog
+    from bluebroker.ingest import CatalogWriter, DocumentError
+
+    RE.subscribe(recorder)
+    RE(bp.count([det1], num=3))
+    docs = list(recorder)
+    with open_catalog(postgresql_uri, create=True) as catalog:
+        writer = CatalogWriter(catalog, "bmm/raw")
+        bad = ("event", {**docs[2][1], "descriptor": "no-such-descriptor"})
+        with pytest.raises(DocumentError):
+            writer.write_many([*docs[:3], bad])  # strict: all or nothing
+        with catalog.engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 0
+        writer.write_many(docs)
+        with catalog.write_engine.connect() as conn:
+            status = conn.connection.driver_connection.info.transaction_status
+            assert status == psycopg.pq.TransactionStatus.IDLE
+        with catalog.engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 3

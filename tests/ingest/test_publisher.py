@@ -12,7 +12,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from ophyd.sim import det1, det2
 
 from bluebroker.ingest import wire
-from bluebroker.ingest.kafka import PublishError, Publisher
+from bluebroker.ingest.kafka import Publisher, PublishError
 from tests.conftest import start_tansu
 
 
@@ -61,5 +61,18 @@ def test_a_broker_gone_mid_scan_stops_the_scan_with_a_reason(tmp_path, RE):
         proc.wait(timeout=10)
     # The buffer fills with documents nobody takes; the next one is refused, not queued
     # forever, and the scan ends with an error that says what to check.
-    with pytest.raises(PublishError, match="waiting for the Kafka broker .* Check the broker"):
+    with pytest.raises(PublishError, match=r"waiting for the Kafka broker .* Check the broker"):
         RE(bp.count([det1], num=200))
+
+
+def test_a_missing_topic_is_said_when_the_publisher_is_made(kafka_broker):
+    # allow_auto_create_topics (librdkafka's allow.auto.create.topics, underscores for dots)
+    # keeps the broker from creating the topic on our behalf.
+    topic = wire.topic_for("nowhere")
+    with pytest.raises(PublishError, match=f"has no topic '{topic}'.*create it"):
+        Publisher(topic, kafka_broker, allow_auto_create_topics=False)
+
+
+def test_delivery_reports_stay_the_publishers_own(kafka_broker):
+    with pytest.raises(ValueError, match="on_delivery is the Publisher's own"):
+        Publisher(wire.topic_for("bmm"), kafka_broker, on_delivery=print)
