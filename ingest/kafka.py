@@ -64,11 +64,9 @@ class Publisher:
         self.flush_timeout = flush_timeout
         self.block_ms = block_ms
         self.max_message = max_request_size - 1024
-        servers = (
-            ",".join(bootstrap_servers)
-            if isinstance(bootstrap_servers, list)
-            else (bootstrap_servers)
-        )
+        servers = bootstrap_servers
+        if isinstance(servers, list):
+            servers = ",".join(servers)
         config = {
             "bootstrap.servers": servers,
             "acks": "all",
