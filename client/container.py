@@ -156,8 +156,23 @@ class _View:
             n = len(self) if index < 0 else None
             found = self._get(index + n if n is not None else index, 1)
         if not found:
-            raise IndexError(f"index {index} is out of range")
+            raise IndexError(self._out_of_range(index))
         return found[0]
+
+    def _out_of_range(self, index: int) -> str:
+        """Say how many there are: '-100000 is out of range' alone leaves a person guessing."""
+        count = len(self)
+        where = "/" + "/".join(self._c.path)
+        if count == 0:
+            if self._c._queries:
+                return f"index {index}: nothing in {where} matches this search"
+            return f"index {index}: {where} is empty"
+        return (
+            f"index {index} is out of range: {where} has {count} "
+            f"{'entry' if count == 1 else 'entries'}"
+            f"{' matching this search' if self._c._queries else ''} "
+            f"(valid: 0..{count - 1}, or -1..-{count})"
+        )
 
     def first(self) -> Any:
         return self[0]

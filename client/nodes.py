@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bluebroker.mongo_queries import from_mongo
 from bluebroker.queries import PartialUID, Query, ScanID
 
 from .array import ArrayClient
@@ -44,9 +45,22 @@ class CatalogClient(Container):
     """A catalog of runs: ``cat[-1]`` newest, ``cat[scan_id]``, ``cat['uid-prefix']``,
     ``cat.search(Key('plan_name') == 'scan')``, ``cat.sort(('start.time', -1))``."""
 
-    def search(self, query: Query) -> CatalogClient:
+    def search(self, query: Query | dict[str, Any]) -> CatalogClient:
+        """The runs that also satisfy ``query``: a query object (``Key('plan_name') ==
+        'scan'``, ``TimeRange(...)``, ``FullText(...)``...) or a Mongo-style dict as
+        Databroker took (``{'plan_name': 'scan', 'num_points': {'$gte': 10}}``)."""
+        if isinstance(query, dict):
+            queries = tuple(from_mongo(query))
+        elif isinstance(query, Query):
+            queries = (query,)
+        else:
+            raise TypeError(
+                f"search takes a query, not {type(query).__name__}: for example "
+                "`from bluebroker.queries import Key; runs.search(Key('plan_name') == 'scan')` "
+                "or a Mongo-style dict `runs.search({'plan_name': 'scan'})`"
+            )
         return CatalogClient(
-            self._transport, self._item, self.path, (*self._queries, query), self._sort
+            self._transport, self._item, self.path, (*self._queries, *queries), self._sort
         )
 
     def sort(self, *keys: tuple[str, int]) -> CatalogClient:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from bluebroker import formats
@@ -60,6 +61,19 @@ class TableClient(BaseClient):
     def keys(self) -> list[str]:
         return self.columns
 
+    def __iter__(self) -> Iterator[str]:
+        """A table is a mapping of its columns, as a container is of its children."""
+        return iter(self.columns)
+
+    def __contains__(self, column: object) -> bool:
+        return column in self.columns
+
+    def values(self) -> list[ArrayClient]:
+        return [self[c] for c in self.columns]
+
+    def items(self) -> list[tuple[str, ArrayClient]]:
+        return [(c, self[c]) for c in self.columns]
+
     def read(self, columns: list[str] | None = None, fill: bool = True) -> pd.DataFrame:
         """The table (index seq_num), or only ``columns``; ``fill=False`` gives every field,
         with external (detector file) fields of a stream's data as their datum ids."""
@@ -74,6 +88,8 @@ class TableClient(BaseClient):
     def __getitem__(self, column: str) -> ArrayClient:
         from .nodes import fetch, make_node
 
+        if not isinstance(column, str):
+            raise TypeError(f"columns are named by strings, not {type(column).__name__}")
         contents = self._item["attributes"]["structure"].get("contents") or {}
         if column in contents:  # listed by the server with the table
             return make_node(self._transport, contents[column], (*self.path, column))

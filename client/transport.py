@@ -45,7 +45,13 @@ def _error(response: httpx.Response) -> ClientError:
     status = response.status_code
     if status == 404:
         return NotFoundError(status, str(detail))
-    if status in (401, 403):
+    if status == 401:  # the server's words are for any HTTP user; say the Python way
+        return AuthenticationError(
+            status,
+            f"{detail} (from Python: from_uri(url, api_key='...') or set the "
+            "BLUEBROKER_API_KEY environment variable)",
+        )
+    if status == 403:
         return AuthenticationError(status, str(detail))
     if status in (400, 406, 409, 415, 422):
         return BadRequestError(status, str(detail))

@@ -83,7 +83,15 @@ class Images(Sequence):
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
             return Images(self._arrays, self._selection[index])
-        position = self._selection[index]  # IndexError past the end, as a sequence should
+        try:
+            position = self._selection[index]
+        except IndexError:  # still an IndexError (iteration relies on it), saying how many
+            raise IndexError(
+                f"frame {index} is out of range: there are {len(self)} frames "
+                f"(valid: 0..{len(self) - 1}, or -1..-{len(self)})"
+                if len(self)
+                else f"frame {index}: there are no frames"
+            ) from None
         run = int(np.searchsorted(self._offsets, position, side="right")) - 1
         return np.asarray(self._arrays[run][position - int(self._offsets[run])])
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from bluebroker.mongo_queries import from_mongo
+
 from . import _config
 from ._documents import Filler
-from ._search import from_mongo
 
 if TYPE_CHECKING:
     import xarray

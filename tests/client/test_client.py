@@ -168,8 +168,41 @@ def test_api_key_from_argument_or_environment(catalog, beamline, monkeypatch):
     from bluebroker.server.run import background_server
 
     with background_server(catalog, api_key="k3y") as url:
-        with pytest.raises(AuthenticationError, match="API key"):
+        with pytest.raises(AuthenticationError, match="API key") as info:
             from_uri(url)
+        assert "from_uri(url, api_key=" in str(info.value)
+        assert "BLUEBROKER_API_KEY" in str(info.value)
         assert list(from_uri(url, api_key="k3y")["bmm"]) == ["raw"]
         monkeypatch.setenv("BLUEBROKER_API_KEY", "k3y")
         assert len(from_uri(url + "/api/v1/metadata/bmm/raw")) == 4
+
+
+def test_tables_are_mappings_of_their_columns(client):
+    c, _ = client
+    table = c["bmm/raw"].values().first()["primary"]["data"]
+    assert list(table) == table.columns and "det1" in table and "nope" not in table
+    assert [k for k, _ in table.items()] == table.columns
+    assert [v.path[-1] for v in table.values()] == table.columns
+    with pytest.raises(TypeError, match="strings"):
+        table[0]
+
+
+def test_search_takes_mongo_dicts_and_says_what_else(client):
+    c, _ = client
+    runs = c["bmm/raw"]
+    by_dict = runs.search({"sample": {"$in": ["Cu", "Fe"]}, "plan_name": "scan"})
+    by_query = runs.search(q.In("sample", ["Cu", "Fe"])).search(q.Key("plan_name") == "scan")
+    assert list(by_dict) == list(by_query) and len(by_dict) == 1
+    with pytest.raises(ValueError, match=r"\$where operator is not supported"):
+        runs.search({"$where": "1"})
+    with pytest.raises(TypeError, match="Key\\('plan_name'\\) == 'scan'"):
+        runs.search("plan_name == scan")
+
+
+def test_index_errors_say_how_many_there_are(client):
+    c, _ = client
+    runs = c["bmm/raw"]
+    with pytest.raises(IndexError, match=r"has 4 entries \(valid: 0..3, or -1..-4\)"):
+        runs[-100000]
+    with pytest.raises(IndexError, match="nothing in /bmm/raw matches this search"):
+        runs.search(q.Key("sample") == "unobtainium").values()[-1]

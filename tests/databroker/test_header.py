@@ -115,6 +115,8 @@ def test_detector_data_unfilled_and_filled(RE_db, db, recorder, tmp_path):
     assert len(images) == 4 and images.frame_shape == (6, 5)
     np.testing.assert_array_equal(images[2], cam.frames[2])
     np.testing.assert_array_equal(np.stack(list(images[1:3])), np.stack(cam.frames[1:3]))
+    with pytest.raises(IndexError, match="there are 4 frames"):
+        images[10]
     lazy = h.xarray_dask()
     np.testing.assert_array_equal(lazy["cam"][3].compute().values, cam.frames[3])
     assert lazy["det1"].dims == ("time",)
