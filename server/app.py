@@ -7,7 +7,7 @@ from fastapi import Depends, FastAPI
 from bluebroker import __version__
 from bluebroker.catalog import Catalog
 
-from . import errors
+from . import errors, openapi
 from .auth import require_api_key
 from .compression import CompressionMiddleware
 from .routes import about, data, documents, nodes, stream
@@ -36,4 +36,5 @@ def create_app(
     for module in (nodes, data, documents):
         app.include_router(module.router, dependencies=guarded)
     app.include_router(stream.router)  # checks the API key itself: websockets too
+    openapi.install(app)  # the published schema completed from the registries; offline /docs
     return app
