@@ -187,7 +187,12 @@ class Subscription:
                     compression=None,
                 ) as ws:
                     async for raw in ws:
-                        self._handle(packing.unpackb(raw))
+                        try:
+                            message = packing.unpackb(raw)
+                        except packing.PayloadRefused as err:  # never decoded unsafely
+                            self.error = ClientError(0, f"unusable message from the server: {err}")
+                            return
+                        self._handle(message)
                         wait = 0.1
                     code, reason = ws.close_code, ws.close_reason
             except ConnectionClosed as err:

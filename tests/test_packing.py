@@ -280,3 +280,46 @@ def test_a_posted_object_dtype_is_a_400_and_the_server_lives_on(served):
         assert r.status_code == 400, r.text
         assert "holds Python objects" in r.json()["detail"]
         assert client.get("/api/v1/").status_code == 200
+
+
+def test_a_client_refuses_an_unsafe_message_from_a_server():
+    """A hostile (or broken) server gets a clear error out of a live subscription, not a
+    crashed client or a subscription that silently waits."""
+    import asyncio
+    import threading
+    from types import SimpleNamespace
+
+    import httpx
+    from websockets.asyncio.server import serve
+
+    from bluebroker.client.live import Subscription
+    from bluebroker.client.transport import ClientError
+
+    bad = _pack({b"nd": True, b"type": "|O", b"shape": [4], b"data": b"A" * 32})
+    ready: dict = {}
+
+    async def handler(ws):
+        await ws.send(bad)
+        await ws.wait_closed()
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            ready["port"] = server.sockets[0].getsockname()[1]
+            ready["stop"] = asyncio.get_running_loop().create_future()
+            started.set()
+            await ready["stop"]
+
+    started = threading.Event()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert started.wait(10)
+    transport = SimpleNamespace(api=f"http://127.0.0.1:{ready['port']}/api/v1", http=httpx.Client())
+    try:
+        sub = Subscription(transport, ("bmm", "raw"), reconnect=False)
+        with pytest.raises(ClientError, match=r"unusable message.*holds Python objects"):
+            sub.start(timeout=10)
+    finally:
+        loop.call_soon_threadsafe(ready["stop"].set_result, None)
+        thread.join(10)
+        transport.http.close()
