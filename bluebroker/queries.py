@@ -37,16 +37,66 @@ __all__ = [
 ]
 
 SECTIONS = ("start", "stop", "summary")
+# Bounds on what one query may hold: queries arrive from anyone through URL parameters, and
+# each item becomes SQL that the database evaluates on every run of a catalog.
+MAX_TEXT = 1000  # characters of a key, a pattern, a full-text search, a string value
+MAX_VALUES = 1000  # items of an 'in' / 'notin' list, scan ids, uid prefixes
+MAX_DEPTH = 16  # nesting of a list or dict value compared with metadata
+INT64 = (-(2**63), 2**63)
 
 
 class QueryError(ValueError):
     """A query that cannot be understood; the message says what is accepted."""
 
 
+def check_text(value: Any, what: str) -> str:
+    """``value`` as text a catalog can compare: a string without NUL or lone surrogates."""
+    if not isinstance(value, str):
+        raise QueryError(f"{what} must be a string, got {type(value).__name__} {value!r:.80}")
+    if len(value) > MAX_TEXT:
+        raise QueryError(f"{what} is {len(value)} characters long; at most {MAX_TEXT} are allowed")
+    if "\x00" in value:
+        raise QueryError(f"{what} cannot contain NUL characters (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QueryError(f"{what} is not valid Unicode (a lone surrogate, \\ud800)") from None
+    return value
+
+
+def check_value(value: Any, what: str) -> Any:
+    """``value`` as a JSON value a catalog can compare: text as :func:`check_text`, integers
+    within 64 bits, lists and dicts nested at most ``MAX_DEPTH`` deep and no longer than
+    ``MAX_VALUES`` items in all."""
+    stack, count = [(value, 0)], 0
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH or count > MAX_VALUES:
+            raise QueryError(
+                f"{what} is too large: at most {MAX_DEPTH} levels and {MAX_VALUES} items"
+            )
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                check_text(key, f"a key in {what}")
+                stack.append((inner, depth + 1))
+        elif isinstance(item, list | tuple):
+            stack.extend((inner, depth + 1) for inner in item)
+        elif isinstance(item, str):
+            check_text(item, what)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not INT64[0] <= item < INT64[1]:
+                raise QueryError(f"{what} {item} does not fit in 64 bits; use a float")
+        elif item is not None and not isinstance(item, bool | float):
+            raise QueryError(f"{what} must be a JSON value, got {type(item).__name__}")
+    return value
+
+
 def normalize_key(key: str) -> str:
     """Return ``section.path`` for a metadata key, defaulting the section to ``start``."""
     if not isinstance(key, str) or not key.strip(". "):
         raise QueryError(f"a query key must be a non-empty string such as 'plan_name', got {key!r}")
+    check_text(key, "a query key")
     head = key.split(".", 1)[0]
     return key if head in SECTIONS and "." in key else f"start.{key}"
 
@@ -61,22 +111,36 @@ class Query:
         """Encode the fields as strings (JSON for values) for URL parameters."""
         return {f.name: json.dumps(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
+    def __post_init__(self) -> None:
+        if "key" in self.__dataclass_fields__:
+            normalize_key(self.key)  # type: ignore[attr-defined]
+        if "value" in self.__dataclass_fields__:
+            check_value(self.value, f"the value of query {self.name!r}")  # type: ignore[attr-defined]
+
     @classmethod
     def decode(cls, params: Mapping[str, str]) -> Query:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise QueryError(
+                f"query {cls.name!r} has no parameter {unknown[0]!r}; its parameters: "
+                f"{', '.join(sorted(known))}"
+            )
         kwargs = {}
         for f in dataclasses.fields(cls):
             if f.name not in params:
                 if f.default is dataclasses.MISSING:
                     raise QueryError(f"query {cls.name!r} needs the parameter {f.name!r}")
                 continue
-            raw = params[f.name]
-            try:
-                kwargs[f.name] = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise QueryError(
-                    f"query {cls.name!r} parameter {f.name!r} must be JSON, got {raw!r}"
-                ) from err
+            kwargs[f.name] = _json(params[f.name], f"query {cls.name!r} parameter {f.name!r}")
         return cls(**kwargs)
+
+
+def _json(raw: str, what: str) -> Any:
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        raise QueryError(f"{what} must be JSON (strings in quotes), got {raw!r:.80}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +174,8 @@ class Comparison(Query):
     name: ClassVar[str] = "comparison"
 
     def __post_init__(self) -> None:
-        if self.operator not in OPERATORS:
+        super().__post_init__()
+        if not isinstance(self.operator, str) or self.operator not in OPERATORS:
             raise QueryError(
                 f"comparison operator must be one of {', '.join(OPERATORS)}, got {self.operator!r}"
             )
@@ -135,7 +200,15 @@ class In(Query):
 
     def __post_init__(self) -> None:
         if not isinstance(self.value, list | tuple):
-            raise QueryError(f"'in' needs a list of values, got {self.value!r}")
+            raise QueryError(f"'in' needs a list of values, got {self.value!r:.80}")
+        if len(self.value) > MAX_VALUES:
+            raise QueryError(
+                f"'in' lists hold at most {MAX_VALUES} values, got {len(self.value)}; "
+                "split the search, or search by a range (comparison)"
+            )
+        normalize_key(self.key)
+        for value in self.value:
+            check_value(value, f"a value of query {self.name!r}")
         object.__setattr__(self, "value", list(self.value))
 
 
@@ -153,6 +226,9 @@ class FullText(Query):
     text: str
     name: ClassVar[str] = "fulltext"
 
+    def __post_init__(self) -> None:
+        check_text(self.text, "the full-text search")
+
 
 @dataclasses.dataclass(frozen=True)
 class Regex(Query):
@@ -162,6 +238,12 @@ class Regex(Query):
     pattern: str
     case_sensitive: bool = True
     name: ClassVar[str] = "regex"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_text(self.pattern, "a regex pattern")
+        if not isinstance(self.case_sensitive, bool):
+            raise QueryError(f"case_sensitive must be true or false, got {self.case_sensitive!r}")
 
 
 def to_timestamp(value: Any, tz: str | None = None) -> float | None:
@@ -186,14 +268,12 @@ def to_timestamp(value: Any, tz: str | None = None) -> float | None:
         except ValueError:
             value = _parse_loose_date(text)
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            if tz is not None:
-                from zoneinfo import ZoneInfo
-
-                value = value.replace(tzinfo=ZoneInfo(tz))
-            else:
-                value = value.astimezone()
-        return value.timestamp()
+        try:
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=_zone(tz)) if tz is not None else value.astimezone()
+            return value.timestamp()
+        except (OverflowError, ValueError, OSError):
+            raise QueryError(f"time {value!r} is out of range; use years 1970-9999") from None
     raise QueryError(f"cannot read {value!r} as a time; use epoch seconds or '2022-03-27 09:29'")
 
 
@@ -215,8 +295,33 @@ class TimeRange(Query):
     timezone: str | None = None
     name: ClassVar[str] = "time_range"
 
+    def __post_init__(self) -> None:
+        for bound in (self.since, self.until):
+            if bound is not None and not isinstance(bound, str | int | float | datetime):
+                raise QueryError(f"time_range takes times as text or epoch seconds, not {bound!r}")
+            if isinstance(bound, str):
+                check_text(bound, "a time_range bound")
+            if isinstance(bound, int) and not isinstance(bound, bool):
+                check_value(bound, "a time_range bound")
+        if self.timezone is not None:
+            _zone(self.timezone)
+        self.bounds()  # fail now, at the request, not at the first read
+
     def bounds(self) -> tuple[float | None, float | None]:
         return to_timestamp(self.since, self.timezone), to_timestamp(self.until, self.timezone)
+
+
+def _zone(name: Any) -> Any:
+    """The IANA time zone ``name`` (e.g. 'Europe/Berlin'), or a QueryError saying so."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    check_text(name, "the time zone")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise QueryError(
+            f"unknown time zone {name!r}; use an IANA name such as 'America/New_York' or 'UTC'"
+        ) from None
 
 
 DUPLICATES = ("latest", "all")
@@ -233,9 +338,13 @@ class ScanID(Query):
     def __init__(self, *scan_ids: int, duplicates: str = "latest") -> None:
         if len(scan_ids) == 1 and isinstance(scan_ids[0], list | tuple):
             scan_ids = tuple(scan_ids[0])
+        if len(scan_ids) > MAX_VALUES:
+            raise QueryError(f"at most {MAX_VALUES} scan ids in one query, got {len(scan_ids)}")
         for s in scan_ids:
-            if isinstance(s, bool) or not isinstance(s, int):
-                raise QueryError(f"scan ids must be integers, got {s!r}")
+            if isinstance(s, bool) or not isinstance(s, int) or not INT64[0] <= s < INT64[1]:
+                raise QueryError(f"scan ids must be 64-bit integers, got {s!r:.80}")
+        if not isinstance(duplicates, str):
+            raise QueryError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r:.80}")
         if duplicates not in DUPLICATES:
             raise QueryError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}")
         object.__setattr__(self, "scan_ids", tuple(scan_ids))
@@ -249,9 +358,12 @@ class ScanID(Query):
 
     @classmethod
     def decode(cls, params: Mapping[str, str]) -> ScanID:
+        unknown = sorted(set(params) - {"scan_ids", "duplicates"})
+        if unknown:
+            raise QueryError(f"query 'scan_id' has no parameter {unknown[0]!r}")
         return cls(
             *_json_list(params, "scan_ids"),
-            duplicates=json.loads(params.get("duplicates", '"latest"')),
+            duplicates=_json(params.get("duplicates", '"latest"'), "parameter 'duplicates'"),
         )
 
 
@@ -265,9 +377,12 @@ class PartialUID(Query):
     def __init__(self, *partial_uids: str) -> None:
         if len(partial_uids) == 1 and isinstance(partial_uids[0], list | tuple):
             partial_uids = tuple(partial_uids[0])
+        if len(partial_uids) > MAX_VALUES:
+            raise QueryError(f"at most {MAX_VALUES} uid prefixes in one query")
         for p in partial_uids:
             if not isinstance(p, str) or not p:
-                raise QueryError(f"partial uids must be non-empty strings, got {p!r}")
+                raise QueryError(f"partial uids must be non-empty strings, got {p!r:.80}")
+            check_text(p, "a uid prefix")
         object.__setattr__(self, "partial_uids", tuple(partial_uids))
 
     def encode(self) -> dict[str, str]:
@@ -275,14 +390,16 @@ class PartialUID(Query):
 
     @classmethod
     def decode(cls, params: Mapping[str, str]) -> PartialUID:
+        unknown = sorted(set(params) - {"partial_uids"})
+        if unknown:
+            raise QueryError(f"query 'partial_uid' has no parameter {unknown[0]!r}")
         return cls(*_json_list(params, "partial_uids"))
 
 
 def _json_list(params: Mapping[str, str], field: str) -> list:
-    try:
-        value = json.loads(params[field])
-    except (KeyError, json.JSONDecodeError) as err:
-        raise QueryError(f"parameter {field!r} must be a JSON list") from err
+    if field not in params:
+        raise QueryError(f"parameter {field!r} is missing; give a JSON list")
+    value = _json(params[field], f"parameter {field!r}")
     return value if isinstance(value, list) else [value]
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_ITEM = re.compile(r"^\s*(-?\d+)?\s*(?::\s*(-?\d+)?\s*(?::\s*(-?\d+)?\s*)?)?$")
+_ITEM = re.compile(r"^\s*(-?\d{1,19})?\s*(?::\s*(-?\d{1,19})?\s*(?::\s*(-?\d{1,19})?\s*)?)?$")
+MAX_DIMS = 32  # numpy's arrays have at most 64 dimensions; ours far fewer
 
 
 class SliceError(ValueError):
@@ -20,8 +21,11 @@ def parse_index(text: str | None) -> tuple:
     """``"0:5,::2"`` -> ``(slice(0, 5), slice(None, None, 2))``; empty or None -> ``()``."""
     if text is None or not text.strip():
         return ()
+    items = text.split(",")
+    if len(items) > MAX_DIMS:
+        raise SliceError(f"a slice has at most {MAX_DIMS} items, one per dimension")
     out: list[Any] = []
-    for item in text.split(","):
+    for item in items:
         item = item.strip()
         if item == "...":
             out.append(Ellipsis)
@@ -29,7 +33,8 @@ def parse_index(text: str | None) -> tuple:
         m = _ITEM.match(item)
         if not m or not item:
             raise SliceError(
-                f"cannot read slice item {item!r} in {text!r}; use numpy syntax per dimension, "
+                f"cannot read slice item {item!r:.40} in {text!r:.80}; use numpy syntax (numbers "
+                "of at most 19 digits) per dimension, "
                 "e.g. '0:5', '3', '::2,1:4', '-1,...'"
             )
         if ":" not in item:
@@ -37,10 +42,10 @@ def parse_index(text: str | None) -> tuple:
             continue
         start, stop, step = (int(g) if g is not None else None for g in m.groups())
         if step == 0:
-            raise SliceError(f"slice step cannot be zero in {text!r}")
+            raise SliceError(f"slice step cannot be zero in {text!r:.80}")
         out.append(slice(start, stop, step))
     if sum(1 for x in out if x is Ellipsis) > 1:
-        raise SliceError(f"at most one '...' in {text!r}")
+        raise SliceError(f"at most one '...' in {text!r:.80}")
     return tuple(out)
 
 

@@ -7,9 +7,12 @@ SQLite, the psycopg 3 driver on PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
-import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ def jsonable(obj: Any) -> Any:
     """Make metadata JSON-safe: numpy to Python, NaN/inf to None (PostgreSQL's jsonb refuses
     them). The raw documents keep the exact values; this is only for the queryable copy."""
     if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
+        return {str(k).replace("\x00", ""): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
@@ -45,10 +48,46 @@ def dumps(obj: Any) -> str:
     return json.dumps(jsonable(obj), separators=(",", ":"), sort_keys=True)
 
 
+@functools.lru_cache(maxsize=256)
+def compile_regex(pattern: str) -> Any:
+    """``pattern`` compiled by RE2, whose matching time is linear in the text: Python's ``re``
+    backtracks, and one ``^(a|a)*$`` held the interpreter lock, and so every request, for
+    minutes. Syntax RE2 refuses (backreferences, lookaround) raises ``ValueError``."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 8 << 20
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as err:
+        why = err.args[0] if err.args else ""
+        text = why.decode(errors="replace") if isinstance(why, bytes) else str(why)
+        raise ValueError(text) from None
+
+
 def _sqlite_regexp(pattern: str, value: Any) -> bool:
     if value is None or not isinstance(value, str):
         return False
-    return re.search(pattern, value) is not None
+    return compile_regex(pattern).search(value) is not None
+
+
+@contextlib.contextmanager
+def time_limit(conn: sa.Connection, seconds: float) -> Iterator[None]:
+    """Statements on ``conn`` inside the block are cancelled after ``seconds``: PostgreSQL by
+    ``SET LOCAL statement_timeout`` (the block's transaction only), SQLite by a progress
+    handler that interrupts the statement (raising OperationalError 'interrupted')."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}"))
+        yield
+        return
+    dbapi = conn.connection.dbapi_connection
+    deadline = time.monotonic() + seconds
+    dbapi.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+    try:
+        yield
+    finally:
+        dbapi.set_progress_handler(None, 0)
 
 
 def normalize_uri(uri: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from bluebroker import queries as q
 
 from . import search
+from .engine import time_limit
 from .errors import AmbiguousKey, NotFound
 from .node import Container
 from .schema import catalogs, runs
@@ -20,6 +22,12 @@ if TYPE_CHECKING:
 
 DEFAULT_SORT: tuple[tuple[str, int], ...] = (("start.time", 1),)
 PAGE = 1000
+# Seconds one search statement may run (a catalog's ``search_timeout`` attribute overrides
+# it; the server sets that from its limits): a regex or a sort over a large catalog must not
+# hold a connection and a worker thread for minutes.
+SEARCH_TIMEOUT = 10.0
+# PostgreSQL error codes: query_canceled (the statement timeout), invalid_regular_expression
+TIMED_OUT, BAD_REGEX = "57014", "2201B"
 
 
 class RunCatalog(Container):
@@ -77,10 +85,32 @@ class RunCatalog(Container):
             .order_by(*search.order_by(sort, self.root.dialect))
         )
 
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        """A connection whose statements stop after the search time limit; a stopped
+        statement is a :class:`search.QueryTimeout`, a regex PostgreSQL refuses a QueryError."""
+        seconds = getattr(self.root, "search_timeout", SEARCH_TIMEOUT)
+        with self.root.connect() as conn:
+            try:
+                with time_limit(conn, seconds):
+                    yield conn
+            except sa.exc.DBAPIError as err:
+                code = getattr(err.orig, "sqlstate", None)
+                if code == TIMED_OUT or "interrupted" in str(err.orig):
+                    raise search.QueryTimeout(
+                        f"the search was stopped after {seconds:g} s; narrow it (more specific "
+                        "filters, a time range) or try again when the server is less busy"
+                    ) from None
+                if code == BAD_REGEX:
+                    raise q.QueryError(
+                        f"PostgreSQL cannot use this regex: {str(err.orig).splitlines()[0]}"
+                    ) from None
+                raise
+
     # -- mapping -------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        with self.root.connect() as conn:
+        with self._connect() as conn:
             if not self.queries:  # the writer keeps this count
                 return conn.execute(
                     sa.select(catalogs.c.num_runs).where(catalogs.c.id == self.catalog_id)
@@ -93,14 +123,14 @@ class RunCatalog(Container):
         stmt = self._ordered([runs.c.uid]).offset(offset)
         if limit is not None:
             stmt = stmt.limit(limit)
-        with self.root.connect() as conn:
+        with self._connect() as conn:
             return list(conn.execute(stmt).scalars())
 
     def items_range(self, offset: int = 0, limit: int | None = None) -> list[tuple[str, Run]]:
         stmt = self._ordered(self.root.run_columns()).offset(offset)
         if limit is not None:
             stmt = stmt.limit(limit)
-        with self.root.connect() as conn:
+        with self._connect() as conn:
             return [(row.uid, self.root.make_run(self.path, row)) for row in conn.execute(stmt)]
 
     def __iter__(self) -> Iterator[str]:
@@ -117,7 +147,7 @@ class RunCatalog(Container):
 
     def _fetch(self, *where: sa.ColumnElement) -> Run | None:
         stmt = sa.select(*self.root.run_columns()).where(*self._where(), *where).limit(1)
-        with self.root.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(stmt).first()
         return None if row is None else self.root.make_run(self.path, row)
 
@@ -137,7 +167,7 @@ class RunCatalog(Container):
         reverse = index < 0
         offset = -index - 1 if reverse else index
         stmt = self._ordered(self.root.run_columns(), reverse=reverse).offset(offset).limit(1)
-        with self.root.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(stmt).first()
         if row is None:
             raise NotFound(
@@ -153,7 +183,7 @@ class RunCatalog(Container):
             .order_by(runs.c.time.desc(), runs.c.id.desc())
             .limit(1)
         )
-        with self.root.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(stmt).first()
         if row is None:
             raise NotFound(f"no run with scan_id {scan_id} in /{'/'.join(self.path)}")
@@ -163,7 +193,7 @@ class RunCatalog(Container):
         """The one run whose uid starts with ``prefix``; ambiguity is an error, not a guess."""
         cond = search.condition(q.PartialUID(prefix), self.root.dialect)
         stmt = sa.select(*self.root.run_columns()).where(*self._where(), cond).limit(2)
-        with self.root.connect() as conn:
+        with self._connect() as conn:
             found = conn.execute(stmt).all()
         if not found:
             raise NotFound(f"no run with uid or uid prefix {prefix!r} in /{'/'.join(self.path)}")

@@ -15,8 +15,15 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from bluebroker import queries as q
 
+from .engine import compile_regex
+from .errors import CatalogError
 from .schema import runs
 from .writes import WORD
+
+
+class QueryTimeout(CatalogError):
+    """A search that ran past its time limit and was stopped (the server answers 503)."""
+
 
 COLUMNS = {"start": runs.c.start, "stop": runs.c.stop, "summary": runs.c.summary}
 FAST_KEYS = {"start.time": runs.c.time, "start.scan_id": runs.c.scan_id, "start.uid": runs.c.uid}
@@ -124,8 +131,14 @@ def _contains(path: JsonPath, value: Any) -> sa.ColumnElement:
         in_array = path.json().op("@>")(_jsonb([value]))
         in_text = sa.func.strpos(path.raw_text(), str(value)) > 0
     else:
-        each = sa.func.json_each(path.column, path._sqlite_path).table_valued("value")
-        in_array = sa.exists().select_from(each).where(each.c.value == value)
+        each = sa.func.json_each(path.column, path._sqlite_path).table_valued("value", "type")
+        if isinstance(value, list | dict):  # json_each gives nested values as their JSON text
+            text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+            kind = "array" if isinstance(value, list) else "object"
+            match = sa.and_(each.c.type == kind, each.c.value == text)
+        else:
+            match = each.c.value == value
+        in_array = sa.exists().select_from(each).where(match)
         in_text = sa.func.instr(path.raw_text(), str(value)) > 0
     return sa.case(
         (path.is_type("array"), in_array),
@@ -172,6 +185,33 @@ def _partial_uid(prefixes: tuple[str, ...], pg: bool) -> sa.ColumnElement:
     return sa.or_(*(sa.and_(runs.c.uid >= p, runs.c.uid < p + "\U0010ffff") for p in prefixes))
 
 
+def _in(path: JsonPath, values: list) -> sa.ColumnElement:
+    """One flat IN per JSON type: an OR of a thousand comparisons nests too deep for SQLite's
+    parser (its expression depth limit is 1000)."""
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    texts = [v for v in values if isinstance(v, str)]
+    others = [v for v in values if not isinstance(v, int | float | str) or isinstance(v, bool)]
+    parts = [_eq(path, v) for v in others]
+    if numbers:
+        parts.append(path.number().in_(numbers))
+    if texts:
+        parts.append(path.text().in_(texts))
+    return sa.or_(sa.false(), *parts)
+
+
+def _check_regex(pattern: str) -> None:
+    """Regexes are RE2 syntax on both backends, checked here so a bad one is a 400 naming
+    the problem (SQLite evaluates them with RE2; PostgreSQL with its own engine, under the
+    search's statement timeout)."""
+    try:
+        compile_regex(pattern)
+    except ValueError as err:
+        raise q.QueryError(
+            f"cannot use regex {pattern!r:.80}: {err}; patterns are RE2 syntax, which has no "
+            "backreferences or lookaround (https://github.com/google/re2/wiki/Syntax)"
+        ) from None
+
+
 def condition(query: q.Query, dialect: str) -> sa.ColumnElement:
     """The WHERE clause for one query."""
     pg = dialect == "postgresql"
@@ -185,14 +225,13 @@ def condition(query: q.Query, dialect: str) -> sa.ColumnElement:
         case q.Contains(key=key, value=value):
             return _contains(JsonPath(key, dialect), value)
         case q.NotIn(key=key, value=values):
-            path = JsonPath(key, dialect)
-            return _not(sa.or_(sa.false(), *(_eq(path, v) for v in values)))
+            return _not(_in(JsonPath(key, dialect), values))
         case q.In(key=key, value=values):
-            path = JsonPath(key, dialect)
-            return sa.or_(sa.false(), *(_eq(path, v) for v in values))
+            return _in(JsonPath(key, dialect), values)
         case q.FullText(text=text):
             return _fulltext(text, pg)
         case q.Regex(key=key, pattern=pattern, case_sensitive=case_sensitive):
+            _check_regex(pattern)
             text = JsonPath(key, dialect).text()
             if pg:
                 return text.op("~" if case_sensitive else "~*")(pattern)

@@ -19,21 +19,34 @@ from .schema import catalogs, check_version, current_version, runs, streams, upg
 
 PATHS_MAX_AGE = 2.0
 SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+MAX_CATALOG_DEPTH = 8
+MAX_SEGMENT = 64
 
 
 def split_path(path: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``'bmm/raw/'`` -> ``('bmm', 'raw')``. A path with NUL names nothing (no catalog, uid or
+    field can hold one) and PostgreSQL refuses it in a query: NotFound before any query."""
     if isinstance(path, tuple | list):
         return tuple(path)
+    if "\x00" in path:
+        raise NotFound(f"no node at {path!r:.200}: paths cannot contain NUL characters")
     return tuple(p for p in path.strip("/").split("/") if p)
 
 
 def check_catalog_path(path: str) -> str:
-    """A catalog path is one or more segments of letters, digits, '_', '.', '-'."""
+    """A catalog path is one to ``MAX_CATALOG_DEPTH`` segments of letters, digits, '_', '.',
+    '-', each at most ``MAX_SEGMENT`` long: every path is listed under the root, so one absurd
+    path (a hundred segments) would make every root listing absurd too."""
     parts = split_path(path)
-    if not parts or not all(SEGMENT.match(p) for p in parts):
+    if not parts or not all(SEGMENT.fullmatch(p) for p in parts):
         raise CatalogError(
-            f"invalid catalog path {path!r}: use segments of letters, digits, '_', '.', '-' "
-            "separated by '/', e.g. 'bmm/raw'"
+            f"invalid catalog path {path!r:.200}: use segments of letters, digits, '_', '.', "
+            "'-' separated by '/', e.g. 'bmm/raw'"
+        )
+    if len(parts) > MAX_CATALOG_DEPTH or any(len(p) > MAX_SEGMENT for p in parts):
+        raise CatalogError(
+            f"invalid catalog path {path[:80]!r}...: at most {MAX_CATALOG_DEPTH} segments of at "
+            f"most {MAX_SEGMENT} characters, e.g. 'bmm/raw'"
         )
     return "/".join(parts)
 

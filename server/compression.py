@@ -66,7 +66,9 @@ class CompressionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
         encoding = _pick(headers.get("accept-encoding", ""))
         if encoding is None:
             await self.app(scope, receive, send)
@@ -85,7 +87,8 @@ class CompressionMiddleware:
             if "start" in state:
                 start = state.pop("start")
                 response_headers = {
-                    k.decode().lower(): v.decode() for k, v in start.get("headers", [])
+                    k.decode("latin-1").lower(): v.decode("latin-1")
+                    for k, v in start.get("headers", [])
                 }
                 media = response_headers.get("content-type", "")
                 skip = (
@@ -102,7 +105,7 @@ class CompressionMiddleware:
                 raw = [
                     (k, v)
                     for k, v in start.get("headers", [])
-                    if k.decode().lower() != "content-length"
+                    if k.decode("latin-1").lower() != "content-length"
                 ]
                 raw += [(b"content-encoding", encoding.encode()), (b"vary", b"Accept-Encoding")]
                 await send({**start, "headers": raw})

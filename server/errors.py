@@ -1,22 +1,30 @@
-"""Every error is JSON that says what was wrong and how to mend it: ``{"detail": "..."}``."""
+"""Every error is JSON that says what was wrong and how to mend it: ``{"detail": "..."}``.
+
+A client's mistake is a 4xx naming the mistake. Anything else is a bug: its 500 carries only
+an error id, and the traceback goes to the server log under that id, because exception text
+(SQL, parameters, paths) tells an outsider about the inside and a user nothing they can act on.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bluebroker.catalog import (
     AmbiguousKey,
-    CatalogError,
     ExternalDataError,
     ExternalDataMissing,
     NotFound,
     UnknownHandler,
 )
+from bluebroker.catalog.search import QueryTimeout
 from bluebroker.queries import QueryError
 from bluebroker.slicing import SliceError
 
@@ -42,7 +50,7 @@ STATUS = [
     (ExternalDataMissing, 404),
     (UnknownHandler, 501),
     (ExternalDataError, 502),
-    (CatalogError, 500),
+    (QueryTimeout, 503),
 ]
 
 
@@ -75,18 +83,53 @@ def install(app: FastAPI) -> None:
     for exc_type, status in STATUS:
         app.add_exception_handler(exc_type, _handler(status))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error serving %s", request.url)
-        return _json(
-            500,
-            f"internal error ({type(exc).__name__}: {exc}); the server log has "
-            "the details, please report it",
-        )
-
 
 def _handler(status: int):
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         return _json(status, str(exc))
 
     return handle
+
+
+def internal_error(exc: BaseException, where: str) -> str:
+    """Log ``exc`` with a new error id and return the one-line detail a client is shown."""
+    error_id = uuid.uuid4().hex[:12]
+    log.error("internal error %s serving %s", error_id, where, exc_info=exc)
+    return (
+        f"internal error {error_id}; nothing you sent explains it, the server log has the "
+        "details under this id: please report it"
+    )
+
+
+class InternalErrorMiddleware:
+    """Answer an unexpected exception with a 500 that holds only an error id, and keep the
+    connection: the exception is logged here, not re-raised, so a keep-alive connection
+    serves its next request (Starlette's own handler re-raises and the server drops it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            detail = internal_error(exc, f"{scope.get('method')} {scope.get('path')}")
+            if started:  # too late for a status: the client sees a cut-off body
+                return
+            body = json.dumps({"detail": detail}).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": body})

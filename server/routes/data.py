@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 
 from bluebroker import formats
 from bluebroker.catalog import ArrayNode, Node, Run, Stream, TableNode
-from bluebroker.slicing import parse_index
+from bluebroker.slicing import parse_index, result_shape
 from bluebroker.structures import block_chunks
 
 from ..deps import data_response, node_at
@@ -17,10 +19,43 @@ from ..encoders.arrays import encode_array
 from ..encoders.containers import encode_run, encode_stream
 from ..encoders.tables import encode_arrays, encode_table
 from ..errors import ApiError
+from ..limits import limits
 from ..negotiation import choose
 
 router = APIRouter()
-MAX_IMAGE = 1024
+MAX_IMAGE = 1024  # the default max_size of pictures
+
+
+def _check_size(request: Request, nbytes: int, instead: str) -> None:
+    """A 413 for a read larger than the server's ``max_read_bytes``, saying what to read
+    instead: it would be held in memory whole, and then once more encoded."""
+    limit = limits(request.app).max_read_bytes
+    if nbytes > limit:
+        raise ApiError(
+            413,
+            f"this read is {nbytes:,} bytes, over this server's limit of {limit:,} for one "
+            f"request; {instead}",
+        )
+
+
+def _itemsize(dtype: np.dtype) -> int:
+    return max(dtype.itemsize, 8) if dtype.kind in "OUS" else dtype.itemsize
+
+
+def _max_size(request: Request) -> int:
+    raw = request.query_params.get("max_size")
+    if raw is None:
+        return MAX_IMAGE
+    top = limits(request.app).max_image_size
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= top:
+        raise ApiError(
+            400, f"max_size must be a whole number of pixels, 1 to {top}, not {raw!r:.40}"
+        )
+    return value
 
 
 def _array(request: Request, path: str) -> ArrayNode:
@@ -40,8 +75,7 @@ def _wrong_family(node: Node, path: str, wanted: str) -> str:
 
 def _send_array(request: Request, node: ArrayNode, arr: np.ndarray) -> Response:
     media = choose(request, ARRAY_FORMATS, formats.JSON)
-    max_size = int(request.query_params.get("max_size", MAX_IMAGE))
-    body = encode_array(arr, media, max_size)
+    body = encode_array(arr, media, _max_size(request))
     native = arr.dtype.newbyteorder("=") if arr.dtype.kind not in "OUS" else arr.dtype
     headers = {"X-Array-Shape": ",".join(map(str, arr.shape)), "X-Array-Dtype": native.str}
     return data_response(request, body, media, node, headers)
@@ -50,13 +84,21 @@ def _send_array(request: Request, node: ArrayNode, arr: np.ndarray) -> Response:
 @router.get("/api/v1/array/full/{path:path}", summary="An array, or the slice asked for")
 def array_full(request: Request, path: str, slice: str = "") -> Response:
     node = _array(request, path)
+    index = parse_index(slice)
+    shape, dtype = node.shape, node.dtype
     try:
-        arr = node.read(parse_index(slice))
-    except IndexError as err:
+        wanted = result_shape(shape, index)
+    except (IndexError, TypeError, ValueError, OverflowError) as err:
         raise ApiError(
-            400, f"slice {slice!r} does not fit this array of shape {list(node.shape)}: {err}"
+            400, f"slice {slice!r:.80} does not fit this array of shape {list(shape)}: {err}"
         ) from None
-    return _send_array(request, node, arr)
+    _check_size(
+        request,
+        math.prod(wanted) * _itemsize(dtype),
+        f"slice it (e.g. slice=0:10 of its {shape[0] if shape else 1} rows) or read it "
+        f"block by block (/array/block/{path}?block=...)",
+    )
+    return _send_array(request, node, node.read(index))
 
 
 @router.get("/api/v1/array/block/{path:path}", summary="One block of an array (see chunks)")
@@ -73,6 +115,8 @@ def array_block(request: Request, path: str, block: str = Query(...)) -> Respons
     ):
         raise ApiError(400, f"block {block!r} is outside the chunks {chunks} of this array")
     index = tuple(slice(sum(c[:i]), sum(c[: i + 1])) for i, c in zip(ids, chunks, strict=True))
+    size = math.prod(c[i] for i, c in zip(ids, chunks, strict=True)) * _itemsize(node.dtype)
+    _check_size(request, size, f"slice it with /array/full/{path}?slice=...")
     return _send_array(request, node, node.read(index))
 
 
@@ -100,6 +144,12 @@ def _send_table(request: Request, node: TableNode) -> Response:
         if columns is None:  # every field as stored, detector fields as their datum ids
             columns = node.columns
     media = choose(request, TABLE_FORMATS, formats.JSON)
+    _check_size(
+        request,
+        _table_bytes(node, columns),
+        "ask for fewer columns (column=...), or read the big ones as arrays, slice by slice "
+        "(/array/full/<table path>/<column>?slice=0:10)",
+    )
     if media == formats.ARROW:  # the clients' wire format: numpy straight to Arrow
         # How many descriptors the rows came from: the databroker facade rebuilds legacy
         # tables from this one response when it is 1, and per descriptor otherwise.
@@ -108,6 +158,19 @@ def _send_table(request: Request, node: TableNode) -> Response:
     else:
         body = encode_table(node.read(columns, **options), media)
     return data_response(request, body, media, node)
+
+
+def _table_bytes(node: TableNode, columns: list[str] | None) -> int:
+    """What reading ``columns`` (all the table reads by default) holds in memory."""
+    infos = getattr(node, "column_infos", None)
+    if infos is None:  # configuration tables: one row per descriptor
+        return 0
+    names = set(columns or node.internal_columns)
+    return sum(
+        math.prod(shape) * _itemsize(dtype)
+        for name, (_, (shape, dtype, _)) in infos().items()
+        if name in names
+    )
 
 
 @router.get("/api/v1/table/full/{path:path}", summary="A table, or the columns asked for")
@@ -126,6 +189,14 @@ def table_partition(request: Request, path: str, partition: int = Query(...)) ->
 @router.get("/api/v1/container/full/{path:path}", summary="A stream or run as one file")
 def container_full(request: Request, path: str) -> Response:
     node = node_at(request, path)
+    streams = [node] if isinstance(node, Stream) else []
+    if isinstance(node, Run):
+        streams = list(node.values())
+    _check_size(
+        request,
+        sum(2 * _table_bytes(s["data"], None) for s in streams),  # data and timestamps
+        "read its streams' tables (/table/full/...), or their columns slice by slice",
+    )
     if isinstance(node, Stream):
         media = choose(request, STREAM_FORMATS, formats.NETCDF)
         return data_response(request, encode_stream(node, media), media, node)

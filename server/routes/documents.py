@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import msgpack
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from bluebroker import formats, packing
-from bluebroker.catalog import Catalog, Run
+from bluebroker.catalog import Catalog, CatalogError, Run
 from bluebroker.catalog.tree import check_catalog_path
 from bluebroker.ingest import CatalogWriter
 
@@ -20,6 +21,7 @@ from ..deps import catalog, filename, json_response, node_at
 from ..encoders import DOCUMENT_FORMATS
 from ..encoders.jsonable import dumps
 from ..errors import ApiError
+from ..limits import check_body, limits
 from ..negotiation import choose
 
 router = APIRouter()
@@ -74,39 +76,46 @@ def _pairs(body: object) -> list:
     raise ApiError(400, "the body must be a [name, doc] pair or a list of such pairs")
 
 
+def _decode(raw: bytes, kind: str) -> object:
+    """The posted body, decoded; anything undecodable is a 400 naming the encoding."""
+    try:
+        if kind in (formats.MSGPACK, "application/msgpack"):
+            return packing.unpackb(raw)
+        if kind == formats.JSON:
+            return json.loads(raw)
+    except (ValueError, msgpack.UnpackException, RecursionError) as err:
+        why = "nested too deeply" if isinstance(err, RecursionError) else str(err)[:200]
+        raise ApiError(400, f"the body is not valid {kind}: {why}") from None
+    raise ApiError(415, f"send documents as {formats.JSON} or {formats.MSGPACK}, not {kind!r:.80}")
+
+
 @router.post("/api/v1/documents/{path:path}", summary="Write documents into a catalog of runs")
 async def post_documents(request: Request, path: str) -> Response:
     try:
         path = check_catalog_path(path)
-    except ValueError as err:
+    except CatalogError as err:
         raise ApiError(400, str(err)) from None
-    raw = await request.body()
-    kind = request.headers.get("content-type", formats.JSON).split(";")[0].strip()
-    try:
-        if kind in (formats.MSGPACK, "application/msgpack"):
-            body = packing.unpackb(raw)
-        elif kind == formats.JSON:
-            body = json.loads(raw)
-        else:
-            raise ApiError(
-                415, f"send documents as {formats.JSON} or {formats.MSGPACK}, not {kind!r}"
-            )
-    except (ValueError, msgpack.UnpackException) as err:
-        raise ApiError(400, f"the body is not valid {kind}: {err}") from None
+    raw = await request.body()  # at most max_body_bytes: RequestLimitMiddleware counts it
+    kind = request.headers.get("content-type", formats.JSON).split(";")[0].strip().lower()
+    body = await run_in_threadpool(_decode, raw, kind)
+    del raw
+    await run_in_threadpool(check_body, body, limits(request.app).max_depth)
     pairs = _pairs(body)
-    existing = catalog(request).catalog_paths()
-    if path not in existing and any(
-        p.startswith(path + "/") or path.startswith(p + "/") for p in existing
-    ):
-        raise ApiError(
-            400,
-            f"/{path} overlaps an existing catalog path; catalog paths nest "
-            "only through namespaces, e.g. bmm/raw beside bmm/processed",
-        )
-    writer, lock = request.app.state.writers.get(path)
-    from starlette.concurrency import run_in_threadpool
+    if not pairs:  # nothing to write: no catalog is created for it
+        return json_response({"written": 0, "duplicates": 0, "rejected": []})
+    cat = catalog(request)
 
     def write():
+        existing = cat.catalog_paths()
+        if path not in existing and any(
+            p.startswith(path + "/") or path.startswith(p + "/") for p in existing
+        ):
+            raise ApiError(
+                400,
+                f"/{path} overlaps an existing catalog path; catalog paths nest "
+                "only through namespaces, e.g. bmm/raw beside bmm/processed",
+            )
+        writer, lock = request.app.state.writers.get(path)
         with lock:
             return writer.write_many(pairs, strict=False)
 

@@ -7,14 +7,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request, Response
 
 from bluebroker.catalog import Container, RunCatalog
-from bluebroker.queries import from_params
+from bluebroker.queries import QueryError, from_params, normalize_key
 
 from ..deps import api_base, json_response, node_at
 from ..envelope import ATTRIBUTES, resource
 from ..errors import ApiError
+from ..limits import limits
 
 router = APIRouter()
 MAX_PAGE = 300
+MAX_SORT_KEYS = 16
 
 
 def _fields(value: str | None) -> tuple[str, ...] | None:
@@ -23,7 +25,9 @@ def _fields(value: str | None) -> tuple[str, ...] | None:
     wanted = tuple(f for f in value.split(",") if f)
     unknown = [f for f in wanted if f not in ATTRIBUTES]
     if unknown:
-        raise ApiError(400, f"unknown fields {unknown}; choose from {', '.join(ATTRIBUTES)}")
+        raise ApiError(
+            400, f"unknown fields {unknown[:5]!r:.200}; choose from {', '.join(ATTRIBUTES)}"
+        )
     return wanted
 
 
@@ -34,10 +38,15 @@ def metadata(request: Request, path: str, fields: str | None = None) -> Response
 
 
 def parse_sort(text: str) -> list[tuple[str, int]]:
-    """``start.time,-scan_id`` -> ``[('start.time', 1), ('scan_id', -1)]``."""
+    """``start.time,-scan_id`` -> ``[('start.time', 1), ('scan_id', -1)]``; a key that
+    cannot name metadata is a QueryError."""
     out = []
     for key in (k.strip() for k in text.split(",") if k.strip()):
         out.append((key[1:], -1) if key.startswith("-") else (key, 1))
+    if len(out) > MAX_SORT_KEYS:
+        raise QueryError(f"sort by at most {MAX_SORT_KEYS} keys, got {len(out)}")
+    for key, _ in out:
+        normalize_key(key)
     return out
 
 
@@ -52,6 +61,13 @@ def search(
     offset: int = Query(0, alias="page[offset]", ge=0),
     limit: int = Query(100, alias="page[limit]", ge=0, le=MAX_PAGE),
 ) -> Response:
+    max_offset = limits(request.app).max_offset
+    if offset > max_offset:
+        raise ApiError(
+            400,
+            f"page[offset] is at most {max_offset}; narrow the search with filters, or sort "
+            "the other way (sort=-start.time) to page from the other end",
+        )
     node = node_at(request, path)
     if not isinstance(node, Container):
         raise ApiError(
