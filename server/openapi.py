@@ -249,6 +249,7 @@ class Route:
     headers: dict[str, dict] = field(default_factory=dict)
     public: bool = False  # reachable without the API key
     body: dict | None = None
+    filters: bool = False  # takes the query registry's filters (read when the schema is made)
 
 
 def _files(offered: list[str]) -> dict[str, dict]:
@@ -298,7 +299,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("get", "/api/v1/metadata/{path}"): Route({formats.JSON: _ref("Node")}, (400, 404, 502)),
     ("get", "/api/v1/search/{path}"): Route(
-        {formats.JSON: _ref("Page")}, (400, 404, 502), tuple(filter_params())
+        {formats.JSON: _ref("Page")}, (400, 404, 502), filters=True
     ),
     ("get", "/api/v1/array/full/{path}"): ARRAY,
     ("get", "/api/v1/array/block/{path}"): ARRAY,
@@ -402,7 +403,8 @@ def _complete_operation(path: str, op: dict, route: Route, api_key: bool) -> Non
         responses[str(status)] = _response(status, content)
     params = op.setdefault("parameters", [])
     have = {(p["name"], p["in"]) for p in params}
-    params.extend(p for p in route.params if (p["name"], p["in"]) not in have)
+    extra = [*route.params, *(filter_params() if route.filters else ())]
+    params.extend(p for p in extra if (p["name"], p["in"]) not in have)
     for p in params:
         if p["in"] == "path" and path in PATH_EXAMPLES:
             p["description"] = "A node's path in the tree, e.g. " + PATH_EXAMPLES[path]
