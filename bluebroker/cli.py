@@ -1,179 +1,98 @@
-"""The ``bluebroker`` command. Each subcommand imports only what it needs, so the client-only
-install stays light and a typo gets an answer fast."""
+"""The ``bluebroker`` command: serve a catalog, ingest documents, run the demo.
+
+An operator's mistake (a wrong catalog URI, a missing file, a file of the wrong kind, a port
+in use) ends in one ``error:`` line that says what to fix, and exit status 2; only a bug shows
+a traceback (``--debug`` shows it for everything).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
+import re
 import sys
-import time
 from pathlib import Path
+
+from . import __version__
+from . import cli_commands as commands
 
 DEFAULT_DATA = Path("bluebroker-data")
 DEFAULT_URI = f"sqlite:///{DEFAULT_DATA / 'catalog.db'}"
+DATA_ROOT_HELP = "a folder detector files may be read from; files elsewhere are refused"
+URI_HELP = "sqlite:///path/catalog.db or postgresql://user@host:5432/database"
+# libpq waits for an unanswering host as long as TCP does (minutes); a typo should not.
+CONNECT_TIMEOUT = "10"
 
 
-def _catalog(args: argparse.Namespace) -> int:
-    from bluebroker.catalog import open_catalog
-    from bluebroker.catalog.schema import SCHEMA_VERSION, current_version, upgrade
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes as one line too, pointing at --help instead of printing the usage."""
 
-    cat = open_catalog(args.uri, create=False) if args.action == "info" else None
-    if cat is None:
-        from bluebroker.catalog.tree import Catalog
-
-        cat = Catalog(args.uri)
-        with cat.engine.begin() as conn:
-            before = current_version(conn)
-            if args.action == "init" and before is not None:
-                print(f"{args.uri}: already initialized (schema version {before})")
-                return 0
-            if args.action == "upgrade" and before is None:
-                print(
-                    f"error: {args.uri} has no catalog yet; run: bluebroker catalog init "
-                    f"{args.uri}",
-                    file=sys.stderr,
-                )
-                return 2
-            _, after = upgrade(conn)
-        print(f"{args.uri}: schema version {before or 'none'} -> {after}")
-        return 0
-    with cat.engine.connect() as conn:
-        version = current_version(conn)
-    print(f"{cat.uri}: schema version {version} (this bluebroker: {SCHEMA_VERSION})")
-    for path in sorted(cat.catalog_paths()):
-        print(f"  /{path}: {len(cat[path])} runs")
-    return 0
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
 
 
-def _ingest_file(args: argparse.Namespace) -> int:
-    from bluebroker.ingest import CatalogWriter
-    from bluebroker.ingest.files import replay
-
-    missing = [p for p in args.paths if not p.is_file()]
-    if missing:
-        print(f"error: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
-        return 2
-    writer = CatalogWriter(args.catalog, args.path)
-    report = replay(args.paths, writer, show_progress=not args.quiet)
-    for where, rejected in report.rejected:
-        print(f"refused {where}: {rejected.error}", file=sys.stderr)
-    print(
-        f"{report.written} documents written, {report.duplicates} already present, "
-        f"{len(report.rejected)} refused, into /{writer.path} of {writer.catalog.uri}"
-    )
-    return 1 if report.rejected else 0
-
-
-def _config_items(items: list[str]) -> dict[str, object]:
-    """``KEY=VALUE`` pairs, with numbers and booleans as such (kafka-python wants them so)."""
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"error: --consumer-config takes KEY=VALUE, got {item!r}")
-        if value.lstrip("-").isdigit():
-            out[key] = int(value)
-        elif value.lower() in ("true", "false"):
-            out[key] = value.lower() == "true"
-        else:
-            out[key] = value
-    return out
-
-
-def _ingest_kafka(args: argparse.Namespace) -> int:
-    from bluebroker.catalog import open_catalog
-    from bluebroker.ingest.consumer import KafkaIngestWorker, tune_gc_for_ingest
-
-    logging.getLogger("bluebroker").setLevel(logging.INFO)
-    tune_gc_for_ingest()
-    worker = KafkaIngestWorker(
-        open_catalog(args.catalog),
-        args.bootstrap_servers,
-        args.topic,
-        group_id=args.group_id,
-        catalog_path_template=args.catalog_path_template,
-        dead_letter_topic=args.dead_letter_topic,
-        batch_size=args.batch_size,
-        consumer_config=_config_items(args.consumer_config),
-    )
-    worker.install_signal_handlers()
-    counters = worker.run()
-    print(f"stopped: {counters.line()}")
-    return 0
-
-
-def _root_map(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        old, sep, new = item.partition("=")
-        if not sep or not old or not new:
-            raise SystemExit(f"error: --root-map takes OLD=NEW, got {item!r}")
-        out[old] = new
-    return out
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from bluebroker.catalog import open_catalog
-    from bluebroker.server.run import serve
-
-    catalog = open_catalog(args.catalog, root_map=_root_map(args.root_map))
-    kafka = None
-    if args.kafka:
-        if not args.topic:
-            raise SystemExit("error: --kafka needs --topic (a name or a regular expression)")
-        logging.getLogger("bluebroker").setLevel(logging.INFO)
-        kafka = {
-            "bootstrap_servers": args.kafka,
-            "topic": args.topic,
-            "group_id": args.group_id,
-            "catalog_path_template": args.catalog_path_template,
-            "consumer_config": _config_items(args.consumer_config),
-        }
-    serve(
-        catalog,
-        host=args.host,
-        port=args.port,
-        api_key=args.api_key,
-        kafka=kafka,
-        live_queue_limit=args.live_queue_limit,
-    )
-    return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from bluebroker.ingest import CatalogWriter
-    from bluebroker.ingest.demo import acquire
-    from bluebroker.server.run import background_server
-
-    writer = CatalogWriter(args.catalog, "bmm/raw")
-    with background_server(writer.catalog, args.host, args.port, args.api_key) as url:
-        print(f"serving {writer.catalog.uri} at {url}  (API docs: {url}/docs)")
-        print(
-            f"  python: from bluebroker.client import from_uri; "
-            f"from_uri('{url}')['bmm']['raw'].values().last()"
-        )
-        print(f"  shell:  curl -g '{url}/api/v1/search/bmm/raw?page[limit]=3'")
-        print(
-            f"acquiring simulated runs into /bmm/raw (detector files in {args.data_dir}); "
-            "Ctrl-C to stop",
-            flush=True,
-        )
+def _number(kind: type, low: float, high: float = math.inf, what: str = "") -> object:
+    def parse(text: str) -> int | float:
         try:
-            acquire(writer, args.data_dir.resolve(), args.runs, args.interval)
-            if args.runs is not None and args.keep_serving:
-                print("done acquiring; still serving, Ctrl-C to stop", flush=True)
-                while True:
-                    time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopped")
-    return 0
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or not low <= value <= high:
+            noun = "a whole number" if kind is int else "a number"
+            bounds = f"of {low:g} or more" if high == math.inf else f"from {low:g} to {high:g}"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun} {bounds}{what}")
+        return value
+
+    return parse
 
 
-def _add_server_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalog", default=DEFAULT_URI, help=f"catalog URI ({DEFAULT_URI})")
+def _folder(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an existing folder")
+    return path.resolve()
+
+
+def _servers(text: str) -> str:
+    for server in text.split(","):
+        if not re.fullmatch(r"\[?[\w.:-]+\]?:\d{1,5}", server.strip()):
+            raise argparse.ArgumentTypeError(
+                f"{server!r} is not HOST:PORT (several are separated by commas)"
+            )
+    return text
+
+
+def _add_catalog(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    what = f" (default {default})" if default else ""
+    p.add_argument(
+        "--catalog",
+        default=default,
+        required=default is None,
+        help=f"catalog URI: {URI_HELP}{what}",
+    )
+
+
+def _add_data_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-root", action="append", default=[], type=_folder, metavar="DIR", help=DATA_ROOT_HELP
+    )
+
+
+def _add_server_options(p: argparse.ArgumentParser, free_port: bool) -> None:
+    _add_catalog(p, DEFAULT_URI)
+    _add_data_root(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (8000)")
+    p.add_argument(
+        "--port",
+        type=_number(
+            int, 0 if free_port else 1, 65535, "; 0 picks a free port" if free_port else ""
+        ),
+        default=8000,
+        help="port to listen on (8000); pick another when 8000 is taken"
+        + ("; 0 picks a free one" if free_port else ""),
+    )
     p.add_argument(
         "--api-key",
         default=os.environ.get("BLUEBROKER_API_KEY"),
@@ -181,54 +100,92 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bluebroker", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="log what is happening")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    cat = sub.add_parser("catalog", help="create, upgrade or inspect a catalog database")
-    cat.add_argument("action", choices=["init", "upgrade", "info"])
-    cat.add_argument("uri", help="sqlite:///path/catalog.db or postgresql://user@host/db")
-    cat.set_defaults(func=_catalog)
-
-    ingest = sub.add_parser("ingest", help="write documents into a catalog")
-    isub = ingest.add_subparsers(dest="source", required=True)
-    files = isub.add_parser("file", help="replay JSON Lines or msgpack document files")
-    files.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    files.add_argument("--catalog", required=True, help="catalog URI")
-    files.add_argument("--path", default="raw", help="catalog path for the runs (default raw)")
-    files.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    files.set_defaults(func=_ingest_file)
-    kafka = isub.add_parser("kafka", help="consume document topics from Kafka (a worker)")
-    kafka.add_argument("--bootstrap-servers", required=True, metavar="HOST:PORT")
-    kafka.add_argument(
-        "--topic",
-        required=True,
-        metavar="REGEX_OR_NAME",
-        help="a topic, or a regular expression such as '.*bluebroker.*'",
+def _add_kafka_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--group-id",
+        default="bluebroker-ingest",
+        help="Kafka consumer group; workers in one group share the partitions (bluebroker-ingest)",
     )
-    kafka.add_argument("--catalog", required=True, help="catalog URI")
-    kafka.add_argument("--group-id", default="bluebroker-ingest")
-    kafka.add_argument(
+    p.add_argument(
         "--catalog-path-template",
         default="{beamline}/raw",
-        help="catalog path per topic ({beamline} is the topic's first part)",
+        help="catalog path per topic ({beamline} is the topic's first part, {topic} all of "
+        "it; default {beamline}/raw)",
     )
-    kafka.add_argument("--dead-letter-topic", default="bluebroker.dead-letters")
-    kafka.add_argument(
-        "--batch-size", type=int, default=2000, help="most messages per catalog transaction"
-    )
-    kafka.add_argument(
+    p.add_argument(
         "--consumer-config",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="extra kafka-python consumer settings (repeatable)",
     )
-    kafka.set_defaults(func=_ingest_kafka)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="bluebroker", description=__doc__)
+    p.add_argument("--version", action="version", version=f"bluebroker {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what is happening")
+    p.add_argument(
+        "--debug", action="store_true", help="show the full traceback of any error (for reports)"
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    cat = sub.add_parser("catalog", help="create, upgrade or inspect a catalog database")
+    cat.add_argument(
+        "action",
+        choices=["init", "upgrade", "info"],
+        help="init: make a new catalog; upgrade: bring its schema up to date; "
+        "info: schema version and runs per catalog path",
+    )
+    cat.add_argument("uri", metavar="URI", help=f"the catalog database: {URI_HELP}")
+    cat.set_defaults(func=commands.cmd_catalog)
+
+    ingest = sub.add_parser("ingest", help="write documents into a catalog")
+    isub = ingest.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    files = isub.add_parser("file", help="replay JSON Lines or msgpack document files")
+    files.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="files of [name, doc] pairs"
+    )
+    _add_catalog(files)
+    _add_data_root(files)
+    files.add_argument("--path", default="raw", help="catalog path for the runs (default raw)")
+    files.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    files.set_defaults(
+        func=commands.cmd_ingest_file,
+        interrupted="documents written so far stay; the same command again skips them",
+    )
+    kafka = isub.add_parser("kafka", help="consume document topics from Kafka (a worker)")
+    kafka.add_argument(
+        "--bootstrap-servers",
+        required=True,
+        type=_servers,
+        metavar="HOST:PORT",
+        help="Kafka brokers to start from, comma-separated",
+    )
+    kafka.add_argument(
+        "--topic",
+        required=True,
+        metavar="REGEX_OR_NAME",
+        help="a topic, or a regular expression such as '.*bluebroker.*'",
+    )
+    _add_catalog(kafka)
+    _add_data_root(kafka)
+    _add_kafka_options(kafka)
+    kafka.add_argument(
+        "--dead-letter-topic",
+        default="bluebroker.dead-letters",
+        help="where messages that cannot be ingested go, unchanged (bluebroker.dead-letters)",
+    )
+    kafka.add_argument(
+        "--batch-size",
+        type=_number(int, 1),
+        default=2000,
+        help="most messages per catalog transaction (2000)",
+    )
+    kafka.set_defaults(func=commands.cmd_ingest_kafka)
 
     serve = sub.add_parser("serve", help="serve a catalog over HTTP")
-    _add_server_options(serve)
+    _add_server_options(serve, free_port=False)
     serve.add_argument(
         "--root-map",
         action="append",
@@ -237,51 +194,68 @@ def parser() -> argparse.ArgumentParser:
         help="where detector files moved to (repeatable)",
     )
     serve.add_argument(
-        "--kafka", metavar="HOST:PORT", help="also ingest from this Kafka broker, in this process"
+        "--kafka",
+        metavar="HOST:PORT",
+        type=_servers,
+        help="also ingest from this Kafka broker, in this process",
     )
     serve.add_argument("--topic", metavar="REGEX_OR_NAME", help="topics to ingest (with --kafka)")
-    serve.add_argument("--group-id", default="bluebroker-ingest")
-    serve.add_argument("--catalog-path-template", default="{beamline}/raw")
-    serve.add_argument("--consumer-config", action="append", default=[], metavar="KEY=VALUE")
+    _add_kafka_options(serve)
     serve.add_argument(
         "--live-queue-limit",
-        type=int,
+        type=_number(int, 1),
         default=1000,
         help="disconnect a live subscriber this many messages behind (1000)",
     )
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=commands.cmd_serve)
 
-    demo = sub.add_parser("demo", help="serve the embedded catalog and acquire simulated runs")
-    _add_server_options(demo)
-    demo.add_argument(
-        "--keep-serving", action="store_true", help="with --runs, keep serving after the last run"
+    demo = sub.add_parser(
+        "demo",
+        help="serve the embedded catalog while a simulated beamline acquires runs into it",
     )
+    _add_server_options(demo, free_port=True)
     demo.add_argument(
         "--data-dir",
         type=Path,
         default=DEFAULT_DATA / "files",
-        help="where the simulated detectors write HDF5 files",
+        help=f"where the simulated detectors write HDF5 files ({DEFAULT_DATA / 'files'})",
     )
-    demo.add_argument("--runs", type=int, default=None, help="stop after N runs")
-    demo.add_argument("--interval", type=float, default=3.0, help="seconds between runs")
-    demo.set_defaults(func=_demo)
+    demo.add_argument(
+        "--runs", type=_number(int, 1), default=None, help="stop after N runs (default: never)"
+    )
+    demo.add_argument(
+        "--interval", type=_number(float, 0), default=3.0, help="seconds between runs (3)"
+    )
+    demo.add_argument(
+        "--keep-serving", action="store_true", help="with --runs, keep serving after the last run"
+    )
+    demo.set_defaults(func=commands.cmd_demo)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .cli_errors import explain, hide_secrets, secrets_of
+
     args = parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    from bluebroker.catalog import CatalogError
-    from bluebroker.ingest.errors import DocumentError
-    from bluebroker.ingest.files import FileFormatError
-
+    os.environ.setdefault("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT)
+    secrets = secrets_of(vars(args).values())
+    if getattr(args, "api_key", None):
+        secrets.append(args.api_key)
     try:
         return args.func(args)
-    except (CatalogError, DocumentError, FileFormatError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        hint = getattr(args, "interrupted", None)
+        print(f"interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
+        return 130
+    except Exception as err:
+        line = None if args.debug else explain(err)
+        if line is None:
+            raise
+        print("error: " + hide_secrets(" ".join(line.split()), secrets), file=sys.stderr)
         return 2
 
 

@@ -1,0 +1,223 @@
+"""What each ``bluebroker`` subcommand does (the parser is in cli.py). Each imports only what
+it needs, so the client-only install stays light and a typo gets an answer fast."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from .cli_errors import (
+    OperatorError,
+    check_listen,
+    check_uri,
+    existing_sqlite,
+    open_for_use,
+    reaching,
+)
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from bluebroker.catalog import open_catalog
+    from bluebroker.catalog.schema import SCHEMA_VERSION, current_version, upgrade
+    from bluebroker.catalog.tree import Catalog
+
+    target = check_uri(args.uri)
+    init = f"bluebroker catalog init {target.shown}"
+    if args.action != "init":
+        existing_sqlite(target, init)
+    with reaching(target):
+        if args.action == "info":
+            cat = open_catalog(args.uri, create=False)
+            with cat.engine.connect() as conn:
+                version = current_version(conn)
+            print(f"{target.shown}: schema version {version} (this bluebroker: {SCHEMA_VERSION})")
+            for path in sorted(cat.catalog_paths()):
+                print(f"  /{path}: {len(cat[path])} runs")
+            return 0
+        cat = Catalog(args.uri)
+        with cat.engine.begin() as conn:
+            before = current_version(conn)
+            if args.action == "init" and before is not None:
+                print(f"{target.shown}: already initialized (schema version {before})")
+                return 0
+            if args.action == "upgrade" and before is None:
+                raise OperatorError(f"{target.shown} has no catalog yet; run: {init}")
+            _, after = upgrade(conn)
+    print(f"{target.shown}: schema version {before or 'none'} -> {after}")
+    return 0
+
+
+class _DropRefusals(logging.Filter):
+    """``ingest file`` lists refusals itself, a few and a count; the writer's own line per
+    refused document would bury them (a wrong file is thousands)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "refused %s"
+
+
+def cmd_ingest_file(args: argparse.Namespace) -> int:
+    from bluebroker.catalog.tree import check_catalog_path
+    from bluebroker.ingest import CatalogWriter
+    from bluebroker.ingest.files import check_file, replay
+
+    for path in args.paths:  # before a catalog is opened, let alone created
+        check_file(path)
+    check_catalog_path(args.path)
+    writer = CatalogWriter(open_for_use(args.catalog, data_roots=args.data_root), args.path)
+    if not args.verbose:
+        logging.getLogger("bluebroker.ingest.writer").addFilter(_DropRefusals())
+    report = replay(args.paths, writer, show_progress=not args.quiet)
+    for where, rejected in report.rejected:
+        print(f"refused {where}: {rejected.error}", file=sys.stderr)
+    if report.refused > len(report.rejected):
+        print(
+            f"... and {report.refused - len(report.rejected)} more refused (-v lists them all)",
+            file=sys.stderr,
+        )
+    print(
+        f"{report.written} documents written, {report.duplicates} already present, "
+        f"{report.refused} refused, into /{writer.path} of {check_uri(args.catalog).shown}"
+    )
+    return 1 if report.refused else 0
+
+
+def config_items(items: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs, with numbers and booleans as such (kafka-python wants them so)."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise OperatorError(f"--consumer-config takes KEY=VALUE, got {item!r}")
+        if value.lstrip("-").isdigit():
+            out[key] = int(value)
+        elif value.lower() in ("true", "false"):
+            out[key] = value.lower() == "true"
+        else:
+            out[key] = value
+    return out
+
+
+def cmd_ingest_kafka(args: argparse.Namespace) -> int:
+    from bluebroker.ingest.consumer import KafkaIngestWorker, tune_gc_for_ingest
+
+    consumer_config = config_items(args.consumer_config)
+    catalog = open_for_use(args.catalog, data_roots=args.data_root)
+    logging.getLogger("bluebroker").setLevel(logging.INFO)
+    tune_gc_for_ingest()
+    worker = KafkaIngestWorker(
+        catalog,
+        args.bootstrap_servers,
+        args.topic,
+        group_id=args.group_id,
+        catalog_path_template=args.catalog_path_template,
+        dead_letter_topic=args.dead_letter_topic,
+        batch_size=args.batch_size,
+        consumer_config=consumer_config,
+    )
+    worker.install_signal_handlers()
+    counters = worker.run()
+    print(f"stopped: {counters.line()}")
+    return 0
+
+
+def root_map(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            raise OperatorError(f"--root-map takes OLD=NEW, got {item!r}")
+        out[old] = new
+    return out
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bluebroker.server.run import serve
+
+    kafka = None
+    if args.kafka:
+        if not args.topic:
+            raise OperatorError("--kafka needs --topic (a name or a regular expression)")
+        kafka = {
+            "bootstrap_servers": args.kafka,
+            "topic": args.topic,
+            "group_id": args.group_id,
+            "catalog_path_template": args.catalog_path_template,
+            "consumer_config": config_items(args.consumer_config),
+        }
+    elif args.topic:
+        raise OperatorError("--topic is for --kafka HOST:PORT; give both or neither")
+    check_listen(args.host, args.port)
+    catalog = open_for_use(
+        args.catalog, data_roots=args.data_root, root_map=root_map(args.root_map)
+    )
+    if kafka:
+        logging.getLogger("bluebroker").setLevel(logging.INFO)
+    serve(
+        catalog,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        kafka=kafka,
+        live_queue_limit=args.live_queue_limit,
+    )
+    return 0
+
+
+@contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT (Ctrl-C) and SIGTERM call ``stop``; a second one quits at once."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    received = []
+
+    def handler(signum: int, _frame: object) -> None:
+        if received:
+            os.write(2, b"quit at once\n")
+            os._exit(130)
+        received.append(signum)
+        os.write(2, b"stopping (Ctrl-C again to quit at once)\n")
+        stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bluebroker.ingest import CatalogWriter
+    from bluebroker.ingest.demo import Acquisition
+    from bluebroker.server.run import background_server
+
+    data_dir = args.data_dir.resolve()
+    # The demo's own detector files must stay readable wherever --data-dir puts them.
+    roots = [*args.data_root, data_dir] if args.data_root else None
+    shown = check_uri(args.catalog).shown
+    check_listen(args.host, args.port)
+    writer = CatalogWriter(open_for_use(args.catalog, data_roots=roots), "bmm/raw")
+    acquisition = Acquisition(writer, data_dir)
+    with background_server(writer.catalog, args.host, args.port, args.api_key) as url:
+        print(f"serving {shown} at {url}  (API docs: {url}/docs)")
+        print(
+            f"  python: from bluebroker.client import from_uri; "
+            f"from_uri('{url}')['bmm']['raw'].values().last()"
+        )
+        print(f"  shell:  curl -g '{url}/api/v1/search/bmm/raw?page[limit]=3'")
+        print(
+            f"acquiring simulated runs into /bmm/raw (detector files in {data_dir}); "
+            "Ctrl-C to stop",
+            flush=True,
+        )
+        with _stop_on_signals(acquisition.stop):
+            acquisition.run(args.runs, args.interval)
+            if args.runs is not None and args.keep_serving and not acquisition.stopping:
+                print("done acquiring; still serving, Ctrl-C to stop", flush=True)
+                acquisition.wait()
+    print(f"stopped after {acquisition.done} runs; the catalog stays at {shown}", flush=True)
+    return 0

@@ -1,0 +1,227 @@
+"""The operator's command line: every known mistake is one ``error:`` line with a non-zero exit
+status and no traceback, run through the real ``bluebroker`` console script."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sqlite3
+
+import pytest
+
+from bluebroker import __version__
+from bluebroker.cli import DATA_ROOT_HELP, main, parser
+from bluebroker.cli_errors import explain
+from tests.conftest import PG_URI
+from tests.processes import free_port, run
+
+
+def assert_one_line(done, code: int, *words: str) -> str:
+    """``done`` exited with ``code`` and said one line on stderr holding ``words``."""
+    err = done.stderr
+    assert done.returncode == code, err
+    assert "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: "), err
+    for word in words:
+        assert word in err, err
+    return err
+
+
+def test_version():
+    done = run("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"bluebroker {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("uri", "words"),
+    [
+        ("sqlite:/bad", ["'sqlite:/bad' is not a catalog URI", "sqlite:////absolute"]),
+        ("sqlite:", ["is not a catalog URI"]),
+        ("postgresql:/db", ["is not a catalog URI", "postgresql://user@host"]),
+        ("postgresql://u@h:abc/db", ["its port is not a number"]),
+        ("mysql://u@h/db", ["SQLite or PostgreSQL"]),
+        ("postgresql+asyncpg://u@h/db", ["psycopg 3", "without '+asyncpg'"]),
+        ("sqlite://", ["names no file"]),
+        ("sqlite:///:memory:", ["names no file"]),
+        ("", ["the catalog URI is empty"]),
+    ],
+)
+def test_malformed_catalog_uri(uri, words, tmp_path):
+    for action in ("info", "init"):
+        assert_one_line(run("catalog", action, uri, cwd=tmp_path), 2, *words)
+    assert_one_line(run("serve", "--catalog", uri, cwd=tmp_path), 2, *words)
+    assert list(tmp_path.iterdir()) == []  # no stray file or folder
+
+
+def test_catalog_info_on_a_missing_file_creates_nothing(tmp_path):
+    uri = f"sqlite:///{tmp_path}/sub/catalog.db"
+    for action in ("info", "upgrade"):
+        assert_one_line(
+            run("catalog", action, uri), 2, "no catalog at", "no such file", "catalog init"
+        )
+    assert list(tmp_path.iterdir()) == []
+    bare = run("catalog", "info", "catalog.db", cwd=tmp_path)  # a bare path is a SQLite file
+    assert_one_line(bare, 2, "no catalog at", "catalog.db")
+    assert list(tmp_path.iterdir()) == []
+    made = run("catalog", "init", uri)
+    assert made.returncode == 0 and "schema version none ->" in made.stdout
+    info = run("catalog", "info", uri)
+    assert info.returncode == 0 and "schema version" in info.stdout
+
+
+def test_sqlite_file_that_is_no_catalog(tmp_path):
+    folder = tmp_path / "folder.db"
+    folder.mkdir()
+    assert_one_line(run("serve", "--catalog", f"sqlite:///{folder}"), 2, "is a folder")
+    picture = tmp_path / "picture.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    done = run("serve", "--catalog", f"sqlite:///{picture}/catalog.db")
+    assert_one_line(done, 2, f"{picture} is a file, so it cannot hold the catalog")
+    for args in (["serve"], ["ingest", "kafka", "--bootstrap-servers", "h:1", "--topic", "t"]):
+        done = run(*args, "--catalog", f"sqlite:///{picture}")
+        assert_one_line(done, 2, "is not a SQLite database")
+    assert_one_line(run("catalog", "info", f"sqlite:///{picture}"), 2, "not a SQLite database")
+    # Someone else's SQLite database is refused, not given catalog tables.
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (text)")
+    assert_one_line(run("serve", "--catalog", f"sqlite:///{other}"), 2, "has no bluebroker catalog")
+    with sqlite3.connect(other) as conn:
+        tables = conn.execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("notes",)]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_unwritable_sqlite_folder(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        done = run("serve", "--catalog", f"sqlite:///{locked}/catalog.db")
+        assert_one_line(done, 2, f"{locked}/catalog.db", "SQLite cannot open the file")
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.fixture
+def postgresql(postgresql_available):
+    if not postgresql_available:
+        pytest.skip(f"PostgreSQL at {PG_URI} is unreachable")
+    return PG_URI.rsplit("/", 1)[0]  # postgresql://user@host:port
+
+
+def test_postgresql_mistakes(postgresql):
+    server = postgresql
+    assert_one_line(
+        run("catalog", "info", f"{server}/no_such_db"),
+        2,
+        'has no database "no_such_db"',
+        "createdb no_such_db",
+    )
+    host = server.split("@", 1)[1].split(":")[0]
+    assert_one_line(
+        run("catalog", "info", f"postgresql://no_such_user@{host}/test"),
+        2,
+        'has no user "no_such_user"',
+    )
+    port = free_port()
+    err = assert_one_line(
+        run("serve", "--catalog", f"postgresql://postgres:s3cret-pw@127.0.0.1:{port}/test"),
+        2,
+        f"127.0.0.1:{port}",
+        "connection refused",
+        "postgres:***@",
+    )
+    assert "s3cret-pw" not in err
+    assert_one_line(
+        run("catalog", "info", "postgresql://postgres@no-such-host.invalid/test"),
+        2,
+        "'no-such-host.invalid' is not known",
+    )
+
+
+def test_postgresql_without_a_catalog_names_init(postgresql_uri):
+    err = assert_one_line(run("serve", "--catalog", postgresql_uri), 2, "has no bluebroker catalog")
+    assert "bluebroker catalog init" in err
+
+
+def test_usage_mistakes_are_one_line(tmp_path):
+    cases = [
+        (["serve", "--port", "99999"], "argument --port"),
+        (["serve", "--port", "eighty"], "not a whole number from 1 to 65535"),
+        (["demo", "--runs", "0"], "not a whole number of 1 or more"),
+        (["demo", "--interval", "-1"], "not a number of 0 or more"),
+        (["demo", "--interval", "nan"], "not a number of 0 or more"),
+        (["serve", "--live-queue-limit", "0"], "--live-queue-limit"),
+        (["serve", "--data-root", str(tmp_path / "nope")], "is not an existing folder"),
+        (["serve", "--topic", "x"], "--topic is for --kafka"),
+        (["serve", "--kafka", "localhost"], "is not HOST:PORT"),
+        (["serve", "--kafka", "h:1", "--topic", "t", "--consumer-config", "x"], "KEY=VALUE"),
+        (["serve", "--root-map", "/a"], "OLD=NEW"),
+        (
+            ["ingest", "kafka", "--bootstrap-servers", "h:x", "--topic", "t", "--catalog", "c"],
+            "is not HOST:PORT",
+        ),
+        ([], "required: COMMAND"),
+        (["bogus"], "invalid choice"),
+        (["ingest", "file", "--catalog", "sqlite:///x.db"], "PATH"),
+    ]
+    for args, words in cases:
+        done = run(*args, cwd=tmp_path)
+        assert_one_line(done, 2, words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_port_in_use(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run("serve", "--port", str(port), "--catalog", f"sqlite:///{tmp_path}/c.db")
+        assert_one_line(done, 2, f"port {port}", "--port")
+
+
+def test_debug_shows_the_traceback():
+    done = run("--debug", "catalog", "info", "sqlite:/bad")
+    assert done.returncode == 1 and "Traceback" in done.stderr
+    assert "OperatorError" in done.stderr
+
+
+def test_a_bug_still_shows_its_traceback(monkeypatch):
+    """Only known operator mistakes are turned into a line; anything else is a bug."""
+    assert explain(RuntimeError("a bug")) is None
+    assert explain(KeyError("x")) is None
+
+    def broken(args: argparse.Namespace) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("bluebroker.cli_commands.cmd_catalog", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["catalog", "info", "sqlite:///x.db"])
+
+
+def _options(p: argparse.ArgumentParser, prog: str = "bluebroker"):
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, f"{prog} {name}")
+        elif not isinstance(action, argparse._HelpAction | argparse._VersionAction):
+            yield prog, action
+
+
+def test_every_option_has_help():
+    options = list(_options(parser()))
+    assert len(options) > 35
+    missing = [f"{prog} {action.dest}" for prog, action in options if not action.help]
+    assert missing == []
+    data_roots = [prog for prog, action in options if action.dest == "data_root"]
+    assert sorted(data_roots) == [
+        "bluebroker demo",
+        "bluebroker ingest file",
+        "bluebroker ingest kafka",
+        "bluebroker serve",
+    ]
+    done = run("serve", "--help")
+    assert done.returncode == 0 and DATA_ROOT_HELP in " ".join(done.stdout.split())
