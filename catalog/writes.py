@@ -1,16 +1,16 @@
 """SQL writes for one transaction: the ingest writer decides *what* to write, this knows *how*.
 
 All methods run on the caller's connection inside the caller's transaction, so a batch of
-documents commits or rolls back as one.
+documents commits or rolls back as one. ``WriteSession`` is split by what it writes: runs,
+descriptors and the change log here; event rows in ``writes_appends.py``; external-data
+documents in ``writes_assets.py``.
 """
 
 from __future__ import annotations
 
-import itertools
-import logging
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,25 +22,13 @@ from bluebroker.queries import utc_iso
 
 from . import changes as chg
 from . import columns as col
-from .engine import dumps, jsonable
+from .engine import jsonable
 from .pipeline import Pipeline
-from .schema import (
-    catalogs,
-    chunks,
-    datums,
-    descriptors,
-    documents,
-    events,
-    resources,
-    runs,
-    stream_datums,
-    stream_resources,
-    streams,
-)
+from .schema import catalogs, descriptors, documents, runs, streams
+from .writes_appends import _TAIL_TIERS, IN_BATCH, AppendWrites
+from .writes_assets import AssetWrites
 
-log = logging.getLogger(__name__)
-IN_BATCH = 500  # bound on IN (...) lists, well under every backend's parameter limit
-
+__all__ = ["IN_BATCH", "WORD", "WriteSession", "search_text"]
 
 TEXT_LIMIT = 100_000  # characters of metadata indexed for full-text search, per run
 WORD = re.compile(r"\w+")
@@ -83,52 +71,7 @@ def _scan_id(start: dict) -> int | None:
     return None
 
 
-_TAIL = (
-    sa.select(chunks.c.start_row, chunks.c.stop_row, chunks.c.tier)
-    .where(chunks.c.stream_id == sa.bindparam("stream_id"), chunks.c.column == "seq_num")
-    .order_by(chunks.c.start_row.desc())
-    .limit(sa.bindparam("n"))
-)
-_IN_RANGE = (
-    chunks.c.stream_id == sa.bindparam("stream_id"),
-    chunks.c.start_row >= sa.bindparam("lo"),
-    chunks.c.stop_row <= sa.bindparam("hi"),
-)
-_SIZES = sa.select(chunks.c.column, sa.func.length(chunks.c.payload)).where(*_IN_RANGE)
-_PARTS = (
-    sa.select(
-        chunks.c.column,
-        chunks.c.start_row,
-        chunks.c.stop_row,
-        chunks.c.dtype,
-        chunks.c.shape,
-        chunks.c.payload,
-    )
-    .where(*_IN_RANGE, chunks.c.column.in_(sa.bindparam("columns", expanding=True)))
-    .order_by(chunks.c.column, chunks.c.start_row)
-)
-_DELETE_RANGE = sa.delete(chunks).where(
-    *_IN_RANGE, chunks.c.column.in_(sa.bindparam("columns", expanding=True))
-)
-_EVENT_DIGESTS = sa.select(events.c.uid, events.c.digest).where(
-    events.c.uid.in_(sa.bindparam("uids", expanding=True))
-)
-# The tiers of a stream's last appends, newest first (each append writes a seq_num chunk).
-_TAIL_TIERS = (
-    "SELECT tier FROM chunks WHERE stream_id = {m} AND \"column\" = 'seq_num'"
-    " ORDER BY start_row DESC LIMIT {m}"
-)
-# Grow a stream whose row count and change counter are known in advance, or fail: with no
-# row updated, count(*) is 0 and the division raises, which aborts the transaction (the only
-# way a statement sent ahead of its answer can stop the COMMIT sent right behind it).
-_GROW_AS_EXPECTED = (
-    "WITH grown AS (UPDATE streams SET num_rows = num_rows + %s, last_change = last_change + 1"
-    " WHERE id = %s AND num_rows = %s AND last_change = %s RETURNING id)"
-    " SELECT 1 / count(*) FROM grown"
-)
-
-
-class WriteSession:
+class WriteSession(AppendWrites, AssetWrites):
     """Write primitives bound to one connection (and so to one transaction)."""
 
     def __init__(self, conn: sa.Connection) -> None:
@@ -266,16 +209,12 @@ class WriteSession:
         start, summary, catalog_id = self.conn.execute(
             sa.select(runs.c.start, runs.c.summary, runs.c.catalog_id).where(runs.c.id == run_id)
         ).one()
-        counts = dict(
-            self.conn.execute(
-                sa.select(
-                    streams.c.name,
-                    sa.func.max(streams.c.num_rows, streams.c.stream_rows)
-                    if self.sqlite
-                    else sa.func.greatest(streams.c.num_rows, streams.c.stream_rows),
-                ).where(streams.c.run_id == run_id)
-            ).all()
-        )
+        found = self.conn.execute(
+            sa.select(streams.c.id, streams.c.name, streams.c.num_rows, streams.c.stream_rows)
+            .where(streams.c.run_id == run_id)
+            .order_by(streams.c.id)
+        ).all()
+        counts = {s.name: max(s.num_rows, s.stream_rows) for s in found}
         summary = dict(summary)
         summary["duration"] = float(stop["time"]) - float(summary["timestamp"])
         summary["num_events"] = {name: int(n) for name, n in counts.items()}
@@ -294,10 +233,10 @@ class WriteSession:
         body = {"uid": start["uid"], "exit_status": stop.get("exit_status"), "num_events": counts}
         self.record("catalog", catalog_id, "run-stopped", body)
         self.record("run", run_id, "run-stopped", body)
-        for stream_id in self.conn.execute(
-            sa.select(streams.c.id).where(streams.c.run_id == run_id).order_by(streams.c.id)
-        ).scalars():
-            self.record("stream", stream_id, "run-stopped", body)
+        for stream in found:
+            if stream.stream_rows > stream.num_rows:  # stream_datum rows not yet announced
+                self.announce_rows(stream.id, stream.num_rows, stream.stream_rows)
+            self.record("stream", stream.id, "run-stopped", body)
         return None
 
     def _index_text(self, run_id: int, text: str, new: bool) -> None:
@@ -360,270 +299,6 @@ class WriteSession:
             .returning(descriptors.c.id)
         ).scalar_one()
         return desc_id, stream_id
-
-    # -- events ----------------------------------------------------------------------------
-
-    def event_digests(self, uids: Sequence[str]) -> dict[str, bytes]:
-        """Digests of the events among ``uids`` that are already stored.
-
-        Usually a transaction's first statement: on PostgreSQL it goes through the pipeline,
-        so that the BEGIN travels with it instead of taking a round trip of its own.
-        """
-        found: dict[str, bytes] = {}
-        for i in range(0, len(uids), IN_BATCH):
-            part = list(uids[i : i + IN_BATCH])
-            if self.sqlite:
-                found.update(self.conn.execute(_EVENT_DIGESTS, {"uids": part}).all())
-            else:
-                sql = "SELECT uid, digest FROM events WHERE uid = ANY(%s)"
-                (rows,) = self._pipeline.sync([(sql, (part,))])
-                found.update((uid, bytes(digest)) for uid, digest in rows)
-        return found
-
-    def append(
-        self,
-        stream_id: int,
-        columns: dict[str, np.ndarray],
-        nrows: int,
-        event_keys: Iterable[tuple[str, bytes]],
-        expect: tuple[int, int] | None = None,
-    ) -> int:
-        """Append ``nrows`` rows to a stream, one chunk per column; returns the first row.
-
-        One round trip takes the rows and the change's sequence number and reads the tiers
-        at the end of the stream; the inserts then wait in the pipeline for the commit. Only
-        when the new chunk completes a group of FANOUT (one append in FANOUT) is the tail
-        merged, which reads and writes there and then.
-
-        ``expect`` (PostgreSQL) is the stream's (row count, last change) as the caller last
-        left it. Then nothing is asked: the rows and the change are numbered from it, and a
-        guarded UPDATE waits in the pipeline with the inserts, so a live event is one round
-        trip, COMMIT included. If another writer moved the stream meanwhile, the guard fails
-        the transaction and the caller writes the batch again without ``expect``. The tail
-        is read with the COMMIT and merged after it (``merge_after``).
-        """
-        m = self._mark
-        tier = col.tier_of(nrows)
-        tail = None
-        if expect is not None and not self.sqlite:
-            start_row, last_change = expect
-            self._pipeline.defer(_GROW_AS_EXPECTED, (nrows, stream_id, start_row, last_change))
-            stop_row, change_seq = start_row + nrows, last_change + 1
-            self.guessed = True
-            if stream_id not in self.tails:
-                self.tails.append(stream_id)
-        else:
-            (grown, tail) = self._pipeline.sync(
-                [
-                    (
-                        f"UPDATE streams SET num_rows = num_rows + {m}, last_change = "
-                        f"last_change + 1 WHERE id = {m} RETURNING num_rows, last_change",
-                        (nrows, stream_id),
-                    ),
-                    (_TAIL_TIERS.format(m=m), (stream_id, col.FANOUT - 1)),
-                ]
-            )
-            stop_row, change_seq = (int(v) for v in grown[0])
-            start_row = stop_row - nrows
-        self.streams[stream_id] = (stop_row, change_seq)
-        rows, encoded = [], {}
-        for name, arr in columns.items():
-            dtype, shape, payload = col.encode(arr)
-            encoded[name] = (dtype, shape, payload)
-            rows.append((stream_id, name, start_row, stop_row, tier, dtype, dumps(shape), payload))
-        jsonb = m if self.sqlite else f"CAST({m} AS JSONB)"
-        self._pipeline.defer(
-            'INSERT INTO chunks (stream_id, "column", start_row, stop_row, tier, dtype, shape, '
-            f"payload) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {jsonb}, {m})",
-            rows,
-            many=True,
-        )
-        keyed = [
-            (uid, stream_id, start_row + i, digest) for i, (uid, digest) in enumerate(event_keys)
-        ]
-        if keyed:
-            self._insert_rows(events, ("uid", "stream_id", "row", "digest"), keyed)
-        seq = columns.get("seq_num")
-        if tail is not None:
-            completes_group = len(tail) == col.FANOUT - 1 and all(t == tier for (t,) in tail)
-            if seq is None or completes_group:
-                while self._merge_tail(stream_id):
-                    pass
-        body = {
-            "start_row": start_row,
-            "stop_row": stop_row,
-            "seq_nums": [int(seq[0]), int(seq[-1])] if seq is not None and len(seq) else None,
-        }
-        self._add_change(
-            chg.Change("stream", stream_id, change_seq, "rows-appended", time.time(), body, encoded)
-        )
-        return start_row
-
-    def merge_tail(self, stream_id: int) -> None:
-        """Merge the end of a stream as far as it goes, in a transaction of its own (after an
-        append with ``expect``). The stream's row is locked first, as an append locks it, so
-        that two writers never merge the same appends."""
-        if not self.sqlite:
-            self.conn.execute(
-                sa.select(streams.c.id).where(streams.c.id == stream_id).with_for_update()
-            )
-        while self._merge_tail(stream_id):
-            pass
-
-    def _merge_tail(self, stream_id: int) -> bool:
-        """Merge the last FANOUT appends of a stream when they share a tier (see columns.py).
-
-        Every append writes a ``seq_num`` chunk, so its chunks mark the appends; each column's
-        chunks inside that row range become one chunk. A column whose merged chunk would
-        exceed MAX_MERGED_BYTES (big inline images) is left as it is.
-        """
-        tail = self.conn.execute(_TAIL, {"stream_id": stream_id, "n": col.FANOUT}).all()
-        if len(tail) < col.FANOUT or len({t.tier for t in tail}) != 1:
-            return False
-        try:
-            with self.conn.begin_nested():  # a merge that fails must not fail the append
-                return self._merge_range(
-                    stream_id, tail[-1].start_row, tail[0].stop_row, tail[0].tier + 1
-                )
-        except (ValueError, TypeError, OverflowError) as err:
-            log.warning("left chunks of stream %s unmerged: %s", stream_id, err)
-            return False
-
-    def _merge_range(self, stream_id: int, lo: int, hi: int, tier: int) -> bool:
-        """Merge each column whose chunks tile rows [lo, hi) exactly; a column with a gap
-        (absent from some appends) is left alone, so merging never invents values."""
-        bounds = {"stream_id": stream_id, "lo": lo, "hi": hi}
-        sizes: dict[str, int] = {}
-        for column, nbytes in self.conn.execute(_SIZES, bounds):
-            sizes[column] = sizes.get(column, 0) + nbytes
-        mergeable = [c for c, n in sizes.items() if n <= col.MAX_MERGED_BYTES or c == "seq_num"]
-        parts: dict[str, list] = {}
-        for row in self.conn.execute(_PARTS, {**bounds, "columns": mergeable}):
-            parts.setdefault(row.column, []).append(row)
-        merged_rows = []
-        for column, rows in list(parts.items()):
-            tiles = (
-                rows[0].start_row == lo
-                and rows[-1].stop_row == hi
-                and all(a.stop_row == b.start_row for a, b in itertools.pairwise(rows))
-            )
-            if not tiles:
-                del parts[column]
-                continue
-            arrays = [
-                col.Chunk(
-                    r.start_row, col.decode(r.dtype, r.shape, r.payload, r.stop_row - r.start_row)
-                )
-                for r in rows
-            ]
-            merged = col.assemble(arrays, rows[0].start_row, rows[-1].stop_row)
-            dtype, shape, payload = col.encode(merged)
-            merged_rows.append(
-                {
-                    "stream_id": stream_id,
-                    "column": column,
-                    "start_row": rows[0].start_row,
-                    "stop_row": rows[-1].stop_row,
-                    "tier": tier,
-                    "dtype": dtype,
-                    "shape": shape,
-                    "payload": payload,
-                }
-            )
-        if merged_rows:
-            self.conn.execute(_DELETE_RANGE, {**bounds, "columns": list(parts)})
-            self.conn.execute(sa.insert(chunks), merged_rows)
-        return "seq_num" in parts  # the append markers merged: the tail has changed
-
-    # -- external data -------------------------------------------------------------------
-
-    def find_resource(self, uid: str) -> sa.Row | None:
-        return self.conn.execute(
-            sa.select(resources.c.run_id, resources.c.digest).where(resources.c.uid == uid)
-        ).first()
-
-    def insert_resource(self, run_id: int, doc: dict, digest: bytes) -> None:
-        self.conn.execute(
-            sa.insert(resources).values(
-                uid=doc["uid"], run_id=run_id, doc=jsonable(doc), digest=digest
-            )
-        )
-
-    def datum_kwargs(self, datum_ids: Sequence[str]) -> dict[str, tuple[str, dict]]:
-        """(resource uid, kwargs) for the datum ids among ``datum_ids`` that are stored."""
-        found: dict[str, tuple[str, dict]] = {}
-        for i in range(0, len(datum_ids), IN_BATCH):
-            part = datum_ids[i : i + IN_BATCH]
-            for datum_id, resource, kwargs in self.conn.execute(
-                sa.select(datums.c.datum_id, datums.c.resource, datums.c.kwargs).where(
-                    datums.c.datum_id.in_(part)
-                )
-            ):
-                found[datum_id] = (resource, kwargs)
-        return found
-
-    def insert_datums(self, rows: list[dict]) -> None:
-        if rows:
-            self.conn.execute(
-                sa.insert(datums), [{**r, "kwargs": jsonable(r["kwargs"])} for r in rows]
-            )
-
-    def find_stream_resource(self, uid: str) -> sa.Row | None:
-        return self.conn.execute(
-            sa.select(
-                stream_resources.c.run_id, stream_resources.c.data_key, stream_resources.c.digest
-            ).where(stream_resources.c.uid == uid)
-        ).first()
-
-    def insert_stream_resource(self, run_id: int, doc: dict, digest: bytes) -> None:
-        self.conn.execute(
-            sa.insert(stream_resources).values(
-                uid=doc["uid"],
-                run_id=run_id,
-                data_key=doc["data_key"],
-                doc=jsonable(doc),
-                digest=digest,
-            )
-        )
-
-    def find_stream_datum(self, uid: str) -> bytes | None:
-        return self.conn.execute(
-            sa.select(stream_datums.c.digest).where(stream_datums.c.uid == uid)
-        ).scalar()
-
-    def insert_stream_datum(self, stream_id: int, data_key: str, doc: dict, digest: bytes) -> None:
-        seq, idx = doc["seq_nums"], doc["indices"]
-        self.conn.execute(
-            sa.insert(stream_datums).values(
-                uid=doc["uid"],
-                stream_resource=doc["stream_resource"],
-                stream_id=stream_id,
-                data_key=data_key,
-                seq_start=int(seq["start"]),
-                seq_stop=int(seq["stop"]),
-                index_start=int(idx["start"]),
-                index_stop=int(idx["stop"]),
-                digest=digest,
-            )
-        )
-        covered = int(seq["stop"]) - 1  # seq_nums are 1-based, stop exclusive
-        grown = self.conn.execute(
-            sa.update(streams)
-            .where(streams.c.id == stream_id, streams.c.stream_rows < covered)
-            .values(stream_rows=covered)
-        )
-        if grown.rowcount:
-            self.record(
-                "stream",
-                stream_id,
-                "rows-appended",
-                {
-                    "start_row": int(seq["start"]) - 1,
-                    "stop_row": covered,
-                    "seq_nums": [int(seq["start"]), covered],
-                    "data_key": data_key,
-                },
-            )
 
     # -- raw documents -------------------------------------------------------------------
 

@@ -44,8 +44,10 @@ class Update:
     """One change of the watched node.
 
     ``type`` is ``run-created``, ``run-stopped``, ``stream-created``, ``descriptor-added`` or
-    ``rows-appended``; ``sequence`` counts the node's changes from 1; ``message`` is all the
-    server said (``uid``, ``seq_nums``, ``start_row``/``stop_row``, ``links``...).
+    ``rows-appended`` (once per row range, whatever wrote the rows: events or a detector's
+    stream_datum); ``sequence`` counts the node's changes from 1; ``message`` is all the
+    server said (``uid``, ``seq_nums``, ``start_row``/``stop_row``, ``links``...): the keys
+    depend on the type, so ``update.get(key)`` for one that a type may lack.
     """
 
     type: str
@@ -65,6 +67,9 @@ class Update:
 
     def __getitem__(self, key: str) -> Any:
         return self.message[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.message.get(key, default)
 
 
 Callback = Callable[[Update], None]
@@ -240,10 +245,18 @@ def updates(
     until_stopped: bool = True,
 ) -> Iterator[Update]:
     """Iterate over updates as they come. Ends when the run stops (with ``until_stopped``, on
-    runs, streams, tables and arrays), after ``timeout`` seconds without one, or on break."""
+    runs, streams, tables and arrays; at once for a run that had stopped already, once what
+    ``start`` asked for is replayed), after ``timeout`` seconds without one, or on break."""
     q: queue.Queue[Update] = queue.Queue()
     sub = Subscription(transport, path, start).add_callback(q.put)
     with sub:
+        schema = sub.schema or {}
+        if (
+            until_stopped
+            and schema.get("stopped")
+            and (start is None or start > schema["sequence"])
+        ):
+            return  # nothing is left to replay, and nothing new will come
         while True:
             try:
                 update = q.get(timeout=0.2 if timeout is None else min(timeout, 0.2))
@@ -266,7 +279,8 @@ class LiveTable:
 
     It replays the table's changes from the start (so nothing between a first read and the
     subscription can be missed) and then follows it live. ``wait_for(n)`` blocks until ``n``
-    rows are in; ``stopped`` says the run has ended.
+    rows are in, and raises at once if the run stopped with fewer; ``stopped`` says the run
+    has ended.
     """
 
     def __init__(self, table: Any) -> None:
@@ -299,13 +313,27 @@ class LiveTable:
         return self._rows
 
     def wait_for(self, rows: int | None = None, timeout: float = 30.0) -> LiveTable:
-        """Block until ``rows`` rows have arrived (or, with None, until the run stops)."""
+        """Block until ``rows`` rows have arrived (or, with None, until the run stops).
+
+        A stopped run gets no more rows: asking it for more than it has raises at once
+        (``ValueError``), rather than after ``timeout``."""
         with self._lock:
-            done = self._lock.wait_for(
-                lambda: self.stopped if rows is None else self._rows >= rows, timeout
+            self._lock.wait_for(
+                lambda: self.stopped or (rows is not None and self._rows >= rows), timeout
             )
-        if not done:
-            raise TimeoutError(f"{self._rows} rows after {timeout} s; wanted {rows or 'the stop'}")
+            have, stopped = self._rows, self.stopped
+        if rows is not None and have >= rows:
+            return self
+        if stopped and rows is not None:
+            raise ValueError(
+                f"the run stopped with {have} rows; wait_for({rows}) cannot be met "
+                "(read() has them all)"
+            )
+        if not stopped:
+            error = self._sub.error
+            if error is not None:
+                raise error
+            raise TimeoutError(f"{have} rows after {timeout} s; wanted {rows or 'the stop'}")
         return self
 
     def read(self) -> pd.DataFrame:

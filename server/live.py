@@ -9,8 +9,10 @@ reconnecting) is first served from the table, then joins the topic: no gap, no d
 
 Messages are built once per change and per kind of view (a stream, its data table, one
 column; JSON or msgpack) however many subscribers share them, and handed to each
-subscriber's bounded queue. A subscriber that falls ``queue_limit`` messages behind is
-disconnected with a reason saying where to resume; it never slows ingest or the others.
+subscriber's bounded queue. A subscriber more than ``queue_limit`` messages or
+``queue_bytes`` bytes behind is disconnected with a reason saying where to resume (the first
+sequence it was not sent); it never slows ingest or the others. One that does not even read
+what is being sent to it is cut off ``DROP_GRACE`` seconds later.
 """
 
 from __future__ import annotations
@@ -19,196 +21,93 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
-import numpy as np
-
-from bluebroker import packing
-from bluebroker.catalog import ArrayNode, Catalog, Node, Run, RunCatalog, Stream
+from bluebroker.catalog import Catalog, Node
 from bluebroker.catalog.changes import Change, last_seq, since
-from bluebroker.catalog.tables import EventTable
 
-from .encoders.jsonable import dumps
 from .errors import ApiError
+from .live_messages import (
+    ENVELOPES,
+    View,
+    build_message,
+    encode,
+    schema_message,
+    view_of,
+)
+
+__all__ = ["ENVELOPES", "Hub", "Subscriber", "View", "encode", "schema_message", "view_of"]
 
 log = logging.getLogger(__name__)
 
-ENVELOPES = ("json", "msgpack")
-INLINE_ROWS = 10_000  # appended rows sent with their data; longer appends send a link
-INLINE_BYTES = 8_000_000
-SMALL_AS_LIST = 4096  # elements of a numeric column sent as a list in msgpack messages
-
-
-@dataclass(frozen=True)
-class View:
-    """What a subscriber watches: a node, and which of its changes' data it wants."""
-
-    scope: str  # "catalog", "run" or "stream": whose sequence numbers count
-    node_id: int
-    path: tuple[str, ...]
-    family: str  # "container", "table" or "array"
-    table: str | None = None  # "data" or "timestamps" for tables and their columns
-    column: str | None = None  # the array's column
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.scope, self.node_id)
-
-
-def view_of(node: Node) -> View:
-    """The view of a node that has live updates, or a 400 saying which nodes do."""
-    path = node.path
-    if isinstance(node, RunCatalog):
-        if node.queries:
-            raise ApiError(400, "subscribe to the whole catalog of runs, without a search")
-        return View("catalog", node.catalog_id, path, "container")
-    if isinstance(node, Run):
-        return View("run", node.id, path, "container")
-    if isinstance(node, Stream):
-        return View("stream", node.id, path, "container")
-    if isinstance(node, EventTable):
-        return View("stream", node.stream.id, path, "table", node.kind)
-    stream = getattr(node, "stream", None)
-    if (
-        isinstance(node, ArrayNode)
-        and isinstance(stream, Stream)
-        and path[-2] in ("data", "timestamps")
-    ):
-        return View("stream", stream.id, path, "array", path[-2], path[-1])
-    raise ApiError(
-        400,
-        f"/{'/'.join(path)} has no live updates; subscribe to a catalog of runs, a run, a "
-        "stream, its data or timestamps table, or one of their columns",
-    )
-
-
-def schema_message(
-    catalog: Catalog, view: View, sequence: int, start: int | None, envelope: str
-) -> dict:
-    """The first message of every subscription: what is watched and where the sequence is."""
-    msg: dict[str, Any] = {
-        "type": "schema",
-        "version": 1,
-        "path": "/" + "/".join(view.path),
-        "structure_family": view.family,
-        "scope": view.scope,
-        "sequence": sequence,
-        "start": start,
-        "envelope_format": envelope,
-    }
-    if view.family != "container":
-        node = catalog.node(view.path)
-        if isinstance(node, EventTable):
-            msg["columns"] = ["seq_num", *node.internal_columns]
-        elif isinstance(node, ArrayNode):
-            shape, dtype, dims = node.info()
-            msg.update(shape=list(shape), dtype=str(dtype), dims=list(dims))
-    return msg
-
-
-def build_message(
-    catalog: Catalog, api: str, view: View, change: Change, node: Node | None = None
-) -> dict:
-    """The message for one change as this view shows it (runs in a worker thread); ``node``
-    is the view's node when the caller has it already."""
-    msg: dict[str, Any] = {
-        "type": change.kind,
-        "sequence": change.seq,
-        "timestamp": change.time,
-        **(change.body or {}),
-    }
-    here = "/".join(view.path)
-    if view.scope == "catalog" and "uid" in msg:
-        msg["links"] = {"self": f"{api}/metadata/{here}/{msg['uid']}"}
-    elif view.scope == "run" and change.kind == "stream-created":
-        msg["links"] = {"self": f"{api}/metadata/{here}/{msg['name']}"}
-    if change.kind != "rows-appended" or view.family == "container":
-        if change.kind == "rows-appended":
-            msg["links"] = {"data": f"{api}/table/full/{here}/data"}
-        return msg
-    start, stop = int(msg["start_row"]), int(msg["stop_row"])
-    route = "array/full" if view.family == "array" else "table/full"
-    where = f"?slice={start}:{stop}" if view.family == "array" else ""
-    msg["links"] = {"full": f"{api}/{route}/{here}{where}"}
-    if stop - start > INLINE_ROWS:
-        return msg
-    node = node if node is not None else catalog.node(view.path)
-    carried = change.rows()  # the rows as the writer's notice carried them, if it could
-    if isinstance(node, EventTable):
-        data = node.read_arrays(None, start=start, stop=stop, preread=carried)
-    elif carried is not None and getattr(node, "stored", None) in carried:
-        data = carried[node.stored]
-    else:
-        data = node.read_rows(start, stop)
-    if _nbytes(data) <= INLINE_BYTES:
-        msg["data"] = data
-        if isinstance(data, dict):
-            msg["dtypes"] = {k: v.dtype.str for k, v in data.items() if _listable(v)}
-        elif _listable(data):
-            msg["dtype"] = data.dtype.str
-    return msg
-
-
-def _listable(arr: Any) -> bool:
-    """Numbers and booleans a message may carry as plain lists, with their dtype beside."""
-    return isinstance(arr, np.ndarray) and arr.dtype.kind in "biuf"
-
-
-def _nbytes(data: Any) -> int:
-    if isinstance(data, dict):
-        return sum(_nbytes(v) for v in data.values())
-    return int(data.nbytes) if isinstance(data, np.ndarray) else 0
-
-
-def encode(msg: dict, envelope: str) -> bytes:
-    """JSON text (arrays as lists, NaN as null) or msgpack.
-
-    In msgpack, small numeric columns go as plain lists (their dtypes are in the message):
-    a subscriber decodes those in C, where a msgpack-numpy array costs a Python call per
-    array, which at a hundred subscribers was most of a client's time. Larger arrays stay
-    msgpack-numpy (raw bytes).
-    """
-    if envelope == "msgpack":
-        data = msg.get("data")
-        if isinstance(data, dict):
-            msg = {**msg, "data": {k: _small_as_list(v) for k, v in data.items()}}
-        elif data is not None:
-            msg = {**msg, "data": _small_as_list(data)}
-        return packing.packb(msg)
-    return dumps(msg)
-
-
-def _small_as_list(arr: Any) -> Any:
-    return arr.tolist() if _listable(arr) and arr.size <= SMALL_AS_LIST else arr
+QUEUE_BYTES = 64 * 1024 * 1024  # default bytes a subscriber may have waiting to be sent
+DROP_GRACE = 2.0  # seconds a dropped subscriber's connection has to take its last message
 
 
 class Subscriber:
-    """One connection's place in a topic: the next sequence it needs and its queue."""
+    """One connection's place in a topic: the next sequence it needs and its queue.
 
-    def __init__(self, view: View, envelope: str, next_seq: int, limit: int) -> None:
+    The connection takes messages with :meth:`get` and says what it finished sending with
+    :meth:`sent`; ``sender`` is its sending task, cancelled when a dropped subscriber's
+    connection cannot even take its last message (a client that never reads).
+    """
+
+    def __init__(
+        self, view: View, envelope: str, next_seq: int, limit: int, limit_bytes: int = QUEUE_BYTES
+    ) -> None:
         self.view = view
         self.envelope = envelope
         self.next_seq = next_seq
         self.limit = limit
+        self.limit_bytes = limit_bytes
         # (sequence, type, encoded message); None after the hub dropped the subscriber
         self.queue: asyncio.Queue[tuple[int, str, bytes] | None] = asyncio.Queue()
+        self.queued_bytes = 0
+        self.last_sent = next_seq - 1  # the last sequence the connection sent whole
         self.catching_up = True
         self.task: asyncio.Task | None = None  # catching up from the table
+        self.sender: asyncio.Task | None = None
+        self.topic: Topic | None = None  # while subscribed
         self.reason: str | None = None  # why the hub dropped it
 
     def offer(self, message: bytes, seq: int, kind: str) -> None:
         if self.reason is not None:
             return
-        if self.queue.qsize() >= self.limit:
-            self.reason = (
-                f"subscriber fell {self.limit} messages behind; reconnect with start={seq}"
-            )
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(None)
+        waiting = self.queue.qsize()
+        over_bytes = waiting and self.queued_bytes + len(message) > self.limit_bytes
+        if waiting >= self.limit or over_bytes:
+            size = f"{self.queued_bytes / 1e6:.1f} MB"
+            self.drop(f"subscriber fell {waiting} messages ({size}) behind")
             return
         self.queue.put_nowait((seq, kind, message))
+        self.queued_bytes += len(message)
         self.next_seq = seq + 1
+
+    async def get(self) -> tuple[int, str, bytes] | None:
+        """The next message to send, or None when the subscription has ended."""
+        item = await self.queue.get()
+        if item is not None:
+            self.queued_bytes -= len(item[2])
+        return item
+
+    def sent(self, seq: int) -> None:
+        self.last_sent = seq
+
+    def drop(self, why: str) -> None:
+        """End the subscription with a reason that says where to resume; what is queued is
+        let go, and a connection stuck sending is cut off after ``DROP_GRACE``."""
+        if self.reason is not None:
+            return
+        self.reason = f"{why}; reconnect with start={self.last_sent + 1}"
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queued_bytes = 0
+        self.queue.put_nowait(None)
+        if self.sender is not None and not self.sender.done():
+            asyncio.get_running_loop().call_later(DROP_GRACE, self.sender.cancel)
+
+    def end(self) -> None:
+        """The connection went away: stop its sending loop."""
+        self.queue.put_nowait(None)
 
 
 @dataclass
@@ -216,8 +115,9 @@ class Topic:
     """One watched node: its subscribers and the last change handed out."""
 
     key: tuple[str, int]
-    last: int
+    last: int = -1  # -1 until read: notices that come meanwhile wait in ``pending``
     subscribers: set[Subscriber] = field(default_factory=set)
+    loaded: asyncio.Event = field(default_factory=asyncio.Event)
     pending: dict[int, Change] = field(default_factory=dict)
     check_table: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -227,10 +127,17 @@ class Topic:
 class Hub:
     """Fan-out of one catalog's committed changes to this process's subscribers."""
 
-    def __init__(self, catalog: Catalog, api: str = "/api/v1", queue_limit: int = 1000) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        api: str = "/api/v1",
+        queue_limit: int = 1000,
+        queue_bytes: int = QUEUE_BYTES,
+    ) -> None:
         self.catalog = catalog
         self.api = api
         self.queue_limit = queue_limit
+        self.queue_bytes = queue_bytes
         self.topics: dict[tuple[str, int], Topic] = {}
         self._nodes: dict[View, Node] = {}  # watched tables and arrays, for reading rows
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -259,40 +166,82 @@ class Hub:
     async def subscribe(
         self, view: View, envelope: str, start: int | None
     ) -> tuple[Subscriber, int]:
-        """Join the view's topic; returns the subscriber and the node's sequence right now."""
+        """Join the view's topic; returns the subscriber and the node's sequence right now.
+
+        A ``start`` beyond the node's next sequence is refused (400): nothing would ever
+        fill the gap up to it."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self.catalog.changes.add_listener(self._from_thread)
             # Read where a node stands only once notices flow, so none falls in between.
             await asyncio.to_thread(self.catalog.changes.ready.wait, 10)
-        topic = self.topics.get(view.key)
-        if topic is None:
-            last = await asyncio.to_thread(self._last_seq, view)
-            topic = self.topics.get(view.key)  # another subscriber may have made it meanwhile
-            if topic is None:
-                topic = self.topics[view.key] = Topic(view.key, last)
-                topic.task = asyncio.create_task(self._pump(topic))
+        topic = await self._topic(view)
+        if start is not None and start > topic.last + 1:
+            latest = await asyncio.to_thread(self._last_seq, view)  # notices may lag the table
+            if start > latest + 1:
+                self._forget_if_idle(topic)
+                raise ApiError(
+                    400,
+                    f"start={start} is beyond the latest change of /{'/'.join(view.path)} "
+                    f"(sequence {latest}); use a start from 1 to {latest + 1}, or leave it out "
+                    "to follow from now on",
+                )
         now = topic.last
         sub = Subscriber(
-            view, envelope, now + 1 if start is None else max(start, 1), self.queue_limit
+            view,
+            envelope,
+            now + 1 if start is None else max(start, 1),
+            self.queue_limit,
+            self.queue_bytes,
         )
+        sub.topic = topic
         topic.subscribers.add(sub)
         sub.task = asyncio.create_task(self._catch_up(topic, sub))
         return sub, now
 
+    async def _topic(self, view: View) -> Topic:
+        """The view's topic, registered *before* reading where the node stands: a change
+        committed meanwhile waits in ``pending`` instead of being missed (which left a
+        subscriber of a quiet node waiting forever)."""
+        topic = self.topics.get(view.key)
+        if topic is not None:
+            await topic.loaded.wait()
+            if topic.last < 0:
+                raise ApiError(503, "the catalog did not answer; connect again in a moment")
+            return topic
+        topic = self.topics[view.key] = Topic(view.key)
+        try:
+            last = await asyncio.to_thread(self._last_seq, view)
+        except Exception:
+            log.exception("reading where /%s stands failed", "/".join(view.path))
+            self._forget_if_idle(topic)
+            topic.loaded.set()
+            raise ApiError(503, "the catalog did not answer; connect again in a moment") from None
+        topic.last = last
+        for seq in [s for s in topic.pending if s <= last]:
+            del topic.pending[seq]
+        topic.loaded.set()
+        topic.task = asyncio.create_task(self._pump(topic))
+        return topic
+
     def unsubscribe(self, sub: Subscriber) -> None:
-        topic = self.topics.get(sub.view.key)
+        """Leave the topic (again is harmless); the last one out closes it."""
+        topic, sub.topic = sub.topic, None
+        if sub.task is not None:
+            sub.task.cancel()
         if topic is None:
             return
         topic.subscribers.discard(sub)
-        if sub.task is not None:
-            sub.task.cancel()
-        if not topic.subscribers:
-            del self.topics[topic.key]
-            for view in [v for v in self._nodes if v.key == topic.key]:
-                self._nodes.pop(view, None)
-            if topic.task is not None:
-                topic.task.cancel()
+        self._forget_if_idle(topic)
+
+    def _forget_if_idle(self, topic: Topic) -> None:
+        if topic.subscribers or self.topics.get(topic.key) is not topic:
+            return
+        del self.topics[topic.key]
+        for view in [v for v in self._nodes if v.key == topic.key]:
+            self._nodes.pop(view, None)
+        if topic.task is not None:
+            topic.task.cancel()
 
     def _last_seq(self, view: View) -> int:
         with self.catalog.connect() as conn:
@@ -389,7 +338,6 @@ class Hub:
                         break
                     message = await self._encoded(sub.view, change, sub.envelope)
                     sub.offer(message, change.seq, change.kind)
-        except Exception as err:
+        except Exception:
             log.exception("catching up /%s failed", "/".join(sub.view.path))
-            sub.reason = f"catching up failed: {err}"
-            sub.queue.put_nowait(None)
+            sub.drop("the change log could not be read")

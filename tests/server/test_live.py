@@ -147,8 +147,10 @@ def test_client_live_table_equals_the_final_table(catalog, served, RE):
         wait_until(lambda: any(u.type == "run-created" for u in created))
         uid = created[0]["uid"]
         run = raw[uid]
-        streams = [u for u in run.updates(start=1, timeout=20) if u.type == "stream-created"][:1]
-        assert streams and streams[0]["name"] == "primary"
+        # the first stream-created, while the run goes on (a list of every update would wait
+        # for the stop, and the live view would then only replay)
+        stream = next(u for u in run.updates(start=1, timeout=20) if u.type == "stream-created")
+        assert stream["name"] == "primary"
         live = run["primary"].live()
         grew = []
         wait_until(lambda: grew.append(len(live)) or live.stopped)

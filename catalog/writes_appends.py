@@ -1,0 +1,259 @@
+"""Appending event rows to a stream, and merging a stream's tail of small appends.
+
+Part of :class:`bluebroker.catalog.writes.WriteSession` (a mixin on its connection, pipeline
+and change records): the live hot path. A live event is one append; on PostgreSQL, when the
+writer knows where the stream stands, it is one round trip with the COMMIT (see ``append``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import sqlalchemy as sa
+
+from . import changes as chg
+from . import columns as col
+from .engine import dumps
+from .schema import chunks, events, streams
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+IN_BATCH = 500  # bound on IN (...) lists, well under every backend's parameter limit
+
+_TAIL = (
+    sa.select(chunks.c.start_row, chunks.c.stop_row, chunks.c.tier)
+    .where(chunks.c.stream_id == sa.bindparam("stream_id"), chunks.c.column == "seq_num")
+    .order_by(chunks.c.start_row.desc())
+    .limit(sa.bindparam("n"))
+)
+_IN_RANGE = (
+    chunks.c.stream_id == sa.bindparam("stream_id"),
+    chunks.c.start_row >= sa.bindparam("lo"),
+    chunks.c.stop_row <= sa.bindparam("hi"),
+)
+_SIZES = sa.select(chunks.c.column, sa.func.length(chunks.c.payload)).where(*_IN_RANGE)
+_PARTS = (
+    sa.select(
+        chunks.c.column,
+        chunks.c.start_row,
+        chunks.c.stop_row,
+        chunks.c.dtype,
+        chunks.c.shape,
+        chunks.c.payload,
+    )
+    .where(*_IN_RANGE, chunks.c.column.in_(sa.bindparam("columns", expanding=True)))
+    .order_by(chunks.c.column, chunks.c.start_row)
+)
+_DELETE_RANGE = sa.delete(chunks).where(
+    *_IN_RANGE, chunks.c.column.in_(sa.bindparam("columns", expanding=True))
+)
+_EVENT_DIGESTS = sa.select(events.c.uid, events.c.digest).where(
+    events.c.uid.in_(sa.bindparam("uids", expanding=True))
+)
+# The tiers of a stream's last appends, newest first (each append writes a seq_num chunk).
+_TAIL_TIERS = (
+    "SELECT tier FROM chunks WHERE stream_id = {m} AND \"column\" = 'seq_num'"
+    " ORDER BY start_row DESC LIMIT {m}"
+)
+# Grow a stream whose row count and change counter are known in advance, or fail: with no
+# row updated, count(*) is 0 and the division raises, which aborts the transaction (the only
+# way a statement sent ahead of its answer can stop the COMMIT sent right behind it).
+_GROW_AS_EXPECTED = (
+    "WITH grown AS (UPDATE streams SET num_rows = num_rows + %s, last_change = last_change + 1"
+    " WHERE id = %s AND num_rows = %s AND last_change = %s RETURNING id)"
+    " SELECT 1 / count(*) FROM grown"
+)
+
+
+class AppendWrites:
+    """Event rows in, as column chunks; the tail merged as it grows (see columns.py).
+    The names declared here are WriteSession's."""
+
+    _pipeline: Pipeline
+    _mark: str
+    sqlite: bool
+    streams: dict[int, tuple[int, int] | None]
+    guessed: bool
+    tails: list[int]
+    conn: sa.Connection  # with the queued writes sent first
+    _add_change: Callable[[chg.Change], None]
+    _insert_rows: Callable[[sa.Table, Sequence[str], list[tuple]], None]
+
+    def event_digests(self, uids: Sequence[str]) -> dict[str, bytes]:
+        """Digests of the events among ``uids`` that are already stored.
+
+        Usually a transaction's first statement: on PostgreSQL it goes through the pipeline,
+        so that the BEGIN travels with it instead of taking a round trip of its own.
+        """
+        found: dict[str, bytes] = {}
+        for i in range(0, len(uids), IN_BATCH):
+            part = list(uids[i : i + IN_BATCH])
+            if self.sqlite:
+                found.update(self.conn.execute(_EVENT_DIGESTS, {"uids": part}).all())
+            else:
+                sql = "SELECT uid, digest FROM events WHERE uid = ANY(%s)"
+                (rows,) = self._pipeline.sync([(sql, (part,))])
+                found.update((uid, bytes(digest)) for uid, digest in rows)
+        return found
+
+    def append(
+        self,
+        stream_id: int,
+        columns: dict[str, np.ndarray],
+        nrows: int,
+        event_keys: Iterable[tuple[str, bytes]],
+        expect: tuple[int, int] | None = None,
+    ) -> int:
+        """Append ``nrows`` rows to a stream, one chunk per column; returns the first row.
+
+        One round trip takes the rows and the change's sequence number and reads the tiers
+        at the end of the stream; the inserts then wait in the pipeline for the commit. Only
+        when the new chunk completes a group of FANOUT (one append in FANOUT) is the tail
+        merged, which reads and writes there and then.
+
+        ``expect`` (PostgreSQL) is the stream's (row count, last change) as the caller last
+        left it. Then nothing is asked: the rows and the change are numbered from it, and a
+        guarded UPDATE waits in the pipeline with the inserts, so a live event is one round
+        trip, COMMIT included. If another writer moved the stream meanwhile, the guard fails
+        the transaction and the caller writes the batch again without ``expect``. The tail
+        is read with the COMMIT and merged after it (``merge_after``).
+        """
+        m = self._mark
+        tier = col.tier_of(nrows)
+        tail = None
+        if expect is not None and not self.sqlite:
+            start_row, last_change = expect
+            self._pipeline.defer(_GROW_AS_EXPECTED, (nrows, stream_id, start_row, last_change))
+            stop_row, change_seq = start_row + nrows, last_change + 1
+            self.guessed = True
+            if stream_id not in self.tails:
+                self.tails.append(stream_id)
+        else:
+            (grown, tail) = self._pipeline.sync(
+                [
+                    (
+                        f"UPDATE streams SET num_rows = num_rows + {m}, last_change = "
+                        f"last_change + 1 WHERE id = {m} RETURNING num_rows, last_change",
+                        (nrows, stream_id),
+                    ),
+                    (_TAIL_TIERS.format(m=m), (stream_id, col.FANOUT - 1)),
+                ]
+            )
+            stop_row, change_seq = (int(v) for v in grown[0])
+            start_row = stop_row - nrows
+        self.streams[stream_id] = (stop_row, change_seq)
+        rows, encoded = [], {}
+        for name, arr in columns.items():
+            dtype, shape, payload = col.encode(arr)
+            encoded[name] = (dtype, shape, payload)
+            rows.append((stream_id, name, start_row, stop_row, tier, dtype, dumps(shape), payload))
+        jsonb = m if self.sqlite else f"CAST({m} AS JSONB)"
+        self._pipeline.defer(
+            'INSERT INTO chunks (stream_id, "column", start_row, stop_row, tier, dtype, shape, '
+            f"payload) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {jsonb}, {m})",
+            rows,
+            many=True,
+        )
+        keyed = [
+            (uid, stream_id, start_row + i, digest) for i, (uid, digest) in enumerate(event_keys)
+        ]
+        if keyed:
+            self._insert_rows(events, ("uid", "stream_id", "row", "digest"), keyed)
+        seq = columns.get("seq_num")
+        if tail is not None:
+            completes_group = len(tail) == col.FANOUT - 1 and all(t == tier for (t,) in tail)
+            if seq is None or completes_group:
+                while self._merge_tail(stream_id):
+                    pass
+        body = {
+            "start_row": start_row,
+            "stop_row": stop_row,
+            "seq_nums": [int(seq[0]), int(seq[-1])] if seq is not None and len(seq) else None,
+        }
+        self._add_change(
+            chg.Change("stream", stream_id, change_seq, "rows-appended", time.time(), body, encoded)
+        )
+        return start_row
+
+    def merge_tail(self, stream_id: int) -> None:
+        """Merge the end of a stream as far as it goes, in a transaction of its own (after an
+        append with ``expect``). The stream's row is locked first, as an append locks it, so
+        that two writers never merge the same appends."""
+        if not self.sqlite:
+            self.conn.execute(
+                sa.select(streams.c.id).where(streams.c.id == stream_id).with_for_update()
+            )
+        while self._merge_tail(stream_id):
+            pass
+
+    def _merge_tail(self, stream_id: int) -> bool:
+        """Merge the last FANOUT appends of a stream when they share a tier (see columns.py).
+
+        Every append writes a ``seq_num`` chunk, so its chunks mark the appends; each column's
+        chunks inside that row range become one chunk. A column whose merged chunk would
+        exceed MAX_MERGED_BYTES (big inline images) is left as it is.
+        """
+        tail = self.conn.execute(_TAIL, {"stream_id": stream_id, "n": col.FANOUT}).all()
+        if len(tail) < col.FANOUT or len({t.tier for t in tail}) != 1:
+            return False
+        try:
+            with self.conn.begin_nested():  # a merge that fails must not fail the append
+                return self._merge_range(
+                    stream_id, tail[-1].start_row, tail[0].stop_row, tail[0].tier + 1
+                )
+        except (ValueError, TypeError, OverflowError) as err:
+            log.warning("left chunks of stream %s unmerged: %s", stream_id, err)
+            return False
+
+    def _merge_range(self, stream_id: int, lo: int, hi: int, tier: int) -> bool:
+        """Merge each column whose chunks tile rows [lo, hi) exactly; a column with a gap
+        (absent from some appends) is left alone, so merging never invents values."""
+        bounds = {"stream_id": stream_id, "lo": lo, "hi": hi}
+        sizes: dict[str, int] = {}
+        for column, nbytes in self.conn.execute(_SIZES, bounds):
+            sizes[column] = sizes.get(column, 0) + nbytes
+        mergeable = [c for c, n in sizes.items() if n <= col.MAX_MERGED_BYTES or c == "seq_num"]
+        parts: dict[str, list] = {}
+        for row in self.conn.execute(_PARTS, {**bounds, "columns": mergeable}):
+            parts.setdefault(row.column, []).append(row)
+        merged_rows = []
+        for column, rows in list(parts.items()):
+            tiles = (
+                rows[0].start_row == lo
+                and rows[-1].stop_row == hi
+                and all(a.stop_row == b.start_row for a, b in itertools.pairwise(rows))
+            )
+            if not tiles:
+                del parts[column]
+                continue
+            arrays = [
+                col.Chunk(
+                    r.start_row, col.decode(r.dtype, r.shape, r.payload, r.stop_row - r.start_row)
+                )
+                for r in rows
+            ]
+            merged = col.assemble(arrays, rows[0].start_row, rows[-1].stop_row)
+            dtype, shape, payload = col.encode(merged)
+            merged_rows.append(
+                {
+                    "stream_id": stream_id,
+                    "column": column,
+                    "start_row": rows[0].start_row,
+                    "stop_row": rows[-1].stop_row,
+                    "tier": tier,
+                    "dtype": dtype,
+                    "shape": shape,
+                    "payload": payload,
+                }
+            )
+        if merged_rows:
+            self.conn.execute(_DELETE_RANGE, {**bounds, "columns": list(parts)})
+            self.conn.execute(sa.insert(chunks), merged_rows)
+        return "seq_num" in parts  # the append markers merged: the tail has changed
