@@ -12,8 +12,20 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
+
+from .query_values import (
+    INT64,
+    MAX_QUERIES,
+    MAX_VALUES,
+    QueryError,
+    check_text,
+    check_value,
+    to_timestamp,
+    utc_iso,
+    zone,
+)
 
 __all__ = [
     "QUERIES",
@@ -34,68 +46,19 @@ __all__ = [
     "from_params",
     "normalize_key",
     "to_params",
+    "to_timestamp",
+    "utc_iso",
 ]
 
 SECTIONS = ("start", "stop", "summary")
-# Bounds on what one query may hold: queries arrive from anyone through URL parameters, and
-# each item becomes SQL that the database evaluates on every run of a catalog.
-MAX_TEXT = 1000  # characters of a key, a pattern, a full-text search, a string value
-MAX_VALUES = 1000  # items of an 'in' / 'notin' list, scan ids, uid prefixes
-MAX_DEPTH = 16  # nesting of a list or dict value compared with metadata
-INT64 = (-(2**63), 2**63)
-
-
-class QueryError(ValueError):
-    """A query that cannot be understood; the message says what is accepted."""
-
-
-def check_text(value: Any, what: str) -> str:
-    """``value`` as text a catalog can compare: a string without NUL or lone surrogates."""
-    if not isinstance(value, str):
-        raise QueryError(f"{what} must be a string, got {type(value).__name__} {value!r:.80}")
-    if len(value) > MAX_TEXT:
-        raise QueryError(f"{what} is {len(value)} characters long; at most {MAX_TEXT} are allowed")
-    if "\x00" in value:
-        raise QueryError(f"{what} cannot contain NUL characters (\\u0000)")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise QueryError(f"{what} is not valid Unicode (a lone surrogate, \\ud800)") from None
-    return value
-
-
-def check_value(value: Any, what: str) -> Any:
-    """``value`` as a JSON value a catalog can compare: text as :func:`check_text`, integers
-    within 64 bits, lists and dicts nested at most ``MAX_DEPTH`` deep and no longer than
-    ``MAX_VALUES`` items in all."""
-    stack, count = [(value, 0)], 0
-    while stack:
-        item, depth = stack.pop()
-        count += 1
-        if depth > MAX_DEPTH or count > MAX_VALUES:
-            raise QueryError(
-                f"{what} is too large: at most {MAX_DEPTH} levels and {MAX_VALUES} items"
-            )
-        if isinstance(item, dict):
-            for key, inner in item.items():
-                check_text(key, f"a key in {what}")
-                stack.append((inner, depth + 1))
-        elif isinstance(item, list | tuple):
-            stack.extend((inner, depth + 1) for inner in item)
-        elif isinstance(item, str):
-            check_text(item, what)
-        elif isinstance(item, int) and not isinstance(item, bool):
-            if not INT64[0] <= item < INT64[1]:
-                raise QueryError(f"{what} {item} does not fit in 64 bits; use a float")
-        elif item is not None and not isinstance(item, bool | float):
-            raise QueryError(f"{what} must be a JSON value, got {type(item).__name__}")
-    return value
 
 
 def normalize_key(key: str) -> str:
     """Return ``section.path`` for a metadata key, defaulting the section to ``start``."""
     if not isinstance(key, str) or not key.strip(". "):
-        raise QueryError(f"a query key must be a non-empty string such as 'plan_name', got {key!r}")
+        raise QueryError(
+            f"a query key must be a non-empty string such as 'plan_name', got {key!r:.80}"
+        )
     check_text(key, "a query key")
     head = key.split(".", 1)[0]
     return key if head in SECTIONS and "." in key else f"start.{key}"
@@ -123,7 +86,7 @@ class Query:
         unknown = sorted(set(params) - known)
         if unknown:
             raise QueryError(
-                f"query {cls.name!r} has no parameter {unknown[0]!r}; its parameters: "
+                f"query {cls.name!r} has no parameter {unknown[0]!r:.80}; its parameters: "
                 f"{', '.join(sorted(known))}"
             )
         kwargs = {}
@@ -177,7 +140,8 @@ class Comparison(Query):
         super().__post_init__()
         if not isinstance(self.operator, str) or self.operator not in OPERATORS:
             raise QueryError(
-                f"comparison operator must be one of {', '.join(OPERATORS)}, got {self.operator!r}"
+                f"comparison operator must be one of {', '.join(OPERATORS)}, "
+                f"got {self.operator!r:.40}"
             )
 
 
@@ -243,47 +207,9 @@ class Regex(Query):
         super().__post_init__()
         check_text(self.pattern, "a regex pattern")
         if not isinstance(self.case_sensitive, bool):
-            raise QueryError(f"case_sensitive must be true or false, got {self.case_sensitive!r}")
-
-
-def to_timestamp(value: Any, tz: str | None = None) -> float | None:
-    """Interpret a time given as epoch seconds, a datetime, or an ISO-8601 / human date string.
-
-    Accepts what Databroker users type: ``'2022-03-27'``, ``'2022-03-27 09:29'``,
-    ``'2022-03-27T09:29:00+02:00'``, or a float. Naive times are taken in ``tz`` (an IANA name)
-    or, without it, in the local time zone of this machine.
-    """
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return float(text)
-        except ValueError:
-            pass
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            value = _parse_loose_date(text)
-    if isinstance(value, datetime):
-        try:
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=_zone(tz)) if tz is not None else value.astimezone()
-            return value.timestamp()
-        except (OverflowError, ValueError, OSError):
-            raise QueryError(f"time {value!r} is out of range; use years 1970-9999") from None
-    raise QueryError(f"cannot read {value!r} as a time; use epoch seconds or '2022-03-27 09:29'")
-
-
-def _parse_loose_date(text: str) -> datetime:
-    for fmt in ("%Y", "%Y-%m", "%Y-%m-%d %H", "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S"):
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    raise QueryError(f"cannot read {text!r} as a time; use ISO 8601 such as '2022-03-27 09:29'")
+            raise QueryError(
+                f"case_sensitive must be true or false, got {self.case_sensitive!r:.40}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,30 +224,19 @@ class TimeRange(Query):
     def __post_init__(self) -> None:
         for bound in (self.since, self.until):
             if bound is not None and not isinstance(bound, str | int | float | datetime):
-                raise QueryError(f"time_range takes times as text or epoch seconds, not {bound!r}")
+                raise QueryError(
+                    f"time_range takes times as text or epoch seconds, not {bound!r:.80}"
+                )
             if isinstance(bound, str):
                 check_text(bound, "a time_range bound")
             if isinstance(bound, int) and not isinstance(bound, bool):
                 check_value(bound, "a time_range bound")
         if self.timezone is not None:
-            _zone(self.timezone)
+            zone(self.timezone)
         self.bounds()  # fail now, at the request, not at the first read
 
     def bounds(self) -> tuple[float | None, float | None]:
         return to_timestamp(self.since, self.timezone), to_timestamp(self.until, self.timezone)
-
-
-def _zone(name: Any) -> Any:
-    """The IANA time zone ``name`` (e.g. 'Europe/Berlin'), or a QueryError saying so."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    check_text(name, "the time zone")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise QueryError(
-            f"unknown time zone {name!r}; use an IANA name such as 'America/New_York' or 'UTC'"
-        ) from None
 
 
 DUPLICATES = ("latest", "all")
@@ -360,7 +275,7 @@ class ScanID(Query):
     def decode(cls, params: Mapping[str, str]) -> ScanID:
         unknown = sorted(set(params) - {"scan_ids", "duplicates"})
         if unknown:
-            raise QueryError(f"query 'scan_id' has no parameter {unknown[0]!r}")
+            raise QueryError(f"query 'scan_id' has no parameter {unknown[0]!r:.80}")
         return cls(
             *_json_list(params, "scan_ids"),
             duplicates=_json(params.get("duplicates", '"latest"'), "parameter 'duplicates'"),
@@ -392,7 +307,7 @@ class PartialUID(Query):
     def decode(cls, params: Mapping[str, str]) -> PartialUID:
         unknown = sorted(set(params) - {"partial_uids"})
         if unknown:
-            raise QueryError(f"query 'partial_uid' has no parameter {unknown[0]!r}")
+            raise QueryError(f"query 'partial_uid' has no parameter {unknown[0]!r:.80}")
         return cls(*_json_list(params, "partial_uids"))
 
 
@@ -483,20 +398,18 @@ def from_params(params: list[tuple[str, str]]) -> list[Query]:
             field = rest.split("[condition][", 1)[1].rstrip("]")
         except (ValueError, IndexError) as err:
             raise QueryError(
-                f"malformed filter parameter {name!r}; expected filter[<query>][condition][<field>]"
+                f"malformed filter parameter {name!r:.120}; "
+                "expected filter[<query>][condition][<field>]"
             ) from err
         if qname not in QUERIES:
-            raise QueryError(f"unknown query {qname!r}; known: {', '.join(sorted(QUERIES))}")
+            raise QueryError(f"unknown query {qname!r:.80}; known: {', '.join(sorted(QUERIES))}")
         grouped.setdefault(qname, {}).setdefault(field, []).append(value)
     queries: list[Query] = []
     for qname, fields in grouped.items():
         count = max(len(v) for v in fields.values())
+        if len(queries) + count > MAX_QUERIES:
+            raise QueryError(f"at most {MAX_QUERIES} filters in one search; combine them ('in')")
         for i in range(count):
             one = {f: values[i] for f, values in fields.items() if i < len(values)}
             queries.append(QUERIES[qname].decode(one))
     return queries
-
-
-def utc_iso(ts: float) -> str:
-    """ISO-8601 UTC text for an epoch time, for summaries people read."""
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat()

@@ -196,7 +196,9 @@ class RunCatalog(Container):
         with self._connect() as conn:
             found = conn.execute(stmt).all()
         if not found:
-            raise NotFound(f"no run with uid or uid prefix {prefix!r} in /{'/'.join(self.path)}")
+            raise NotFound(
+                f"no run with uid or uid prefix {prefix!r:.80} in /{'/'.join(self.path)}"
+            )
         if len(found) > 1:
             raise AmbiguousKey(
                 f"uid prefix {prefix!r} matches more than one run "

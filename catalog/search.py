@@ -108,7 +108,7 @@ def _eq(path: JsonPath, value: Any) -> sa.ColumnElement:
         kind = "array" if isinstance(value, list) else "object"
         text = json.dumps(value, separators=(",", ":"), sort_keys=True)
         return sa.and_(path.is_type(kind), path.raw_text() == text)
-    raise q.QueryError(f"cannot compare metadata with {type(value).__name__} {value!r}")
+    raise q.QueryError(f"cannot compare metadata with {type(value).__name__} {value!r:.80}")
 
 
 def _not(condition: sa.ColumnElement) -> sa.ColumnElement:
@@ -121,7 +121,7 @@ _OPS = {"lt": "__lt__", "le": "__le__", "gt": "__gt__", "ge": "__ge__"}
 
 def _comparison(path: JsonPath, operator: str, value: Any) -> sa.ColumnElement:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise q.QueryError(f"comparisons need a number or a string, got {value!r}")
+        raise q.QueryError(f"comparisons need a number or a string, got {value!r:.80}")
     expr = path.text() if isinstance(value, str) else path.number()
     return getattr(expr, _OPS[operator])(value)
 
@@ -257,7 +257,7 @@ def order_by(sort: list[tuple[str, int]], dialect: str) -> list[sa.ColumnElement
     last_direction = 1
     for key, direction in sort:
         if direction not in (1, -1):
-            raise q.QueryError(f"sort direction must be 1 or -1, got {direction!r} for {key!r}")
+            raise q.QueryError(f"sort direction must be 1 or -1, got {direction!r} for {key!r:.80}")
         normalized = q.normalize_key(key)
         if normalized in FAST_KEYS:
             exprs = [FAST_KEYS[normalized]]

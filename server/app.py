@@ -42,7 +42,7 @@ def create_app(
     app.state.live_queue_limit = live_queue_limit
     app.state.hub = None  # made on the first subscription (server/live.py)
     app.state.limits = bounds
-    catalog.search_timeout = bounds.search_timeout  # read by catalog/runs.py
+    catalog.search_timeout = bounds.search_timeout  # the catalog's searches (catalog/runs.py)
     errors.install(app)
     app.add_middleware(CompressionMiddleware)
     app.add_middleware(

@@ -16,7 +16,7 @@ def choose(request: Request, offered: list[str], default: str) -> str:
         media = formats.resolve(explicit)
         if media in offered:
             return media
-        raise ApiError(406, _unavailable(f"format {explicit!r}", offered))
+        raise ApiError(406, _unavailable(f"format {explicit!r:.80}", offered))
     accept = request.headers.get("accept", "")
     if not accept.strip():
         return default
@@ -41,7 +41,7 @@ def choose(request: Request, offered: list[str], default: str) -> str:
             for m in offered:
                 if m.startswith(media[:-1]):
                     return m
-    raise ApiError(406, _unavailable(f"Accept: {accept}", offered))
+    raise ApiError(406, _unavailable(f"Accept: {accept:.200}", offered))
 
 
 def _unavailable(asked: str, offered: list[str]) -> str:

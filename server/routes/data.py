@@ -107,13 +107,13 @@ def array_block(request: Request, path: str, block: str = Query(...)) -> Respons
     try:
         ids = [int(b) for b in block.split(",")]
     except ValueError:
-        raise ApiError(400, f"block must be comma-separated integers, got {block!r}") from None
+        raise ApiError(400, f"block must be comma-separated integers, got {block!r:.80}") from None
     shape = node.shape
     chunks = block_chunks(shape, node.dtype.itemsize)
     if len(ids) != len(shape) or any(
         not 0 <= i < len(c) for i, c in zip(ids, chunks, strict=False)
     ):
-        raise ApiError(400, f"block {block!r} is outside the chunks {chunks} of this array")
+        raise ApiError(400, f"block {block!r:.80} is outside the chunks {chunks} of this array")
     index = tuple(slice(sum(c[:i]), sum(c[: i + 1])) for i, c in zip(ids, chunks, strict=True))
     size = math.prod(c[i] for i, c in zip(ids, chunks, strict=True)) * _itemsize(node.dtype)
     _check_size(request, size, f"slice it with /array/full/{path}?slice=...")
@@ -132,10 +132,10 @@ def _send_table(request: Request, node: TableNode) -> Response:
     if columns:
         unknown = [c for c in columns if c not in node.columns]
         if unknown:
-            raise ApiError(400, f"no columns {unknown} here; columns: {node.columns}")
+            raise ApiError(400, f"no columns {unknown[:5]!r:.200} here; columns: {node.columns}")
     fill = request.query_params.get("fill", "true").lower()
     if fill not in ("true", "false"):
-        raise ApiError(400, f"fill must be true or false, not {fill!r}")
+        raise ApiError(400, f"fill must be true or false, not {fill!r:.40}")
     options = {}
     if fill == "false":
         if not node.fillable:
