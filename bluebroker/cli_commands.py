@@ -196,6 +196,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from bluebroker.server.run import background_server
 
     data_dir = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
     # The demo's own detector files must stay readable wherever --data-dir puts them.
     roots = [*args.data_root, data_dir] if args.data_root else None
     shown = check_uri(args.catalog).shown
@@ -219,5 +220,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if args.runs is not None and args.keep_serving and not acquisition.stopping:
                 print("done acquiring; still serving, Ctrl-C to stop", flush=True)
                 acquisition.wait()
-    print(f"stopped after {acquisition.done} runs; the catalog stays at {shown}", flush=True)
+    cut = "; the run in progress was aborted (its stop document says so)"
+    print(
+        f"stopped after {acquisition.done} run{'' if acquisition.done == 1 else 's'}"
+        f"{cut if acquisition.aborted else ''}; "
+        f"the catalog stays at {shown}",
+        flush=True,
+    )
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from ophyd.sim import det1, det2, motor
 
 from bluebroker.catalog import open_catalog
 from bluebroker.cli import main
+from bluebroker.ingest.files import LISTED, replay
 from tests.compare import assert_run_matches
 
 
@@ -99,3 +101,75 @@ def test_console_script_shows_progress(scan_docs, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "ingest: 100%" in done.stderr  # the tqdm bar
     assert "documents written" in done.stdout
+
+
+WRONG_KINDS = {
+    "picture.png": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40, "is a PNG image"),
+    "table.csv": (
+        ("a,b,c\n" + "".join(f"{i},{2 * i},{3 * i}\n" for i in range(500))).encode(),
+        "is text but not JSON Lines (it begins 'a,b,c')",
+    ),
+    "docs.jsonl.gz": (gzip.compress(b'["start", {}]\n'), "gzip-compressed file (gunzip it"),
+    "rows.jsonl": (
+        "".join(json.dumps({"x": i}) + "\n" for i in range(500)).encode(),
+        "line 1 is an object with keys x (a single document",
+    ),
+    "numbers.msgpack": (
+        b"".join(msgpack.packb(i) for i in range(500)),
+        "not a msgpack stream of [name, doc] pairs",
+    ),
+    "triples.msgpack": (
+        b"".join(msgpack.packb([1, 2, 3]) for _ in range(500)),
+        "not a msgpack stream of [name, doc] pairs",
+    ),
+    "nested.jsonl": (b'[["start", {}], ["stop", {}]]\n', "line 1 is a list of 2 items"),
+    "detector.h5": (b"\x89HDF\r\n\x1a\n" + bytes(500), "is an HDF5 file"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_KINDS))
+def test_a_file_of_the_wrong_kind_is_one_line(name, scan_docs, tmp_path, capsys):
+    """Refused whole, before a catalog is made or a good file beside it is written."""
+    content, words = WRONG_KINDS[name]
+    wrong = tmp_path / name
+    wrong.write_bytes(content)
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps(p, default=_jsonable) + "\n" for p in scan_docs))
+    db = tmp_path / "new" / "catalog.db"
+    code = main(["ingest", "file", str(good), str(wrong), "--catalog", f"sqlite:///{db}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and words in err, err
+    assert str(wrong) in err
+    assert not db.parent.exists()
+
+
+def test_a_folder_is_one_line(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path}/c.db"
+    assert main(["ingest", "file", str(tmp_path), "--catalog", uri]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_many_refusals_are_counted_not_listed(tmp_path, capsys):
+    """Thousands of bad documents in a file of the right kind: twenty listed, all counted."""
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(["event", {"uid": f"e{i}"}]) + "\n" for i in range(3000)))
+    uri = f"sqlite:///{tmp_path}/c.db"
+    assert main(["ingest", "file", str(path), "--catalog", uri, "-q"]) == 1
+    out = capsys.readouterr()
+    lines = out.err.splitlines()
+    assert lines[0] == f"created a new empty catalog at {tmp_path}/c.db"
+    assert len([line for line in lines if line.startswith("refused ")]) == LISTED
+    assert lines[-1] == f"... and {3000 - LISTED} more refused (-v lists them all)"
+    assert len(lines) == LISTED + 2
+    assert "0 documents written, 0 already present, 3000 refused" in out.out
+
+
+def test_replay_keeps_a_bounded_report(tmp_path, catalog):
+    from bluebroker.ingest import CatalogWriter
+
+    path = tmp_path / "bad.msgpack"
+    path.write_bytes(b"".join(msgpack.packb(["event", {"uid": f"e{i}"}]) for i in range(2500)))
+    report = replay([path], CatalogWriter(catalog, "raw"), show_progress=False)
+    assert report.refused == 2500 and len(report.rejected) == LISTED
+    assert report.rejected[0][0] == "bad.msgpack:1"
