@@ -33,9 +33,11 @@ from tests.server.test_schemathesis import fuzz  # noqa: E402
 @contextlib.contextmanager
 def catalog_at(uri: str | None, folder: Path) -> Iterator[Catalog]:
     """A new, empty catalog: a SQLite file in ``folder``, or a new schema of a PostgreSQL
-    database (dropped when done)."""
+    database (dropped when done); it reads detector files from ``folder``."""
     if uri is None or not uri.startswith("postgresql"):
-        cat = open_catalog(uri or f"sqlite:///{folder}/catalog.db", create=True)
+        cat = open_catalog(
+            uri or f"sqlite:///{folder}/catalog.db", create=True, data_roots=[folder]
+        )
         yield cat
         cat.close()
         return
@@ -45,7 +47,9 @@ def catalog_at(uri: str | None, folder: Path) -> Iterator[Catalog]:
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in uri else "?"
-    cat = open_catalog(f"{uri}{sep}options=-csearch_path%3D{schema}", create=True)
+    cat = open_catalog(
+        f"{uri}{sep}options=-csearch_path%3D{schema}", create=True, data_roots=[folder]
+    )
     try:
         yield cat
     finally:

@@ -11,18 +11,29 @@ use, so the published API cannot drift from the real one.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
 
 from bluebroker import formats
-from bluebroker.ingest.validation import NAMES
-from bluebroker.queries import DUPLICATES, OPERATORS, QUERIES
 
 from . import docs_ui
 from .encoders import ARRAY_FORMATS, DOCUMENT_FORMATS, RUN_FORMATS, STREAM_FORMATS, TABLE_FORMATS
+from .openapi_parts import (
+    BINARY,
+    COLUMN,
+    DOWNLOAD,
+    ENVELOPE_FORMAT,
+    FILL,
+    MAX_SIZE,
+    PAIRS,
+    SCHEMAS,
+    filter_params,
+    format_param,
+    query_param,
+    schema_ref,
+)
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 REASONS = {
@@ -32,211 +43,18 @@ REASONS = {
     404: "No node at this path (the detail names what exists), or a missing detector file.",
     406: "The format asked for (Accept or ?format=) is not offered here; the detail lists "
     "those that are.",
-    413: "The body is larger than this server accepts.",
+    413: "The body, or the data asked for, is more than this server takes or sends in one "
+    "request; the detail says what to send or read instead.",
+    414: "The URL (path and query) is longer than this server accepts; send fewer or "
+    "shorter filters.",
     415: "The body is neither JSON nor msgpack.",
     422: "Some documents were refused (each listed with its reason); the others were written.",
     501: "The detector file's format (resource spec) has no reader on this server.",
     502: "A detector file exists but cannot be read.",
+    503: "The catalog did not answer in time (a search over the server's time limit, or the "
+    "database unreachable); narrow the search or try again.",
 }
-BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
-
-# JSON bodies of the routes' 200 responses (other media types are files: BINARY).
-LINKS = {"type": "object", "additionalProperties": {"type": ["string", "null"]}}
-RESOURCE = {
-    "type": "object",
-    "required": ["id", "attributes", "links"],
-    "properties": {
-        "id": {"type": "string"},
-        "attributes": {
-            "type": "object",
-            "properties": {
-                "ancestors": {"type": "array", "items": {"type": "string"}},
-                "structure_family": {"enum": ["container", "array", "table"]},
-                "specs": {"type": "array", "items": {"type": "object"}},
-                "metadata": {"type": "object"},
-                "structure": {"type": "object"},
-                "sorting": {"type": "array", "items": {"type": "object"}},
-                "data_sources": {"type": "array", "items": {"type": "object"}},
-            },
-        },
-        "links": LINKS,
-        "meta": {"type": ["object", "null"]},
-    },
-}
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "Error": {
-        "type": "object",
-        "required": ["detail"],
-        "properties": {"detail": {"type": "string", "description": "what to fix"}},
-    },
-    "Resource": RESOURCE,
-    "About": {
-        "type": "object",
-        "required": ["api_version", "library_version", "formats", "queries", "authentication"],
-        "properties": {
-            "api_version": {"type": "integer"},
-            "library_version": {"type": "string"},
-            "formats": {"type": "object"},
-            "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
-            "queries": {"type": "array", "items": {"type": "string"}},
-            "authentication": {"type": "object"},
-            "links": LINKS,
-            "meta": {"type": "object"},
-        },
-    },
-    "Node": {
-        "type": "object",
-        "required": ["data"],
-        "properties": {"data": {"$ref": "#/components/schemas/Resource"}},
-    },
-    "Page": {
-        "type": "object",
-        "required": ["data", "links", "meta"],
-        "properties": {
-            "data": {"type": "array", "items": {"$ref": "#/components/schemas/Resource"}},
-            "links": LINKS,
-            "meta": {
-                "type": "object",
-                "required": ["count"],
-                "properties": {"count": {"type": "integer", "minimum": 0}},
-            },
-        },
-    },
-    "WriteResult": {
-        "type": "object",
-        "required": ["written", "duplicates", "rejected"],
-        "properties": {
-            "written": {"type": "integer", "minimum": 0},
-            "duplicates": {"type": "integer", "minimum": 0},
-            "rejected": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["index", "name", "error"],
-                    "properties": {
-                        "index": {"type": "integer"},
-                        "name": {"type": "string"},
-                        "uid": {"type": ["string", "null"]},
-                        "error": {"type": "string"},
-                    },
-                },
-            },
-        },
-    },
-    "DocumentPair": {
-        "type": "array",
-        "prefixItems": [{"enum": list(NAMES)}, {"type": "object"}],
-        "minItems": 2,
-        "maxItems": 2,
-        "description": "[name, document] as a RunEngine emits it",
-    },
-}
-PAIRS = {
-    "oneOf": [
-        {"$ref": "#/components/schemas/DocumentPair"},
-        {"type": "array", "items": {"$ref": "#/components/schemas/DocumentPair"}},
-    ]
-}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _query(name: str, schema: dict, description: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-        **extra,
-    }
-
-
-def format_param(offered: list[str]) -> dict[str, Any]:
-    """``?format=``: the short names of the format registry that lead to what is offered,
-    and the media types themselves (what ``negotiation.choose`` accepts)."""
-    names = sorted(k for k, v in formats.ALIASES.items() if v in offered)
-    return _query(
-        "format",
-        {"type": "string", "enum": [*names, *offered]},
-        "The response format, by short name or media type (overrides Accept).",
-    )
-
-
-DOWNLOAD = _query(
-    "download",
-    {"type": "boolean", "default": False},
-    "true: Content-Disposition says attachment (browsers save the file) instead of inline.",
-)
-MAX_SIZE = _query(
-    "max_size",
-    {"type": "integer", "minimum": 1, "default": 1024},
-    "PNG and TIFF only: images wider or taller than this many pixels are downsampled.",
-)
-COLUMN = _query(
-    "column",
-    {"type": "array", "items": {"type": "string"}},
-    "The columns to send (repeat the parameter for several); without it, all of them.",
-    style="form",
-    explode=True,
-)
-FILL = _query(
-    "fill",
-    {"type": "boolean", "default": True},
-    "false, on a stream's data or timestamps table: detector fields as their datum ids "
-    "instead of the detector data (legacy Databroker's unfilled tables).",
-)
-ENVELOPE_FORMAT = _query(
-    "envelope_format",
-    {"type": "string", "enum": ["json", "msgpack"], "default": "json"},
-    "The websocket's message encoding (ws:// at this same path). Server-Sent Events are "
-    "JSON whatever this says.",
-)
-
-# Field types of the query registry's dataclasses, as JSON Schema; a facility's own query
-# with other annotations is described as any JSON value.
-ANNOTATIONS = {
-    "str": {"type": "string"},
-    "bool": {"type": "boolean"},
-    "list": {"type": "array"},
-    "tuple": {"type": "array"},
-    "str | None": {"type": ["string", "null"]},
-}
-FIELD_SCHEMAS = {
-    ("comparison", "operator"): {"enum": list(OPERATORS)},
-    ("scan_id", "scan_ids"): {"type": "array", "items": {"type": "integer"}},
-    ("scan_id", "duplicates"): {"enum": list(DUPLICATES)},
-    ("partial_uid", "partial_uids"): {"type": "array", "items": {"type": "string", "minLength": 1}},
-    ("time_range", "since"): {"type": ["number", "string", "null"]},
-    ("time_range", "until"): {"type": ["number", "string", "null"]},
-}
-
-
-def filter_params() -> list[dict[str, Any]]:
-    """One parameter per field of every query in the registry, as the client sends them:
-    ``filter[<query>][condition][<field>]=<JSON>`` (repeat a query's parameters to apply it
-    several times; all filters must hold)."""
-    params = []
-    for qname, cls in sorted(QUERIES.items()):
-        doc = " ".join((cls.__doc__ or "").split())
-        for f in dataclasses.fields(cls):
-            schema = FIELD_SCHEMAS.get((qname, f.name)) or ANNOTATIONS.get(str(f.type), {})
-            required = f.default is dataclasses.MISSING and f.default_factory is (
-                dataclasses.MISSING
-            )
-            params.append(
-                {
-                    "name": f"filter[{qname}][condition][{f.name}]",
-                    "in": "query",
-                    "required": False,
-                    "description": f"{doc} ({f.name}, JSON-encoded"
-                    + ("; needed with this query's other fields)" if required else ")"),
-                    "content": {formats.JSON: {"schema": schema}},
-                }
-            )
-    return params
+ALWAYS = (414,)  # RequestLimitMiddleware (server/limits.py) checks every request's URL
 
 
 @dataclass(frozen=True)
@@ -244,12 +62,13 @@ class Route:
     """What one operation serves beyond its signature."""
 
     ok: dict[str, dict]  # media type -> JSON Schema of the 200 body
-    errors: tuple[int, ...] = ()
+    errors: tuple[int, ...] = ()  # each with an Error body, unless named in ``bodies``
     params: tuple[dict, ...] = ()
     headers: dict[str, dict] = field(default_factory=dict)
     public: bool = False  # reachable without the API key
     body: dict | None = None
     filters: bool = False  # takes the query registry's filters (read when the schema is made)
+    bodies: dict[int, tuple[str, str]] = field(default_factory=dict)  # status: (schema, why)
 
 
 def _files(offered: list[str]) -> dict[str, dict]:
@@ -266,7 +85,8 @@ ARRAY_HEADERS = {
     "X-Array-Shape": _header("the shape sent, comma-separated (empty for a scalar)"),
     "X-Array-Dtype": _header("the numpy dtype, e.g. <f8"),
 }
-DATA_ERRORS = (400, 404, 406, 501, 502)
+NODE_ERRORS = (400, 404, 503)  # a path resolved in the catalog (uids within a time limit)
+DATA_ERRORS = (*NODE_ERRORS, 406, 413, 501, 502)  # 413: over the server's max_read_bytes
 ARRAY = Route(
     _files(ARRAY_FORMATS),
     DATA_ERRORS,
@@ -282,7 +102,7 @@ DOCUMENTS_OK = {
     **_files(DOCUMENT_FORMATS),
     formats.NDJSON: {"type": "string"},
     formats.JSON_SEQ: {"type": "string"},
-    formats.JSON: {"type": "array", "items": _ref("DocumentPair")},
+    formats.JSON: {"type": "array", "items": schema_ref("DocumentPair")},
 }
 POST_BODY = {
     "required": True,
@@ -292,14 +112,20 @@ POST_BODY = {
 }
 
 ROUTES: dict[tuple[str, str], Route] = {
-    ("get", "/api/v1/"): Route({formats.JSON: _ref("About")}, public=True),
+    ("get", "/api/v1/"): Route({formats.JSON: schema_ref("About")}, public=True),
     ("get", "/healthz"): Route(
-        {formats.JSON: {"type": "object", "properties": {"status": {"const": "ok"}}}},
+        {formats.JSON: schema_ref("Health")},
+        (503,),
         public=True,
+        bodies={
+            503: ("Health", "Degraded: the catalog or the Kafka ingest is down (it says which).")
+        },
     ),
-    ("get", "/api/v1/metadata/{path}"): Route({formats.JSON: _ref("Node")}, (400, 404, 502)),
+    ("get", "/api/v1/metadata/{path}"): Route(
+        {formats.JSON: schema_ref("Node")}, (*NODE_ERRORS, 502)
+    ),
     ("get", "/api/v1/search/{path}"): Route(
-        {formats.JSON: _ref("Page")}, (400, 404, 502), filters=True
+        {formats.JSON: schema_ref("Page")}, (*NODE_ERRORS, 502), filters=True
     ),
     ("get", "/api/v1/array/full/{path}"): ARRAY,
     ("get", "/api/v1/array/block/{path}"): ARRAY,
@@ -307,21 +133,24 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("get", "/api/v1/table/partition/{path}"): TABLE,
     ("get", "/api/v1/container/full/{path}"): Route(
         _files(CONTAINER_FORMATS),
-        (400, 404, 406),
+        (*NODE_ERRORS, 406, 413),
         (format_param(CONTAINER_FORMATS), DOWNLOAD),
         DISPOSITION,
     ),
     ("get", "/api/v1/documents/{path}"): Route(
-        DOCUMENTS_OK, (400, 404, 406), (format_param(DOCUMENT_FORMATS),), DISPOSITION
+        DOCUMENTS_OK, (*NODE_ERRORS, 406), (format_param(DOCUMENT_FORMATS),), DISPOSITION
     ),
     ("post", "/api/v1/documents/{path}"): Route(
-        {formats.JSON: _ref("WriteResult")}, (400, 413, 415, 422), body=POST_BODY
+        {formats.JSON: schema_ref("WriteResult")},
+        (400, 413, 415, 422),
+        body=POST_BODY,
+        bodies={422: ("WriteResult", REASONS[422])},
     ),
     ("get", "/api/v1/stream/single/{path}"): Route(
         {"text/event-stream": {"type": "string"}},
-        (400, 404),
+        NODE_ERRORS,
         (
-            _query(
+            query_param(
                 "Last-Event-ID",
                 {"type": "string", "pattern": "^[0-9]+$"},
                 "Resume after this sequence (what EventSource sends on reconnecting).",
@@ -349,9 +178,11 @@ WEBSOCKET = (
 )
 
 
-def _response(status: int, content: dict[str, dict], headers: dict | None = None) -> dict:
+def _response(
+    status: int, content: dict[str, dict], headers: dict | None = None, why: str = ""
+) -> dict:
     out: dict[str, Any] = {
-        "description": "OK" if status == 200 else REASONS[status],
+        "description": why or ("OK" if status == 200 else REASONS[status]),
         "content": {media: {"schema": schema} for media, schema in content.items()},
     }
     if headers:
@@ -381,6 +212,8 @@ def complete(schema: dict[str, Any], *, api_key: bool) -> dict[str, Any]:
             responses.pop("422", None)  # FastAPI's validation body; ours is a 400
             if op.get("parameters") or op.get("requestBody"):
                 responses["400"] = _response(400, {formats.JSON: ERROR_REF})
+            for status in ALWAYS:
+                responses[str(status)] = _response(status, {formats.JSON: ERROR_REF})
             if route is None:
                 continue
             _complete_operation(path, op, route, api_key)
@@ -397,10 +230,8 @@ def _complete_operation(path: str, op: dict, route: Route, api_key: bool) -> Non
         errors.add(401)
         op["security"] = [{"apiKeyHeader": []}, {"apiKeyQuery": []}]
     for status in sorted(errors):
-        content = (
-            {formats.JSON: _ref("WriteResult")} if status == 422 else {formats.JSON: ERROR_REF}
-        )
-        responses[str(status)] = _response(status, content)
+        name, why = route.bodies.get(status, ("Error", ""))
+        responses[str(status)] = _response(status, {formats.JSON: schema_ref(name)}, why=why)
     params = op.setdefault("parameters", [])
     have = {(p["name"], p["in"]) for p in params}
     extra = [*route.params, *(filter_params() if route.filters else ())]

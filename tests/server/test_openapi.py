@@ -120,11 +120,13 @@ def test_errors_are_described_as_they_are_sent(served, schema):
     assert "HTTPValidationError" not in schema["components"]["schemas"]
     for path, ops in schema["paths"].items():
         for method, op in ops.items():
+            bodies = openapi.ROUTES[method, path].bodies
+            assert "414" in op["responses"], (method, path)  # the URL limit: every route
             for status, response in op["responses"].items():
                 if status == "200":
                     continue
                 body = response["content"][formats.JSON]["schema"]
-                wanted = "WriteResult" if status == "422" else "Error"
+                wanted = bodies.get(int(status), ("Error",))[0]
                 assert body == {"$ref": f"#/components/schemas/{wanted}"}, (method, path)
     r = httpx.get(f"{served}/api/v1/search/bmm/raw", params={"page[limit]": "many"})
     assert r.status_code == 400 and "400" in _op(schema, "/api/v1/search/{path}")["responses"]
