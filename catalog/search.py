@@ -181,21 +181,38 @@ def _scan_id(query: q.ScanID) -> sa.ColumnElement:
 def _partial_uid(prefixes: tuple[str, ...], pg: bool) -> sa.ColumnElement:
     if pg:
         return sa.or_(*(runs.c.uid.startswith(p, autoescape=True) for p in prefixes))
-    # SQLite's LIKE ignores case and the index; a binary range uses the uid index.
-    return sa.or_(*(sa.and_(runs.c.uid >= p, runs.c.uid < p + "\U0010ffff") for p in prefixes))
+    # SQLite's LIKE ignores case and the index; a binary range uses the uid index. Many
+    # prefixes are a JSON list read as a table: an OR of each nests too deep for SQLite.
+    top = "\U0010ffff"
+    if len(prefixes) <= 8:
+        return sa.or_(*(sa.and_(runs.c.uid >= p, runs.c.uid < p + top) for p in prefixes))
+    each = sa.func.json_each(sa.bindparam(None, json.dumps(prefixes))).table_valued("value")
+    return (
+        sa.exists()
+        .select_from(each)
+        .where(runs.c.uid >= each.c.value, runs.c.uid < each.c.value.concat(top))
+    )
 
 
 def _in(path: JsonPath, values: list) -> sa.ColumnElement:
-    """One flat IN per JSON type: an OR of a thousand comparisons nests too deep for SQLite's
-    parser (its expression depth limit is 1000)."""
+    """A few flat INs, one per JSON type: an OR of a thousand comparisons nests a thousand
+    levels deep in SQLite's parser, which refuses that (its limit is 1000)."""
     numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
     texts = [v for v in values if isinstance(v, str)]
-    others = [v for v in values if not isinstance(v, int | float | str) or isinstance(v, bool)]
-    parts = [_eq(path, v) for v in others]
-    if numbers:
-        parts.append(path.number().in_(numbers))
+    parts = [path.number().in_(numbers)] if numbers else []
     if texts:
         parts.append(path.text().in_(texts))
+    singles = {json.dumps(v) for v in values if v is None or isinstance(v, bool)}
+    parts += [_eq(path, json.loads(v)) for v in sorted(singles)]
+    for kind, types in (("array", list | tuple), ("object", dict)):
+        nested = [v for v in values if isinstance(v, types)]
+        if not nested:
+            continue
+        if path.pg:
+            parts.append(path.json().in_([_jsonb(v) for v in nested]))
+        else:
+            canonical = [json.dumps(v, separators=(",", ":"), sort_keys=True) for v in nested]
+            parts.append(sa.and_(path.is_type(kind), path.raw_text().in_(canonical)))
     return sa.or_(sa.false(), *parts)
 
 

@@ -230,7 +230,28 @@ def test_hostile_parameters_are_readable_4xx(served, beamline, catalog):
         (motor, {"Accept-Encoding": "gzip;q=x, zstd;q=nan"}, None),
         (table, {"Accept": "application/json;q=0, */*"}, None),
     ]
+    mixed = [None, True, [1, 2], {"a": [1]}, *range(500), *(f"s{i}" for i in range(492))]
+    prefixes = [uid[:8], *(f"zz{i}" for i in range(999))]
+    fine = [  # big but within the limits: answered, with the right runs
+        # null matches a run without the key (the waveform run has no sample)
+        (
+            [_f("in", "key", '"sample"'), _f("in", "value", json.dumps([*mixed, "Cu"]))],
+            [uid, uids[3]],
+        ),
+        ([_f("notin", "key", '"sample"'), _f("notin", "value", json.dumps(mixed))], uids[:3]),
+        ([_f("partial_uid", "partial_uids", json.dumps(prefixes))], [uid]),
+        ([_f("eq", "key", '"sample"'), _f("eq", "value", '{"a": [1, {"b": null}]}')], []),
+        ([_f("contains", "key", '"detectors"'), _f("contains", "value", '{"a": 1}')], []),
+        ([_f("contains", "key", '"detectors"'), _f("contains", "value", '"det1"')], uids[:2]),
+        ([_f("eq", "key", '"sample"'), _f("eq", "value", '"Cu"')] * 64, [uid]),
+    ]
     with httpx.Client(base_url=served + "/api/v1", timeout=30) as client:
+        for params, expected in fine:
+            r = client.get("/search/bmm/raw", params=params)
+            assert r.status_code == 200, (params[:2], r.text[:300])
+            assert [d["id"] for d in r.json()["data"]] == expected, params[:2]
+        too_many = [_f("eq", "key", '"sample"'), _f("eq", "value", '"Cu"')] * 65
+        assert_readable_4xx(client.get("/search/bmm/raw", params=too_many), "65", 400, "64")
         port = None
         for route, params, status, words in cases:
             r = client.get(route, params=params)
