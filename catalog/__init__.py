@@ -1,6 +1,7 @@
 """Storage: the SQL catalog of runs, streams, event columns and external data.
 
-``open_catalog(uri)`` opens a SQLite file (the embedded default) or a PostgreSQL database.
+``open_catalog(uri)`` opens a SQLite file (the embedded default) or a PostgreSQL database;
+``data_roots=[...]`` names the only folders whose detector files it opens (roots.py).
 """
 
 from .errors import (
@@ -13,6 +14,7 @@ from .errors import (
     UnknownHandler,
 )
 from .node import ArrayNode, Container, Node, TableNode
+from .roots import OutsideDataRoots
 from .run import Run, Stream
 from .runs import RunCatalog
 from .tree import Catalog, open_catalog
@@ -27,6 +29,7 @@ __all__ = [
     "ExternalDataMissing",
     "Node",
     "NotFound",
+    "OutsideDataRoots",
     "Run",
     "RunCatalog",
     "SchemaVersionError",

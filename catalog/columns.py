@@ -128,7 +128,8 @@ def assemble(chunks: list[Chunk], start: int, stop: int) -> np.ndarray:
             dtype = np.result_type(dtype, np.float64) if dtype.kind in "iu" else np.dtype(object)
         out = np.full((stop - start, *row_shape), fill_value(dtype), dtype=dtype)
     else:
-        out = np.empty((stop - start, *row_shape), dtype=dtype)
+        # zeros, not empty: overlapping chunks can add up to the count and still leave a gap
+        out = np.zeros((stop - start, *row_shape), dtype=dtype)
     for c in chunks:
         lo, hi = max(c.start_row, start), min(c.stop_row, stop)
         if hi > lo:

@@ -4,23 +4,27 @@ Two generations of documents point at files. ``resource``/``datum``: each event 
 id; a handler (see handlers.py) turns the resource and the datum's kwargs into the value.
 ``stream_resource``/``stream_datum``: a range of events maps onto a range of rows of an
 HDF5 dataset, so a slice of events is one h5py read.
+
+Every file is opened only after its real path is found inside the catalog's data roots
+(roots.py). Rows whose data nobody has announced yet (a stream_resource without its
+stream_datum) read as the dtype's fill value (NaN, NaT, 0, empty text), never as whatever
+memory held; the node's metadata says how many rows have data.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
 import h5py
 import numpy as np
 import sqlalchemy as sa
 
 from . import columns as col
+from . import roots
 from .errors import ExternalDataError, ExternalDataMissing, UnknownHandler
-from .handlers import handler_class
+from .handlers import checking, guarded, handler_class, open_dataset
 from .node import ArrayNode
 from .reads import read_column
 from .schema import datums, resources, stream_datums, stream_resources
@@ -50,7 +54,20 @@ class ExternalArray(ArrayNode):
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return {"data_key": self.data_key}
+        if not self.streamed:
+            return {"data_key": self.data_key}
+        with self.root.connect() as conn:
+            rows = conn.execute(
+                sa.select(sa.func.sum(stream_datums.c.seq_stop - stream_datums.c.seq_start)).where(
+                    stream_datums.c.stream_id == self.stream.id,
+                    stream_datums.c.data_key == self.key,
+                )
+            ).scalar()
+        return {
+            "data_key": self.data_key,
+            "rows_with_data": int(rows or 0),
+            "fill_value": _fill_text(self.dtype),
+        }
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -94,6 +111,11 @@ class ExternalArray(ArrayNode):
     def _where(self, what: str) -> str:
         return f"field {self.key!r} of run {self.stream.run.uid[:8]} ({what})"
 
+    def _allowed(self, path: str) -> str:
+        """The real path to open, or OutsideDataRoots (the same words whether or not the file
+        exists: nothing is looked at before the check)."""
+        return roots.check(self.root.data_roots, path)
+
     # -- resource / datum --------------------------------------------------------------------
 
     def _read_datums(self, start: int, stop: int, reshape: bool) -> np.ndarray:
@@ -103,7 +125,7 @@ class ExternalArray(ArrayNode):
             found = _datum_rows(conn, ids)
             res_docs = _resource_docs(conn, {r.resource for r in found.values()})
         values = []
-        with ExitStack() as stack:
+        with checking(self._allowed), ExitStack() as stack:
             handlers: dict[str, Any] = {}
             for i, datum_id in enumerate(ids):
                 if datum_id not in found:
@@ -121,9 +143,7 @@ class ExternalArray(ArrayNode):
         return col.to_array(values) if len({v.shape for v in values}) > 1 else np.stack(values)
 
     def resource_path(self, doc: dict) -> str:
-        root = doc.get("root", "")
-        root = self.root.root_map.get(root, root)
-        return os.path.join(root, doc["resource_path"]) if root else doc["resource_path"]
+        return roots.resource_file(doc, self.root.root_map)
 
     def _handler(self, doc: dict, stack: ExitStack) -> Any:
         cls = handler_class(doc["spec"])
@@ -133,13 +153,15 @@ class ExternalArray(ArrayNode):
                 "install one in the 'databroker.handlers' entry point group"
             )
         path = self.resource_path(doc)
+        real = self._allowed(path)
         try:
-            handler = cls(path, **doc.get("resource_kwargs", {}))
+            with guarded():
+                handler = cls(real, **doc.get("resource_kwargs", {}))
+        except ExternalDataError:
+            raise
         except FileNotFoundError as err:
             raise self._missing(err.filename or path, doc) from None
-        except OSError as err:
-            if not os.path.exists(path):
-                raise self._missing(path, doc) from None
+        except Exception as err:  # OSError, or a handler refusing its kwargs
             raise ExternalDataError(f"{self._where(path)}: cannot open: {err}") from err
         if hasattr(handler, "close"):
             stack.callback(handler.close)
@@ -147,13 +169,19 @@ class ExternalArray(ArrayNode):
 
     def _call(self, handler: Any, doc: dict, kwargs: dict) -> np.ndarray:
         try:
-            return np.asarray(handler(**kwargs))
+            with guarded():
+                value = np.asarray(handler(**kwargs))
+        except ExternalDataError:
+            raise
         except FileNotFoundError as err:
             raise self._missing(err.filename or self.resource_path(doc), doc) from None
         except Exception as err:
             raise ExternalDataError(
                 f"{self._where(self.resource_path(doc))}: reading {kwargs} failed: {err}"
             ) from err
+        if value.dtype.hasobject:  # a handler's own business, but never served as pointers
+            raise ExternalDataError(f"{self._where(doc['uid'])}: the handler returned objects")
+        return value
 
     def _missing(self, path: str, doc: dict) -> ExternalDataMissing:
         hint = ""
@@ -186,19 +214,14 @@ class ExternalArray(ArrayNode):
         ).all()
 
     def local_path(self, uri: str) -> str:
-        parsed = urlparse(uri)
-        path = unquote(parsed.path) if parsed.scheme in ("file", "") else uri
-        for old, new in self.root.root_map.items():
-            if path.startswith(old.rstrip("/") + "/"):
-                return new.rstrip("/") + path[len(old.rstrip("/")) :]
-        return path
+        return roots.stream_file(uri, self.root.root_map)
 
     def _read_streamed(self, start: int, stop: int) -> np.ndarray:
         with self.root.connect() as conn:
             parts = self._stream_rows(conn, start, stop)
         blocks: list[col.Chunk] = []
         files: dict[str, h5py.File] = {}
-        with ExitStack() as stack:
+        with checking(self._allowed), ExitStack() as stack:
             for part in parts:
                 doc = part.doc
                 if doc["mimetype"] not in HDF5_MIMETYPES:
@@ -207,9 +230,10 @@ class ExternalArray(ArrayNode):
                     )
                 path = self.local_path(doc["uri"])
                 if path not in files:
+                    real = self._allowed(path)
                     try:
                         files[path] = stack.enter_context(
-                            h5py.File(path, "r", swmr=bool(doc["parameters"].get("swmr", False)))
+                            h5py.File(real, "r", swmr=bool(doc["parameters"].get("swmr", False)))
                         )
                     except FileNotFoundError:
                         raise ExternalDataMissing(
@@ -217,7 +241,7 @@ class ExternalArray(ArrayNode):
                         ) from None
                 dataset_name = doc["parameters"].get("dataset", "/entry/data/data")
                 try:
-                    ds = files[path][dataset_name]
+                    ds = open_dataset(files[path], dataset_name)
                 except KeyError:
                     raise ExternalDataError(
                         f"{self._where(path)}: no dataset {dataset_name!r} in the file"
@@ -236,9 +260,28 @@ class ExternalArray(ArrayNode):
                         f"fewer than the stream_datum promises"
                     )
                 blocks.append(col.Chunk(lo - 1, block.reshape((hi - lo, *row_shape))))
-        if not blocks:
-            return np.empty((stop - start, *self._row_shape), dtype=self.dtype)
-        return col.assemble(blocks, start, stop)
+        return self._assemble(blocks, start, stop)
+
+    def _assemble(self, blocks: list[col.Chunk], start: int, stop: int) -> np.ndarray:
+        """Rows [start, stop) from the blocks read; rows no block covers (not announced yet)
+        hold the dtype's fill value. Blocks that do not fit one array go the general way."""
+        shape = self._row_shape or (blocks[0].values.shape[1:] if blocks else ())
+        dtype = self.dtype
+        if any(
+            b.values.shape[1:] != shape or not np.can_cast(b.values.dtype, dtype, "same_kind")
+            for b in blocks
+        ):
+            return col.assemble(blocks, start, stop)
+        out = np.zeros((stop - start, *shape), dtype=dtype)
+        if dtype.kind in "fc":
+            out[...] = np.nan
+        elif dtype.kind in "mM":
+            out[...] = np.datetime64("NaT") if dtype.kind == "M" else np.timedelta64("NaT")
+        for b in blocks:
+            lo, hi = max(b.start_row, start), min(b.stop_row, stop)
+            if hi > lo:
+                out[lo - start : hi - start] = b.values[lo - b.start_row : hi - b.start_row]
+        return out
 
     # -- where the data lie --------------------------------------------------------------------
 
@@ -275,6 +318,15 @@ class ExternalArray(ArrayNode):
                 }
                 for d in docs.values()
             ]
+
+
+def _fill_text(dtype: np.dtype) -> str:
+    """How rows without data read, in words for the node's metadata."""
+    if dtype.kind in "fc":
+        return "NaN"
+    if dtype.kind in "mM":
+        return "NaT"
+    return "empty" if dtype.kind in "SUV" else "0"
 
 
 def _datum_rows(conn: sa.Connection, ids: list[str]) -> dict[str, sa.Row]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
 
+from . import roots
 from .changes import ChangeFeed
 from .engine import create_engine
 from .errors import CatalogError, NotFound
@@ -55,9 +57,16 @@ class Catalog(Container):
     """The whole catalog database. ``cat['bmm/raw']`` is a catalog of runs; deeper paths walk
     into runs, streams, tables and arrays."""
 
-    def __init__(self, uri: str, root_map: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        root_map: dict[str, str] | None = None,
+        data_roots: Iterable[str | os.PathLike] | None = None,
+    ) -> None:
         super().__init__(())
         self.uri = uri
+        # The folders whose files may be opened, as real paths (see roots.py for the default).
+        self.data_roots: tuple[str, ...] = roots.configure(uri, data_roots)
         self.engine = create_engine(uri)
         self.dialect = self.engine.dialect.name
         self.root_map = dict(root_map or {})
@@ -226,16 +235,23 @@ class Namespace(Container):
 
 
 def open_catalog(
-    uri: str, *, root_map: dict[str, str] | None = None, create: bool | None = None
+    uri: str,
+    *,
+    root_map: dict[str, str] | None = None,
+    create: bool | None = None,
+    data_roots: Iterable[str | os.PathLike] | None = None,
 ) -> Catalog:
     """Open the catalog at ``uri`` (``sqlite:///path/catalog.db`` or ``postgresql://...``).
+
+    Detector files are opened (and documents naming them accepted) only inside
+    ``data_roots``; without it, a SQLite catalog's own folder, and none on PostgreSQL.
 
     A new SQLite file is initialized on first use, because the embedded default should need no
     setup step. A PostgreSQL database is initialized only with ``create=True`` (or by
     ``bluebroker catalog init``), so a typo in a URI does not quietly create a new catalog on a
     facility server. An out-of-date schema is an error that names the upgrade command.
     """
-    cat = Catalog(uri, root_map=root_map)
+    cat = Catalog(uri, root_map=root_map, data_roots=data_roots)
     if create is None:
         create = cat.dialect == "sqlite"
     with cat.engine.begin() as conn:

@@ -11,6 +11,7 @@ import json
 import logging
 import uuid
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,6 +23,7 @@ from bluebroker.catalog import (
     ExternalDataError,
     ExternalDataMissing,
     NotFound,
+    OutsideDataRoots,
     UnknownHandler,
 )
 from bluebroker.catalog.search import QueryTimeout
@@ -47,6 +49,7 @@ STATUS = [
     (QueryError, 400),
     (SliceError, 400),
     (IndexError, 400),
+    (OutsideDataRoots, 403),  # before its parent ExternalDataError: not the file's fault
     (ExternalDataMissing, 404),
     (UnknownHandler, 501),
     (ExternalDataError, 502),
@@ -79,6 +82,11 @@ def install(app: FastAPI) -> None:
             where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
             parts.append(f"{where}: {err.get('msg')}")
         return _json(400, "invalid request: " + "; ".join(parts))
+
+    @app.exception_handler(sa.exc.TimeoutError)
+    async def _busy(request: Request, exc: sa.exc.TimeoutError) -> JSONResponse:
+        detail = "the server is busy: every catalog connection is in use; try again shortly"
+        return _json(503, detail, {"Retry-After": "2"})
 
     for exc_type, status in STATUS:
         app.add_exception_handler(exc_type, _handler(status))

@@ -52,10 +52,12 @@ def catalog_uri(request, tmp_path):
 
 
 @pytest.fixture
-def catalog(catalog_uri):
+def catalog(catalog_uri, tmp_path):
+    """The test's catalog; detector files may be read from the test's own folder (the
+    default for SQLite, which keeps its file there; PostgreSQL has no roots unless given)."""
     from bluebroker.catalog import open_catalog
 
-    cat = open_catalog(catalog_uri, create=True)
+    cat = open_catalog(catalog_uri, create=True, data_roots=[tmp_path])
     yield cat
     cat.close()
 

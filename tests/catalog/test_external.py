@@ -39,7 +39,7 @@ def test_root_map_finds_moved_files(record, writer, tmp_path, catalog_uri):
     shutil.move(old, new)
     with pytest.raises(ExternalDataMissing, match="root_map"):
         writer.catalog["bmm/raw"][-1]["primary"]["data"]["cam"][0]
-    moved = open_catalog(catalog_uri, root_map={str(old): str(new)})
+    moved = open_catalog(catalog_uri, root_map={str(old): str(new)}, data_roots=[tmp_path])
     node = moved["bmm/raw"][-1]["primary"]["data"]["cam"]
     np.testing.assert_array_equal(node[:], np.stack(cam.frames))
     assert node.asset_locations()[0]["path"] == str(new / cam.path.name)
@@ -62,12 +62,14 @@ def test_pages_are_kept_as_pages(record, writer, tmp_path):
     assert [n for n, _ in run.documents()].count("event_page") == 1
 
 
-def test_ophyd_sim_numpy_sequence(record, writer):
+def test_ophyd_sim_numpy_sequence(record, catalog_uri, tmp_path):
+    """ophyd.sim's img writes into a folder of its own: a data root of its own too."""
     docs = record(bp.count([img], num=2))
-    writer.write_many(docs)
-    node = writer.catalog["bmm/raw"][-1]["primary"]["data"]["img"]
-    assert node.shape == (2, 10, 10)
-    np.testing.assert_array_equal(node[0], img.get())
+    with open_catalog(catalog_uri, create=True, data_roots=[tmp_path, img.save_path]) as catalog:
+        CatalogWriter(catalog, "bmm/raw").write_many(docs)
+        node = catalog["bmm/raw"][-1]["primary"]["data"]["img"]
+        assert node.shape == (2, 10, 10)
+        np.testing.assert_array_equal(node[0], img.get())
 
 
 def test_legacy_stream_resource_is_modernized(record, writer, tmp_path):
