@@ -328,3 +328,14 @@ def test_api_key(catalog, beamline):
         ok = httpx.get(url + "/api/v1/search/bmm/raw", headers={"Authorization": "Apikey s3cret"})
         assert ok.json()["meta"]["count"] == 4
         assert httpx.get(url + "/healthz").status_code == 200
+
+
+def test_create_app_limits_are_checked(catalog):
+    from bluebroker.server.app import create_app
+
+    with pytest.raises(TypeError, match="max_body_bytes"):
+        create_app(catalog, max_body=10)
+    with pytest.raises(ValueError, match="max_read_bytes must be a positive number"):
+        create_app(catalog, max_read_bytes=0)
+    app = create_app(catalog, max_offset=5, search_timeout=2.5)
+    assert app.state.limits.max_offset == 5 and catalog.search_timeout == 2.5
