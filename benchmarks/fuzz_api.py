@@ -91,12 +91,14 @@ def main() -> int:
         write_runs(cat, Path(tmp))
         with background_server(cat) as url:
             began = time.monotonic()
-            requests, failures = fuzz(url, args.examples, args.seed)
+            report = fuzz(url, args.examples, args.seed)
     took = time.monotonic() - began
-    for failure in failures:
+    for label, statuses in sorted(report.statuses.items()):
+        print(f"{label}: " + ", ".join(f"{n} x {s}" for s, n in sorted(statuses.items())))
+    for failure in report.failures:
         print(failure, end="\n\n")
-    print(f"{requests} requests in {took:.0f} s: {len(failures)} failures")
-    return 1 if failures else 0
+    print(f"{report.requests} requests in {took:.0f} s: {len(report.failures)} failures")
+    return 1 if report.failures else 0
 
 
 if __name__ == "__main__":

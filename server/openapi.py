@@ -29,6 +29,7 @@ from .openapi_parts import (
     MAX_SIZE,
     PAIRS,
     SCHEMAS,
+    SIGNATURE_PARAMS,
     filter_params,
     format_param,
     query_param,
@@ -142,9 +143,12 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("post", "/api/v1/documents/{path}"): Route(
         {formats.JSON: schema_ref("WriteResult")},
-        (400, 413, 415, 422),
+        (400, 404, 413, 415, 422),
         body=POST_BODY,
-        bodies={422: ("WriteResult", REASONS[422])},
+        bodies={
+            404: ("Error", "No route: the path holds a line break, which no route takes."),
+            422: ("WriteResult", REASONS[422]),
+        },
     ),
     ("get", "/api/v1/stream/single/{path}"): Route(
         {"text/event-stream": {"type": "string"}},
@@ -240,6 +244,8 @@ def _complete_operation(path: str, op: dict, route: Route, api_key: bool) -> Non
         if p["in"] == "path" and path in PATH_EXAMPLES:
             p["description"] = "A node's path in the tree, e.g. " + PATH_EXAMPLES[path]
             p["example"] = PATH_EXAMPLES[path]
+        elif p["in"] == "query" and p["name"] in SIGNATURE_PARAMS:
+            p.update(SIGNATURE_PARAMS[p["name"]])
     if route.body is not None:
         op["requestBody"] = route.body
 

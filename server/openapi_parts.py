@@ -178,6 +178,21 @@ ENVELOPE_FORMAT = query_param(
     "JSON whatever this says.",
 )
 
+# What the routes' own signatures declare only as strings, said more exactly.
+SIGNATURE_PARAMS: dict[str, dict[str, Any]] = {
+    "slice": {
+        "description": "numpy syntax per dimension, comma-separated: 0:5, 3, ::2,1:4, -1,...",
+        "example": "0:5",
+    },
+    "block": {
+        "schema": {"type": "string", "pattern": "^[0-9]+(,[0-9]+)*$"},
+        "description": "One block index per dimension, comma-separated, as counted in the "
+        "array's structure.chunks",
+        "example": "0",
+    },
+    "partition": {"description": "The partition's index (tables have one: 0)", "example": 0},
+}
+
 # Field types of the query registry's dataclasses, as JSON Schema; a facility's own query
 # with other annotations is described as any JSON value.
 ANNOTATIONS = {
