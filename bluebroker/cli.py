@@ -68,6 +68,7 @@ def _add_catalog(p: argparse.ArgumentParser, default: str | None = None) -> None
     what = f" (default {default})" if default else ""
     p.add_argument(
         "--catalog",
+        metavar="URI",
         default=default,
         required=default is None,
         help=f"catalog URI: {URI_HELP}{what}",
@@ -76,7 +77,12 @@ def _add_catalog(p: argparse.ArgumentParser, default: str | None = None) -> None
 
 def _add_data_root(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--data-root", action="append", default=[], type=_folder, metavar="DIR", help=DATA_ROOT_HELP
+        "--data-root",
+        action="append",
+        default=[],
+        type=_folder,
+        metavar="DIR",
+        help=f"{DATA_ROOT_HELP} (repeatable)",
     )
 
 
@@ -95,6 +101,7 @@ def _add_server_options(p: argparse.ArgumentParser, free_port: bool) -> None:
     )
     p.add_argument(
         "--api-key",
+        metavar="KEY",
         default=os.environ.get("BLUEBROKER_API_KEY"),
         help="require this key from every client (or $BLUEBROKER_API_KEY)",
     )
@@ -103,11 +110,13 @@ def _add_server_options(p: argparse.ArgumentParser, free_port: bool) -> None:
 def _add_kafka_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--group-id",
+        metavar="NAME",
         default="bluebroker-ingest",
         help="Kafka consumer group; workers in one group share the partitions (bluebroker-ingest)",
     )
     p.add_argument(
         "--catalog-path-template",
+        metavar="TEMPLATE",
         default="{beamline}/raw",
         help="catalog path per topic ({beamline} is the topic's first part, {topic} all of "
         "it; default {beamline}/raw)",
@@ -144,11 +153,20 @@ def parser() -> argparse.ArgumentParser:
     isub = ingest.add_subparsers(dest="source", required=True, metavar="SOURCE")
     files = isub.add_parser("file", help="replay JSON Lines or msgpack document files")
     files.add_argument(
-        "paths", nargs="+", type=Path, metavar="PATH", help="files of [name, doc] pairs"
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="JSON Lines or msgpack files of [name, doc] pairs",
     )
     _add_catalog(files)
     _add_data_root(files)
-    files.add_argument("--path", default="raw", help="catalog path for the runs (default raw)")
+    files.add_argument(
+        "--path",
+        metavar="CATALOG_PATH",
+        default="raw",
+        help="catalog path for the runs, e.g. bmm/raw (default raw)",
+    )
     files.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     files.set_defaults(
         func=commands.cmd_ingest_file,
@@ -173,11 +191,13 @@ def parser() -> argparse.ArgumentParser:
     _add_kafka_options(kafka)
     kafka.add_argument(
         "--dead-letter-topic",
+        metavar="TOPIC",
         default="bluebroker.dead-letters",
         help="where messages that cannot be ingested go, unchanged (bluebroker.dead-letters)",
     )
     kafka.add_argument(
         "--batch-size",
+        metavar="N",
         type=_number(int, 1),
         default=2000,
         help="most messages per catalog transaction (2000)",
@@ -203,6 +223,7 @@ def parser() -> argparse.ArgumentParser:
     _add_kafka_options(serve)
     serve.add_argument(
         "--live-queue-limit",
+        metavar="N",
         type=_number(int, 1),
         default=1000,
         help="disconnect a live subscriber this many messages behind (1000)",
@@ -212,19 +233,32 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="serve the embedded catalog while a simulated beamline acquires runs into it",
+        description="Serve a catalog while a simulated beamline (a real RunEngine driving "
+        "ophyd.sim devices and HDF5-writing detectors) acquires a run every --interval "
+        "seconds, until Ctrl-C. A run takes about 50 KB of disk. Started again, it goes on "
+        "with the next scan_id.",
     )
     _add_server_options(demo, free_port=True)
     demo.add_argument(
         "--data-dir",
+        metavar="DIR",
         type=Path,
         default=DEFAULT_DATA / "files",
         help=f"where the simulated detectors write HDF5 files ({DEFAULT_DATA / 'files'})",
     )
     demo.add_argument(
-        "--runs", type=_number(int, 1), default=None, help="stop after N runs (default: never)"
+        "--runs",
+        metavar="N",
+        type=_number(int, 1),
+        default=None,
+        help="stop after N runs (default: never)",
     )
     demo.add_argument(
-        "--interval", type=_number(float, 0), default=3.0, help="seconds between runs (3)"
+        "--interval",
+        metavar="SECONDS",
+        type=_number(float, 0),
+        default=3.0,
+        help="seconds between runs (3)",
     )
     demo.add_argument(
         "--keep-serving", action="store_true", help="with --runs, keep serving after the last run"

@@ -136,8 +136,6 @@ def root_map(items: list[str]) -> dict[str, str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bluebroker.server.run import serve
-
     kafka = None
     if args.kafka:
         if not args.topic:
@@ -151,10 +149,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         }
     elif args.topic:
         raise OperatorError("--topic is for --kafka HOST:PORT; give both or neither")
+    check_uri(args.catalog)
     check_listen(args.host, args.port)
-    catalog = open_for_use(
-        args.catalog, data_roots=args.data_root, root_map=root_map(args.root_map)
-    )
+    moved = root_map(args.root_map)
+    from bluebroker.server.run import serve  # after the checks: the server takes a while
+
+    catalog = open_for_use(args.catalog, data_roots=args.data_root, root_map=moved)
     if kafka:
         logging.getLogger("bluebroker").setLevel(logging.INFO)
     serve(
@@ -191,16 +191,16 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bluebroker.ingest import CatalogWriter
-    from bluebroker.ingest.demo import Acquisition
-    from bluebroker.server.run import background_server
-
+    shown = check_uri(args.catalog).shown
+    check_listen(args.host, args.port)
     data_dir = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     # The demo's own detector files must stay readable wherever --data-dir puts them.
     roots = [*args.data_root, data_dir] if args.data_root else None
-    shown = check_uri(args.catalog).shown
-    check_listen(args.host, args.port)
+    from bluebroker.ingest import CatalogWriter  # after the checks: these take a while
+    from bluebroker.ingest.demo import Acquisition
+    from bluebroker.server.run import background_server
+
     writer = CatalogWriter(open_for_use(args.catalog, data_roots=roots), "bmm/raw")
     acquisition = Acquisition(writer, data_dir)
     with background_server(writer.catalog, args.host, args.port, args.api_key) as url:

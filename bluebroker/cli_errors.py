@@ -9,6 +9,7 @@ a new, empty catalog. Messages never show a password (``hide_secrets``).
 from __future__ import annotations
 
 import errno
+import os
 import re
 import socket
 import sqlite3
@@ -62,6 +63,7 @@ class Target:
     uri: str
     shown: str
     sqlite_file: Path | None
+    server: str | None = None  # PostgreSQL's host:port
 
 
 def check_uri(uri: str) -> Target:
@@ -92,7 +94,7 @@ def check_uri(uri: str) -> Target:
                 f"{shown!r}: bluebroker reaches PostgreSQL through psycopg 3; write "
                 f"{POSTGRES_FORM} without '+{driver}'"
             )
-        return Target(uri, shown, None)
+        return Target(uri, shown, None, f"{url.host or 'localhost'}:{url.port or 5432}")
     if not url.database or url.database == ":memory:":
         raise OperatorError(
             f"{shown!r} names no file (an in-memory catalog would vanish on exit); {FORMS}"
@@ -164,7 +166,7 @@ def reaching(target: Target) -> Iterator[None]:
         yield
     except sa_exc.DBAPIError as err:
         raise OperatorError(
-            f"cannot open the catalog {target.shown}: {database_reason(err)}"
+            f"cannot open the catalog {target.shown}: {database_reason(err, target.server)}"
         ) from None
 
 
@@ -201,12 +203,14 @@ def existing_sqlite(target: Target, init_command: str) -> None:
         raise OperatorError(f"no catalog at {path} ({what}); make one with: {init_command}")
 
 
-def database_reason(err: BaseException) -> str:
+def database_reason(err: BaseException, server: str | None = None) -> str:
     """What a database driver's error means for the operator, in one line."""
     raw = str(getattr(err, "orig", None) or err)
     text = " ".join(raw.split())
     where = re.search(r'server at "([^"]+)", port (\d+)', text)
-    at = f"{where.group(1)}:{where.group(2)}" if where else "the server"
+    at = f"{where.group(1)}:{where.group(2)}" if where else server or "the server"
+    waited = os.environ.get("PGCONNECT_TIMEOUT")
+    within = f"within {waited} s" if waited else "in time"
     rules = (
         (
             r'database "([^"]+)" does not exist',
@@ -243,7 +247,7 @@ def database_reason(err: BaseException) -> str:
         ),
         (
             r"timeout expired|timed out",
-            lambda m: f"no answer from {at} in time; check the host and port in the URI",
+            lambda m: f"no answer from {at} {within}; check the host and port in the URI",
         ),
         (
             r"unable to open database file",

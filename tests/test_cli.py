@@ -225,3 +225,19 @@ def test_every_option_has_help():
     ]
     done = run("serve", "--help")
     assert done.returncode == 0 and DATA_ROOT_HELP in " ".join(done.stdout.split())
+
+
+def test_a_silent_database_server_is_given_up_on():
+    """A host that takes the connection and never answers: PGCONNECT_TIMEOUT, not minutes."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        done = run(
+            "catalog",
+            "info",
+            f"postgresql://postgres@127.0.0.1:{port}/test",
+            env={**os.environ, "PGCONNECT_TIMEOUT": "2"},
+            timeout=30,
+        )
+    assert_one_line(done, 2, f"no answer from 127.0.0.1:{port} within 2 s")
