@@ -16,6 +16,7 @@ no objects, is of sane size, and the bytes fill the shape exactly; otherwise it 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -43,6 +44,7 @@ MAX_ITEMSIZE = 1 << 24
 MAX_NDIM = 32
 MAX_DTYPE_DEPTH = 8
 _MAX_CODE_POINT = 0x10FFFF
+_CHECKED = "UbV"  # kinds whose bytes are checked (V: the fields of structured ones)
 
 
 class PayloadRefused(ValueError):
@@ -113,9 +115,9 @@ def _array(obj: dict) -> np.ndarray:
     dtype = safe_dtype(obj[b"type"])
     shape = obj[b"shape"]
     if not (
-        isinstance(shape, list | tuple)
+        type(shape) is list
         and len(shape) <= MAX_NDIM
-        and all(type(n) is int and n >= 0 for n in shape)
+        and all([type(n) is int and n >= 0 for n in shape])
     ):
         raise PayloadRefused(
             f"a msgpack-numpy array's shape must be a list of at most {MAX_NDIM} non-negative "
@@ -129,10 +131,11 @@ def _array(obj: dict) -> np.ndarray:
             f"{expected} bytes of data, got {len(data)}"
         )
     try:  # a view of the bytes msgpack just made (read-only, aliasing nothing else)
-        arr = np.ndarray(buffer=data, dtype=dtype, shape=tuple(shape))
+        arr = np.ndarray(buffer=data, dtype=dtype, shape=shape)
     except (TypeError, ValueError) as err:  # e.g. a subarray dtype past numpy's dimensions
         raise PayloadRefused(f"not a valid msgpack-numpy array: {err}") from None
-    _check_values(arr)
+    if dtype.kind in _CHECKED:
+        _check_values(arr)
     return arr
 
 
@@ -144,13 +147,25 @@ def _scalar(obj: dict) -> Any:
             f"a msgpack-numpy {dtype.str} scalar needs {dtype.itemsize} bytes, got {len(data)}"
         )
     arr = np.frombuffer(data, dtype=dtype)
-    _check_values(arr)
+    if dtype.kind in _CHECKED:
+        _check_values(arr)
     return arr[0]
 
 
 def safe_dtype(descr: Any) -> np.dtype:
     """The dtype msgpack-numpy's description names, or :class:`PayloadRefused` when it is
     not one whose bytes are plain values: no objects (at any depth), a sane item size."""
+    if type(descr) is str and len(descr) <= 64:  # the usual case: a few type strings, often
+        return _named_dtype(descr)
+    return _checked_dtype(descr)
+
+
+@functools.lru_cache(maxsize=256)
+def _named_dtype(descr: str) -> np.dtype:
+    return _checked_dtype(descr)  # a refusal raises, and is not remembered
+
+
+def _checked_dtype(descr: Any) -> np.dtype:
     try:
         dtype = _dtype(descr, 0)
     except PayloadRefused:
