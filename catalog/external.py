@@ -55,7 +55,7 @@ class ExternalArray(ArrayNode):
     @property
     def metadata(self) -> dict[str, Any]:
         if not self.streamed:
-            return {"data_key": self.data_key}
+            return {"data_key": self.data_key, "fill_value": _fill_text(self.dtype)}
         with self.root.connect() as conn:
             rows = conn.execute(
                 sa.select(sa.func.sum(stream_datums.c.seq_stop - stream_datums.c.seq_start)).where(
@@ -121,13 +121,17 @@ class ExternalArray(ArrayNode):
     def _read_datums(self, start: int, stop: int, reshape: bool) -> np.ndarray:
         with self.root.connect() as conn:
             ids = read_column(conn, self.stream.id, f"data/{self.key}", start, stop)
-            ids = [] if ids is None else [str(i) for i in ids]
-            found = _datum_rows(conn, ids)
+            # rows whose event had no datum id for this field (None, or NaN in a gap)
+            ids = [None] * (stop - start) if ids is None else [_datum_id(i) for i in ids]
+            found = _datum_rows(conn, [i for i in ids if i is not None])
             res_docs = _resource_docs(conn, {r.resource for r in found.values()})
         values = []
         with checking(self._allowed), ExitStack() as stack:
             handlers: dict[str, Any] = {}
             for i, datum_id in enumerate(ids):
+                if datum_id is None:
+                    values.append(self._fill_row(start + i))
+                    continue
                 if datum_id not in found:
                     raise ExternalDataError(
                         f"{self._where('row ' + str(start + i))}: datum {datum_id!r} was never "
@@ -141,6 +145,12 @@ class ExternalArray(ArrayNode):
         if not values:
             return np.empty((0, *self._row_shape), dtype=self.dtype)
         return col.to_array(values) if len({v.shape for v in values}) > 1 else np.stack(values)
+
+    def _fill_row(self, row: int) -> np.ndarray:
+        """What a row without data reads as: the fill value, in the field's declared shape."""
+        if not self._row_shape or 0 in self._row_shape:
+            raise ExternalDataError(f"{self._where('row ' + str(row))}: its event has no datum")
+        return _filled(self._row_shape, self.dtype)
 
     def resource_path(self, doc: dict) -> str:
         return roots.resource_file(doc, self.root.root_map)
@@ -272,11 +282,7 @@ class ExternalArray(ArrayNode):
             for b in blocks
         ):
             return col.assemble(blocks, start, stop)
-        out = np.zeros((stop - start, *shape), dtype=dtype)
-        if dtype.kind in "fc":
-            out[...] = np.nan
-        elif dtype.kind in "mM":
-            out[...] = np.datetime64("NaT") if dtype.kind == "M" else np.timedelta64("NaT")
+        out = _filled((stop - start, *shape), dtype)
         for b in blocks:
             lo, hi = max(b.start_row, start), min(b.stop_row, stop)
             if hi > lo:
@@ -318,6 +324,22 @@ class ExternalArray(ArrayNode):
                 }
                 for d in docs.values()
             ]
+
+
+def _filled(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An array of the dtype's fill value: NaN, NaT, else zeros (0, False, empty text)."""
+    out = np.zeros(shape, dtype=dtype)
+    if dtype.kind in "fc":
+        out[...] = np.nan
+    elif dtype.kind in "mM":
+        out[...] = np.datetime64("NaT") if dtype.kind == "M" else np.timedelta64("NaT")
+    return out
+
+
+def _datum_id(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
 
 
 def _fill_text(dtype: np.dtype) -> str:

@@ -259,3 +259,18 @@ def test_refusal_messages_name_only_what_the_document_said(writer, tmp_path):
         r"file '/etc/\.\./etc/shadow' is outside the data roots; .*--data-root DIR.*",
         str(err.value),
     )
+
+
+def test_events_without_a_datum_read_as_fill_values(record, writer, tmp_path):
+    cam = HDF5Camera("cam", tmp_path, shape=(3, 2), dtype="int32")
+    docs = record(bp.count([cam, det1], num=3))
+    events = [d for n, d in docs if n == "event"]
+    for key in ("data", "timestamps", "filled"):
+        events[1][key].pop("cam", None)
+    writer.write_many(docs)
+    node = writer.catalog["bmm/raw"][-1]["primary"]["data"]["cam"]
+    values = node[:]
+    assert values.dtype == np.int32 and values.shape == (3, 3, 2)
+    np.testing.assert_array_equal(values[[0, 2]], np.stack([cam.frames[0], cam.frames[2]]))
+    np.testing.assert_array_equal(values[1], np.zeros((3, 2), dtype="int32"))
+    assert node.metadata["fill_value"] == "0"
