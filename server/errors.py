@@ -131,7 +131,8 @@ class InternalErrorMiddleware:
         try:
             await self.app(scope, receive, tracked)
         except Exception as exc:
-            detail = internal_error(exc, f"{scope.get('method')} {scope.get('path')}")
+            where = f"{scope.get('method')} {scope.get('path')!r:.300}"  # repr: no forged lines
+            detail = internal_error(exc, where)
             if started:  # too late for a status: the client sees a cut-off body
                 return
             body = json.dumps({"detail": detail}).encode()
