@@ -143,8 +143,10 @@ def check_file(path: Path) -> str:
     be JSON Lines or msgpack and its first record a [name, doc] pair. Returns the kind."""
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give the document files in it")
-    if not path.is_file():
+    if not path.exists():
         raise FileFormatError(f"{path}: no such file")
+    if not path.is_file():  # a device or a pipe: no size to show progress by, maybe no end
+        raise FileFormatError(f"{path} is not a regular file; give a document file")
     kind = sniff(path)
     if kind == "empty":
         return kind

@@ -84,13 +84,49 @@ def modernize(name: str, doc: dict) -> dict:
     return doc
 
 
+# The old form's fields: (the type each must have, whether it may be missing or null).
+OLD_FIELDS = {
+    "uid": (str, False),
+    "data_key": (str, False),
+    "spec": (str, False),
+    "root": (str, True),
+    "resource_path": (str, True),
+    "resource_kwargs": (dict, True),
+    "run_start": (str, True),
+}
+
+
+def _check_old_form(doc: dict) -> None:
+    """The old form is converted before the schema check (the schema knows only the new
+    one), so its own fields are checked here, to be refused in words, not a KeyError."""
+    for key, (kind, optional) in OLD_FIELDS.items():
+        value = doc.get(key)
+        if value is None and optional:
+            continue
+        if not isinstance(value, kind):
+            want = "a string" if kind is str else "a mapping"
+            got = "missing" if key not in doc else f"got {type(value).__name__}"
+            raise InvalidDocument(
+                "stream_resource",
+                doc,
+                f"is in the event-model 1.19.8-1.20 form, whose {key!r} must be {want} ({got})",
+            )
+
+
 def _from_spec(doc: dict) -> dict:
-    spec = str(doc["spec"]).upper()
+    _check_old_form(doc)
+    spec = doc["spec"].upper()
     mimetype = HDF5 if spec in HDF5_SPECS else OTHER_SPECS.get(spec, "application/octet-stream")
     parameters: dict[str, Any] = dict(doc.get("resource_kwargs") or {})
     if "frame_per_point" in parameters:
         parameters["multiplier"] = parameters.pop("frame_per_point")
     if mimetype == HDF5:
+        if not isinstance(parameters.get("path", ""), str):
+            raise InvalidDocument(
+                "stream_resource",
+                doc,
+                "names its HDF5 dataset ('path') with something not a string",
+            )
         if "path" in parameters:
             parameters["dataset"] = parameters.pop("path")
         parameters.setdefault("dataset", DEFAULT_DATASET.get(spec, "/entry/data/data"))
@@ -98,7 +134,7 @@ def _from_spec(doc: dict) -> dict:
         "uid": doc["uid"],
         "data_key": doc["data_key"],
         "mimetype": mimetype,
-        "uri": file_uri(str(doc.get("root", "")), str(doc.get("resource_path", ""))),
+        "uri": file_uri(doc.get("root") or "", doc.get("resource_path") or ""),
         "parameters": parameters,
     }
     if doc.get("run_start"):

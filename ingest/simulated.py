@@ -25,7 +25,9 @@ class _Camera:
     def __init__(self, name: str, directory: Path, shape=(4, 5), dtype="uint16") -> None:
         self.name = name
         self.parent = None
-        self.directory = Path(directory)
+        # Absolute: documents name files for readers in other processes and folders (a
+        # relative root would make a "file://localhostdata/..." URI, or point elsewhere).
+        self.directory = Path(directory).resolve()
         self.frame_shape = tuple(shape)
         self.frame_dtype = np.dtype(dtype)
         self.frames: list[np.ndarray] = []

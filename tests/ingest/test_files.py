@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 
@@ -144,10 +145,16 @@ def test_a_file_of_the_wrong_kind_is_one_line(name, scan_docs, tmp_path, capsys)
     assert not db.parent.exists()
 
 
-def test_a_folder_is_one_line(tmp_path, capsys):
+def test_a_folder_or_a_device_is_one_line(tmp_path, capsys):
     uri = f"sqlite:///{tmp_path}/c.db"
     assert main(["ingest", "file", str(tmp_path), "--catalog", uri]) == 2
     assert "is a folder" in capsys.readouterr().err
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)  # reading it would wait for a writer forever
+    for path in (pipe, "/dev/zero"):
+        assert main(["ingest", "file", str(path), "--catalog", uri]) == 2
+        assert "is not a regular file" in capsys.readouterr().err
+    assert not (tmp_path / "c.db").exists()
 
 
 def test_many_refusals_are_counted_not_listed(tmp_path, capsys):
@@ -173,3 +180,40 @@ def test_replay_keeps_a_bounded_report(tmp_path, catalog):
     report = replay([path], CatalogWriter(catalog, "raw"), show_progress=False)
     assert report.refused == 2500 and len(report.rejected) == LISTED
     assert report.rejected[0][0] == "bad.msgpack:1"
+
+
+def test_old_stream_resources_with_wrong_fields_are_refused_in_words(tmp_path, capsys):
+    """Replayed files carry event-model 1.19.8-1.20 stream_resources; a broken one is refused
+    saying which field is wrong, never 'could not be stored'."""
+    import event_model
+
+    run = event_model.compose_run()
+    good = {
+        "uid": "sr-good",
+        "run_start": run.start_doc["uid"],
+        "data_key": "cam",
+        "spec": "AD_HDF5",
+        "root": str(tmp_path),
+        "resource_path": "cam.h5",
+        "resource_kwargs": {"frame_per_point": 1},
+    }
+    broken = [
+        ({k: v for k, v in good.items() if k != "uid"}, "'uid' must be a string (missing)"),
+        ({**good, "uid": "sr-1", "root": 5}, "'root' must be a string (got int)"),
+        ({**good, "uid": "sr-2", "spec": ["AD_HDF5"]}, "'spec' must be a string (got list)"),
+        ({**good, "uid": "sr-3", "resource_kwargs": "x"}, "'resource_kwargs' must be a mapping"),
+        ({**good, "uid": "sr-4", "resource_kwargs": {"path": 7}}, "('path') with something"),
+    ]
+    pairs = [["start", run.start_doc], ["stream_resource", good]]
+    pairs += [["stream_resource", doc] for doc, _ in broken]
+    path = tmp_path / "old.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    uri = f"sqlite:///{tmp_path}/c.db"
+    assert main(["ingest", "file", str(path), "--catalog", uri, "-q"]) == 1
+    out = capsys.readouterr()
+    assert "2 documents written, 0 already present, 5 refused" in out.out
+    refusals = [line for line in out.err.splitlines() if line.startswith("refused ")]
+    assert len(refusals) == len(broken)
+    for line, (_, words) in zip(refusals, broken, strict=True):
+        assert "1.19.8-1.20 form" in line or "HDF5 dataset" in line, line
+        assert words in line and "could not be stored" not in line, line

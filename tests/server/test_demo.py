@@ -106,3 +106,23 @@ def test_a_restart_goes_on_numbering_scans(tmp_path):
     scan_ids = [run.metadata["start"]["scan_id"] for _, run in runs.items_range()]
     assert scan_ids == [1, 2, 3, 4]
     assert runs[1].metadata["start"]["uid"] == runs.keys_range(0, 1)[0]
+
+
+def test_simulated_detectors_name_absolute_files(RE, tmp_path, monkeypatch):
+    """Given a relative folder, the demo's detectors still name their files absolutely, so
+    a reader elsewhere (another folder, another process) finds them."""
+    from bluesky.plans import count
+
+    from bluebroker.ingest import CatalogWriter
+    from bluebroker.ingest.simulated import HDF5Camera, StreamHDF5Camera
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "files").mkdir()
+    catalog = open_catalog(f"sqlite:///{tmp_path}/catalog.db")
+    RE.subscribe(CatalogWriter(catalog, "bmm/raw"))
+    cam, scam = HDF5Camera("cam", "files"), StreamHDF5Camera("scam", "files")
+    RE(count([cam, scam], num=3))
+    monkeypatch.chdir("/")
+    data = open_catalog(f"sqlite:///{tmp_path}/catalog.db")["bmm/raw"][-1]["primary"]["data"]
+    np.testing.assert_array_equal(data["cam"][:], np.stack(cam.frames))
+    np.testing.assert_array_equal(data["scam"][:], np.stack(scam.frames))
