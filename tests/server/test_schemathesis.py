@@ -24,6 +24,7 @@ CHECKS = [
     "status_code_conformance",
     "content_type_conformance",
     "response_schema_conformance",
+    "response_headers_conformance",
 ]
 PHASES = ["examples", "coverage", "fuzzing"]
 # A Server-Sent Events stream stays open for as long as the client listens: a fuzzer would
