@@ -191,12 +191,17 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    shown = check_uri(args.catalog).shown
+    target = check_uri(args.catalog)
+    shown = target.shown
     check_listen(args.host, args.port)
     data_dir = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    # The demo's own detector files must stay readable wherever --data-dir puts them.
-    roots = [*args.data_root, data_dir] if args.data_root else None
+    # The demo's own detector files stay readable wherever --data-dir puts them, and so do
+    # files beside a SQLite catalog, as by default.
+    beside = [] if args.data_root or target.sqlite_file is None else [target.sqlite_file.parent]
+    for folder in beside:
+        folder.mkdir(parents=True, exist_ok=True)
+    roots = [*args.data_root, *beside, data_dir]
     from bluebroker.ingest import CatalogWriter  # after the checks: these take a while
     from bluebroker.ingest.demo import Acquisition
     from bluebroker.server.run import background_server

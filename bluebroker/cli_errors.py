@@ -186,7 +186,7 @@ def open_for_use(
     options: dict[str, object] = {"create": new}
     if root_map:
         options["root_map"] = root_map
-    if data_roots:  # passed only when given: older catalogs have no such keyword
+    if data_roots:  # none given: the catalog's default (a SQLite file's own folder)
         options["data_roots"] = [str(root) for root in data_roots]
     with reaching(target):
         catalog = open_catalog(uri, **options)

@@ -241,3 +241,62 @@ def test_a_silent_database_server_is_given_up_on():
             timeout=30,
         )
     assert_one_line(done, 2, f"no answer from 127.0.0.1:{port} within 2 s")
+
+
+@pytest.fixture
+def detector_run(RE, recorder, tmp_path):
+    """A run whose HDF5 detector file lies in tmp_path/det, outside its catalog's folder
+    (tmp_path/cat): readable only with --data-root. Returns (uri, det folder, frames, docs)."""
+    from bluesky.plans import count
+
+    from bluebroker.catalog import open_catalog
+    from bluebroker.ingest import CatalogWriter
+    from bluebroker.ingest.simulated import HDF5Camera
+
+    det = tmp_path / "det"
+    det.mkdir()
+    uri = f"sqlite:///{tmp_path}/cat/catalog.db"
+    RE.subscribe(CatalogWriter(open_catalog(uri, data_roots=[det]), "bmm/raw"))
+    RE.subscribe(recorder)
+    cam = HDF5Camera("cam", det, shape=(3, 4))
+    (uid,) = RE(count([cam], num=2))
+    return uri, det, uid, cam.frames, list(recorder)
+
+
+def test_data_root_for_serve(detector_run):
+    import httpx
+
+    from tests.processes import Running
+
+    uri, det, uid, frames, _ = detector_run
+    for roots, status in (([], 403), (["--data-root", str(det)], 200)):
+        server = Running("serve", "--port", str(free_port()), "--catalog", uri, *roots)
+        try:
+            url = server.wait_for("serving ").split(" at ")[1].split()[0]
+            got = httpx.get(f"{url}/api/v1/array/full/bmm/raw/{uid}/primary/data/cam")
+            assert got.status_code == status, got.text
+            if status == 200:
+                assert got.json() == [frame.tolist() for frame in frames]
+            else:
+                assert "outside the data roots" in got.text
+        finally:
+            server.interrupt()
+            assert server.finish()[0] == 0
+            server.close()
+
+
+def test_data_root_for_ingest_file(detector_run, tmp_path):
+    import json
+
+    _, det, _, _, docs = detector_run
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps(pair, default=lambda a: a.tolist()) + "\n" for pair in docs))
+    refused = run("ingest", "file", str(path), "-q", "--catalog", f"sqlite:///{tmp_path}/a/c.db")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "refused docs.jsonl:" in refused.stderr and "--data-root" in refused.stderr
+    taken = run(
+        *("ingest", "file", str(path), "-q", "--data-root", str(det)),
+        *("--catalog", f"sqlite:///{tmp_path}/b/c.db"),
+    )
+    assert taken.returncode == 0, taken.stderr
+    assert f"{len(docs)} documents written, 0 already present, 0 refused" in taken.stdout

@@ -36,7 +36,17 @@ def _assert_short_clean_exit(code: int, after: list[str]) -> None:
 
 
 def test_demo_serves_what_it_acquires(tmp_path):
-    demo = _demo(tmp_path, "--runs", "4", "--interval", "0", "--keep-serving")
+    # Detector files away from the catalog's folder (the default data root) stay readable.
+    demo = Running(
+        "demo",
+        "--port",
+        str(free_port()),
+        "--catalog",
+        f"sqlite:///{tmp_path}/catalog/catalog.db",
+        "--data-dir",
+        str(tmp_path / "detectors"),
+        *("--runs", "4", "--interval", "0", "--keep-serving"),
+    )
     try:
         url = re.search(r"at (http://\S+)", demo.wait_for("serving ")).group(1)
         demo.wait_for("still serving")
