@@ -40,7 +40,7 @@ __all__ = ["ENVELOPES", "Hub", "Subscriber", "View", "encode", "schema_message",
 log = logging.getLogger(__name__)
 
 QUEUE_BYTES = 64 * 1024 * 1024  # default bytes a subscriber may have waiting to be sent
-DROP_GRACE = 2.0  # seconds a dropped subscriber's connection has to take its last message
+DROP_GRACE = 5.0  # seconds a dropped subscriber's connection has to take its last message
 
 
 class Subscriber:
@@ -62,15 +62,26 @@ class Subscriber:
         # (sequence, type, encoded message); None after the hub dropped the subscriber
         self.queue: asyncio.Queue[tuple[int, str, bytes] | None] = asyncio.Queue()
         self.queued_bytes = 0
+        self._room = asyncio.Event()  # set while catching up may queue more (see room())
+        self._room.set()
         self.last_sent = next_seq - 1  # the last sequence the connection sent whole
         self.catching_up = True
         self.task: asyncio.Task | None = None  # catching up from the table
         self.sender: asyncio.Task | None = None
         self.topic: Topic | None = None  # while subscribed
-        self.reason: str | None = None  # why the hub dropped it
+        self.why: str | None = None  # why the hub dropped it
+
+    @property
+    def reason(self) -> str | None:
+        """Why the hub dropped the subscriber and where to resume: the first sequence the
+        connection did not finish sending (read once the sending has ended, it never skips
+        one; a send cut off midway may repeat one the client got)."""
+        if self.why is None:
+            return None
+        return f"{self.why}; reconnect with start={self.last_sent + 1}"
 
     def offer(self, message: bytes, seq: int, kind: str) -> None:
-        if self.reason is not None:
+        if self.why is not None:
             return
         waiting = self.queue.qsize()
         over_bytes = waiting and self.queued_bytes + len(message) > self.limit_bytes
@@ -87,7 +98,22 @@ class Subscriber:
         item = await self.queue.get()
         if item is not None:
             self.queued_bytes -= len(item[2])
+            if self._has_room():
+                self._room.set()
         return item
+
+    def _has_room(self) -> bool:
+        return self.queue.qsize() < max(self.limit // 2, 1) and (
+            self.queued_bytes < self.limit_bytes // 2 or self.queue.empty()
+        )
+
+    async def room(self) -> None:
+        """Wait until the queue is half empty. Catching up from the table goes at the
+        connection's pace (it never drops a subscriber); only live changes, which cannot
+        wait, are dropped on a full queue."""
+        while not self._has_room() and self.why is None:
+            self._room.clear()
+            await self._room.wait()
 
     def sent(self, seq: int) -> None:
         self.last_sent = seq
@@ -95,13 +121,14 @@ class Subscriber:
     def drop(self, why: str) -> None:
         """End the subscription with a reason that says where to resume; what is queued is
         let go, and a connection stuck sending is cut off after ``DROP_GRACE``."""
-        if self.reason is not None:
+        if self.why is not None:
             return
-        self.reason = f"{why}; reconnect with start={self.last_sent + 1}"
+        self.why = why
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queued_bytes = 0
         self.queue.put_nowait(None)
+        self._room.set()
         if self.sender is not None and not self.sender.done():
             asyncio.get_running_loop().call_later(DROP_GRACE, self.sender.cancel)
 
@@ -182,9 +209,8 @@ class Hub:
                 self._forget_if_idle(topic)
                 raise ApiError(
                     400,
-                    f"start={start} is beyond the latest change of /{'/'.join(view.path)} "
-                    f"(sequence {latest}); use a start from 1 to {latest + 1}, or leave it out "
-                    "to follow from now on",
+                    f"start={start} is past the latest change (sequence {latest}); use "
+                    f"start=1 to {latest + 1}, or no start to follow from now on",
                 )
         now = topic.last
         sub = Subscriber(
@@ -288,7 +314,7 @@ class Hub:
     async def _deliver(self, topic: Topic, change: Change) -> None:
         groups: dict[tuple, list[Subscriber]] = defaultdict(list)
         for sub in list(topic.subscribers):
-            if sub.catching_up or sub.reason is not None:
+            if sub.catching_up or sub.why is not None:
                 continue
             if sub.next_seq == change.seq:
                 groups[(sub.view, sub.envelope)].append(sub)
@@ -325,7 +351,7 @@ class Hub:
     async def _catch_up(self, topic: Topic, sub: Subscriber) -> None:
         """Serve a subscriber from the table until it reaches the topic, then go live."""
         try:
-            while sub.reason is None:
+            while sub.why is None:
                 if sub.next_seq > topic.last:
                     sub.catching_up = False  # no await between the check and this
                     return
@@ -336,6 +362,7 @@ class Hub:
                 for change in found:
                     if change.seq > topic.last:
                         break
+                    await sub.room()
                     message = await self._encoded(sub.view, change, sub.envelope)
                     sub.offer(message, change.seq, change.kind)
         except Exception:
