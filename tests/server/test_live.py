@@ -299,3 +299,51 @@ def test_msgpack_lists_come_back_with_their_dtypes():
     for name, values in data.items():
         assert got[name].dtype == values.dtype
         np.testing.assert_array_equal(got[name], values)
+
+
+def _guide_example(url: str) -> str:
+    """The user guide's live example, as printed, aimed at ``url``."""
+    from pathlib import Path
+
+    guide = (Path(__file__).parents[2] / "docs" / "user-guide.md").read_text()
+    section = guide.split("## Watch runs as they are acquired", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "updates(start=1)" in code and "wait_for(None)" in code
+    return code.replace("http://localhost:8000", url)
+
+
+def test_user_guide_live_example_runs_to_the_end_of_a_run(catalog, served, RE, capsys):
+    """The guide's example, exactly as written: during a run it follows the run to its stop
+    (before, run-stopped raised KeyError), and on the stopped run it replays and ends."""
+    writer = CatalogWriter(catalog, "bmm/raw")
+    RE.subscribe(writer)
+    thread, out = in_thread(RE, bp.scan([det1], motor, -1, 1, 12, per_step=_slow_step))
+    raw = from_uri(served)["bmm"]["raw"]
+    wait_until(lambda: len(raw) == 1 and "primary" in raw.values().last())
+    code = _guide_example(served)
+    started = time.monotonic()
+    exec(code, {})  # the documented example, run as a user would
+    during = capsys.readouterr().out.splitlines()
+    thread.join(timeout=30)
+    exec(code, {})  # again, on the stopped run
+    after = capsys.readouterr().out.splitlines()
+    assert time.monotonic() - started < 60
+    for lines in (during, after):
+        rows = [line for line in lines if line.split()[1:2] != ["run-stopped"]]
+        assert len(rows) == 12 and lines[-1].endswith("run-stopped")
+    assert during[-1] == after[-1] == "13 run-stopped" and out
+
+
+def test_waiting_on_a_stopped_run_returns_or_raises_at_once(catalog, served, RE):
+    writer = CatalogWriter(catalog, "bmm/raw")
+    (uid,) = RE(bp.count([det1], num=3), writer)
+    stream = from_uri(served)["bmm"]["raw"][uid]["primary"]
+    started = time.monotonic()
+    assert list(stream.updates(timeout=10)) == []  # stopped, nothing to replay: ends at once
+    assert [u.type for u in stream.updates(start=4, timeout=10)] == ["run-stopped"]
+    with stream.live() as live:
+        assert len(live.wait_for(3)) == 3
+        assert live.wait_for(None).stopped
+        with pytest.raises(ValueError, match="stopped with 3 rows"):
+            live.wait_for(4)
+    assert time.monotonic() - started < 5
