@@ -192,7 +192,7 @@ def parser() -> argparse.ArgumentParser:
     kafka.add_argument(
         "--dead-letter-topic",
         metavar="TOPIC",
-        default="bluebroker.dead-letters",
+        default=commands.DEAD_LETTERS,
         help="where messages that cannot be ingested go, unchanged (bluebroker.dead-letters)",
     )
     kafka.add_argument(

@@ -4,8 +4,10 @@ it needs, so the client-only install stays light and a typo gets an answer fast.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -19,6 +21,8 @@ from .cli_errors import (
     open_for_use,
     reaching,
 )
+
+DEAD_LETTERS = "bluebroker.dead-letters"  # the worker's default dead-letter topic
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
@@ -102,10 +106,36 @@ def config_items(items: list[str]) -> dict[str, object]:
     return out
 
 
+def check_kafka(topic: str, template: str, config: dict, dead_letters: str) -> None:
+    """What the Kafka worker would refuse, refused before a catalog is opened or made."""
+    from bluebroker.ingest.consumer import is_pattern
+    from bluebroker.ingest.wire import WireError, catalog_path, topic_for
+
+    if is_pattern(topic):
+        try:
+            re.compile(topic)
+        except re.error as err:
+            raise OperatorError(
+                f"--topic {topic!r} is not a valid regular expression ({err})"
+            ) from None
+    try:
+        catalog_path(topic_for("check"), template)
+    except WireError as err:
+        raise OperatorError(f"--catalog-path-template: {err}") from None
+    if config.get("enable_auto_commit"):
+        raise OperatorError(
+            "--consumer-config enable_auto_commit would commit messages not yet written; the "
+            "worker commits offsets itself, so drop that setting"
+        )
+    if topic == dead_letters:
+        raise OperatorError(f"--topic {topic!r} is the dead-letter topic; ingest another topic")
+
+
 def cmd_ingest_kafka(args: argparse.Namespace) -> int:
     from bluebroker.ingest.consumer import KafkaIngestWorker, tune_gc_for_ingest
 
     consumer_config = config_items(args.consumer_config)
+    check_kafka(args.topic, args.catalog_path_template, consumer_config, args.dead_letter_topic)
     catalog = open_for_use(args.catalog, data_roots=args.data_root)
     logging.getLogger("bluebroker").setLevel(logging.INFO)
     tune_gc_for_ingest()
@@ -147,10 +177,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "catalog_path_template": args.catalog_path_template,
             "consumer_config": config_items(args.consumer_config),
         }
+        check_kafka(args.topic, args.catalog_path_template, kafka["consumer_config"], DEAD_LETTERS)
     elif args.topic:
         raise OperatorError("--topic is for --kafka HOST:PORT; give both or neither")
     check_uri(args.catalog)
     check_listen(args.host, args.port)
+    check_exposure(args.host, args.api_key)
     moved = root_map(args.root_map)
     from bluebroker.server.run import serve  # after the checks: the server takes a while
 
@@ -166,6 +198,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         live_queue_limit=args.live_queue_limit,
     )
     return 0
+
+
+def check_exposure(host: str, api_key: str | None) -> None:
+    """An empty key would silently serve without one; a server reachable from other
+    machines without a key is allowed, and said so."""
+    if api_key is not None and not api_key.strip():
+        raise OperatorError(
+            "the API key (--api-key or $BLUEBROKER_API_KEY) is empty; give a key, or unset it "
+            "to serve without one"
+        )
+    try:
+        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    if not api_key and not local:
+        print(
+            f"warning: serving on {host} without --api-key: anyone who can reach this machine "
+            "can read every run and post documents",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 @contextmanager
@@ -194,6 +247,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     target = check_uri(args.catalog)
     shown = target.shown
     check_listen(args.host, args.port)
+    check_exposure(args.host, args.api_key)
     data_dir = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     # The demo's own detector files stay readable wherever --data-dir puts them, and so do

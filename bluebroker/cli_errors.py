@@ -288,6 +288,8 @@ def explain(err: BaseException) -> str | None:
     if module == "sqlalchemy" and hasattr(err, "orig"):
         return f"the catalog database failed: {database_reason(err)}"
     if module == "kafka":
+        if type(err).__name__ == "KafkaConfigurationError":
+            return f"Kafka: {err}; check --consumer-config"
         return f"Kafka: {err}; check --bootstrap-servers and that the broker is running"
     try:
         from bluebroker.catalog import CatalogError

@@ -23,6 +23,21 @@ def run(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProces
     )
 
 
+def wait_until_answering(url: str, timeout: float = 60) -> None:
+    """``serve`` says "serving ..." just before uvicorn binds: poll /healthz until it
+    answers (a readiness signal, not a guess at how long starting takes)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"{url}/healthz", timeout=5)
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"{url} did not answer within {timeout} s"
+            time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -32,8 +47,8 @@ def free_port() -> int:
 class Running:
     """``bluebroker ARGS`` in the background, stdout and stderr merged, read by a thread."""
 
-    def __init__(self, *args: str, cwd: Path | None = None) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def __init__(self, *args: str, cwd: Path | None = None, env: dict | None = None) -> None:
+        env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [str(BLUEBROKER), *args],
             stdout=subprocess.PIPE,

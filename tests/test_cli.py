@@ -14,7 +14,7 @@ from bluebroker import __version__
 from bluebroker.cli import DATA_ROOT_HELP, main, parser
 from bluebroker.cli_errors import explain
 from tests.conftest import PG_URI
-from tests.processes import free_port, run
+from tests.processes import free_port, run, wait_until_answering
 
 
 def assert_one_line(done, code: int, *words: str) -> str:
@@ -164,6 +164,40 @@ def test_usage_mistakes_are_one_line(tmp_path):
             ["ingest", "kafka", "--bootstrap-servers", "h:x", "--topic", "t", "--catalog", "c"],
             "is not HOST:PORT",
         ),
+        (["serve", "--api-key", ""], "the API key (--api-key or $BLUEBROKER_API_KEY) is empty"),
+        (
+            ["ingest", "kafka", "--bootstrap-servers", "h:1", "--topic", "a[", "--catalog", "c"],
+            "is not a valid regular expression",
+        ),
+        (
+            ["serve", "--kafka", "h:1", "--topic", "t", "--catalog-path-template", "{x}/raw"],
+            "--catalog-path-template",
+        ),
+        (
+            [
+                "serve",
+                "--kafka",
+                "h:1",
+                "--topic",
+                "t",
+                "--consumer-config",
+                "enable_auto_commit=true",
+            ],
+            "enable_auto_commit",
+        ),
+        (
+            [
+                "ingest",
+                "kafka",
+                "--bootstrap-servers",
+                "h:1",
+                "--topic",
+                "bluebroker.dead-letters",
+                "--catalog",
+                "c",
+            ],
+            "is the dead-letter topic",
+        ),
         ([], "required: COMMAND"),
         (["bogus"], "invalid choice"),
         (["ingest", "file", "--catalog", "sqlite:///x.db"], "PATH"),
@@ -273,6 +307,7 @@ def test_data_root_for_serve(detector_run):
         server = Running("serve", "--port", str(free_port()), "--catalog", uri, *roots)
         try:
             url = server.wait_for("serving ").split(" at ")[1].split()[0]
+            wait_until_answering(url)
             got = httpx.get(f"{url}/api/v1/array/full/bmm/raw/{uid}/primary/data/cam")
             assert got.status_code == status, got.text
             if status == 200:
@@ -300,3 +335,25 @@ def test_data_root_for_ingest_file(detector_run, tmp_path):
     )
     assert taken.returncode == 0, taken.stderr
     assert f"{len(docs)} documents written, 0 already present, 0 refused" in taken.stdout
+
+
+def test_serving_to_other_machines_without_a_key_is_said(tmp_path):
+    from tests.processes import Running
+
+    server = Running(
+        *("serve", "--host", "0.0.0.0", "--port", str(free_port())),
+        *("--catalog", f"sqlite:///{tmp_path}/c.db"),
+        env={k: v for k, v in os.environ.items() if k != "BLUEBROKER_API_KEY"},
+    )
+    try:
+        port = server.wait_for("(API docs").split(" at ")[1].split()[0].rsplit(":", 1)[1]
+        wait_until_answering(f"http://127.0.0.1:{port}")
+        assert "warning: serving on 0.0.0.0 without --api-key" in server.output
+    finally:
+        server.interrupt()
+        assert server.finish()[0] == 0
+        server.close()
+    empty = run(
+        "serve", "--catalog", "c.db", cwd=tmp_path, env={**os.environ, "BLUEBROKER_API_KEY": ""}
+    )
+    assert_one_line(empty, 2, "is empty")
