@@ -240,37 +240,50 @@ class ExternalArray(ArrayNode):
                     )
                 path = self.local_path(doc["uri"])
                 if path not in files:
-                    real = self._allowed(path)
-                    try:
-                        files[path] = stack.enter_context(
-                            h5py.File(real, "r", swmr=bool(doc["parameters"].get("swmr", False)))
-                        )
-                    except FileNotFoundError:
-                        raise ExternalDataMissing(
-                            f"{self._where('stream_resource ' + part.uid)}: file {path} not found"
-                        ) from None
-                dataset_name = doc["parameters"].get("dataset", "/entry/data/data")
-                try:
-                    ds = open_dataset(files[path], dataset_name)
-                except KeyError:
-                    raise ExternalDataError(
-                        f"{self._where(path)}: no dataset {dataset_name!r} in the file"
-                    ) from None
-                row_shape = self._row_shape
-                if not row_shape or 0 in row_shape:  # not declared: one dataset row per event
-                    row_shape = tuple(ds.shape[1:])
-                per_event = max(1, math.prod(row_shape) // max(1, math.prod(ds.shape[1:])))
-                lo = max(part.seq_start, start + 1)
-                hi = min(part.seq_stop, stop + 1)
-                first = part.index_start + (lo - part.seq_start)
-                block = ds[first * per_event : (first + hi - lo) * per_event]
-                if len(block) < (hi - lo) * per_event:
-                    raise ExternalDataError(
-                        f"{self._where(path)}: dataset {dataset_name} has {ds.shape[0]} rows, "
-                        f"fewer than the stream_datum promises"
-                    )
-                blocks.append(col.Chunk(lo - 1, block.reshape((hi - lo, *row_shape))))
+                    files[path] = self._open_hdf5(path, doc, part.uid, stack)
+                blocks.append(self._block(files[path], path, doc, part, start, stop))
         return self._assemble(blocks, start, stop)
+
+    def _open_hdf5(self, path: str, doc: dict, uid: str, stack: ExitStack) -> h5py.File:
+        real = self._allowed(path)
+        try:
+            return stack.enter_context(
+                h5py.File(real, "r", swmr=bool(doc["parameters"].get("swmr", False)))
+            )
+        except FileNotFoundError:
+            raise ExternalDataMissing(
+                f"{self._where('stream_resource ' + uid)}: file {path} not found"
+            ) from None
+        except OSError as err:  # a folder, not HDF5, unreadable
+            raise ExternalDataError(f"{self._where(path)}: cannot open as HDF5: {err}") from None
+
+    def _block(
+        self, file: h5py.File, path: str, doc: dict, part: sa.Row, start: int, stop: int
+    ) -> col.Chunk:
+        """The rows of [start, stop) one stream_datum announces, read from its dataset."""
+        dataset_name = doc["parameters"].get("dataset", "/entry/data/data")
+        try:
+            ds = open_dataset(file, dataset_name)
+        except KeyError:
+            raise ExternalDataError(
+                f"{self._where(path)}: no dataset {dataset_name!r} in the file"
+            ) from None
+        row_shape = self._row_shape
+        if not row_shape or 0 in row_shape:  # not declared: one dataset row per event
+            row_shape = tuple(ds.shape[1:])
+        per_event = max(1, math.prod(row_shape) // max(1, math.prod(ds.shape[1:])))
+        lo = max(part.seq_start, start + 1)
+        hi = min(part.seq_stop, stop + 1)
+        first = part.index_start + (lo - part.seq_start)
+        try:
+            if first < 0 or not ds.shape:
+                raise ValueError(f"no row {first} in a dataset of shape {ds.shape}")
+            block = ds[first * per_event : (first + hi - lo) * per_event]
+            if len(block) < (hi - lo) * per_event:
+                raise ValueError(f"it has {ds.shape[0]} rows, fewer than the stream_datum promises")
+            return col.Chunk(lo - 1, block.reshape((hi - lo, *row_shape)))
+        except (OSError, ValueError, TypeError) as err:  # also rows that do not fit the shape
+            raise ExternalDataError(f"{self._where(path)}: dataset {dataset_name}: {err}") from None
 
     def _assemble(self, blocks: list[col.Chunk], start: int, stop: int) -> np.ndarray:
         """Rows [start, stop) from the blocks read; rows no block covers (not announced yet)

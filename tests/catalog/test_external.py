@@ -161,3 +161,41 @@ def test_area_detector_tiff_files(record, writer, tmp_path):
     assert node.shape == (3, 6, 4)
     np.testing.assert_array_equal(node[:], np.stack(cam.frames))
     np.testing.assert_array_equal(node[2, 5], cam.frames[2][5])
+
+
+def test_unusable_stream_files_are_external_data_errors(record, writer, tmp_path):
+    """A file that is not HDF5, a folder, a shape that does not fit, a negative index: each is
+    an ExternalDataError naming the field (a 502), never an internal error."""
+    from bluebroker.catalog import ExternalDataError
+
+    cam = StreamHDF5Camera("scam", tmp_path, shape=(3, 4))
+    docs = record(bp.count([cam], num=2))
+    (tmp_path / "text.h5").write_text("not HDF5")
+    (tmp_path / "folder.h5").mkdir()
+    variants = {
+        "not hdf5": {"stream_resource": {"uri": f"file://localhost{tmp_path}/text.h5"}},
+        "folder": {"stream_resource": {"uri": f"file://localhost{tmp_path}/folder.h5"}},
+        "shape": {"descriptor": "shape"},
+        "index": {"stream_datum": {"indices": {"start": -5, "stop": -4}}},
+    }
+    for i, change in enumerate(variants.values()):
+        changed = []
+        for name, doc in docs:
+            doc = dict(doc)
+            if name == "start":
+                doc["uid"] = f"{doc['uid']}-{i}"
+            elif "run_start" in doc:
+                doc["run_start"] = f"{doc['run_start']}-{i}"
+            for key in ("uid", "descriptor", "stream_resource"):
+                if name != "start" and isinstance(doc.get(key), str):
+                    doc[key] = f"{doc[key]}-{i}"
+            if name == "descriptor" and change.get("descriptor"):
+                keys = {k: dict(v, shape=[5, 5]) for k, v in doc["data_keys"].items()}
+                doc["data_keys"] = keys
+            elif isinstance(change.get(name), dict):
+                doc.update(change[name])
+            changed.append((name, doc))
+        writer.write_many(changed)
+        node = writer.catalog["bmm/raw"][changed[0][1]["uid"]]["primary"]["data"]["scam"]
+        with pytest.raises(ExternalDataError, match="field 'scam'"):
+            node[:]
