@@ -60,12 +60,13 @@ def configure(uri: str, given: Iterable[str | os.PathLike] | None) -> tuple[str,
 def check(roots: tuple[str, ...], path: Any, what: str = "file") -> str:
     """The real path of ``path`` if it lies inside one of ``roots``; else
     :class:`OutsideDataRoots`, whose message never depends on whether the file exists."""
+    shown = repr(path) if len(repr(path)) <= 300 else repr(path)[:297] + "..."
     if not roots:
         raise OutsideDataRoots(
-            f"{what} {path!r}: this catalog has no data roots, so it reads no detector files; {FIX}"
+            f"{what} {shown}: this catalog has no data roots, so it reads no detector files; {FIX}"
         )
     try:
-        text = os.fspath(path)
+        text = os.fsdecode(path)
         real = os.path.realpath(text) if os.path.isabs(text) else None
     except (TypeError, ValueError):  # not a path at all, or a NUL byte in it
         real = None
@@ -73,7 +74,7 @@ def check(roots: tuple[str, ...], path: Any, what: str = "file") -> str:
         for root in roots:
             if os.path.commonpath((real, root)) == root:
                 return real
-    raise OutsideDataRoots(f"{what} {path!r} is outside the data roots; {FIX}")
+    raise OutsideDataRoots(f"{what} {shown} is outside the data roots; {FIX}")
 
 
 def resource_file(doc: dict, root_map: dict[str, str]) -> str:
