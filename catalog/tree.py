@@ -244,7 +244,8 @@ def open_catalog(
     """Open the catalog at ``uri`` (``sqlite:///path/catalog.db`` or ``postgresql://...``).
 
     Detector files are opened (and documents naming them accepted) only inside
-    ``data_roots``; without it, a SQLite catalog's own folder, and none on PostgreSQL.
+    ``data_roots`` (existing folders; ``[]`` allows none); when it is None, a SQLite catalog's
+    own folder, and none on PostgreSQL (see roots.py).
 
     A new SQLite file is initialized on first use, because the embedded default should need no
     setup step. A PostgreSQL database is initialized only with ``create=True`` (or by
