@@ -85,9 +85,11 @@ def check_uri(uri: str) -> Target:
     except (ArgumentError, ValueError) as err:
         reason = "its port is not a number" if "int()" in str(err) else str(err)
         raise OperatorError(f"{shown!r} is not a valid catalog URI ({reason}); {FORMS}") from None
-    backend, driver = url.get_backend_name(), url.get_driver_name()
+    backend, driver = url.get_backend_name(), url.drivername.partition("+")[2]
     if backend not in ("sqlite", "postgresql"):
-        raise OperatorError(f"{shown!r}: bluebroker catalogs live in SQLite or PostgreSQL; {FORMS}")
+        raise OperatorError(
+            f"unsupported catalog URI {shown!r}: catalogs live in SQLite or PostgreSQL; {FORMS}"
+        )
     if backend == "postgresql":
         if driver != "psycopg":
             raise OperatorError(
@@ -95,6 +97,8 @@ def check_uri(uri: str) -> Target:
                 f"{POSTGRES_FORM} without '+{driver}'"
             )
         return Target(uri, shown, None, f"{url.host or 'localhost'}:{url.port or 5432}")
+    if driver not in ("", "pysqlite"):
+        raise OperatorError(f"{shown!r}: write sqlite:///path/catalog.db without '+{driver}'")
     if not url.database or url.database == ":memory:":
         raise OperatorError(
             f"{shown!r} names no file (an in-memory catalog would vanish on exit); {FORMS}"
