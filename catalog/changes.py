@@ -266,10 +266,20 @@ class ChangeFeed:
                     first = False
                     while not self._stopping.is_set():
                         for notice in pg.notifies(timeout=0.5):
-                            self.publish([_parse(notice.payload)])
+                            self.publish(_parsed(notice.payload))
             except psycopg.Error as err:
                 log.warning("listening for catalog changes failed (%s); reconnecting", err)
                 self._stopping.wait(1.0)
+
+
+def _parsed(payload: str) -> list[Change] | None:
+    """The notice's change; None ("look at the table") for a payload that is not one of
+    ours, which must not end the listening thread."""
+    try:
+        return [_parse(payload)]
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        log.warning("ignored a malformed change notice (%s); reading the change log", err)
+        return None
 
 
 def _parse(payload: str) -> Change:

@@ -383,3 +383,24 @@ def test_crowds_that_come_and_go_leave_nothing_behind(catalog, RE, monkeypatch):
     assert out == [uid]
     assert [(u.type, u.sequence) for u in steady] == [("run-created", 1), ("run-stopped", 2)]
     assert _row_ranges(replayed) == [(i, i + 1) for i in range(30)]
+
+
+def test_a_malformed_notice_does_not_end_live_updates(catalog, catalog_uri, served, RE):
+    """Whoever may NOTIFY on the catalog's channel cannot stop a server's listener: a payload
+    that is not a change makes it read the change log, and later changes still arrive from
+    a writer in another process (its own catalog object, so nothing is handed over in-process)."""
+    from bluebroker.catalog import changes, open_catalog
+
+    if not catalog_uri.startswith("postgresql"):
+        pytest.skip("NOTIFY is PostgreSQL's; SQLite's feed reads the table")
+    elsewhere = open_catalog(catalog_uri)
+    writer = CatalogWriter(elsewhere, "bmm/raw")
+    with connect(ws_url(served, "bmm/raw")) as ws:
+        json.loads(ws.recv(timeout=10))
+        with elsewhere.engine.begin() as conn:
+            for junk in ("not json", '{"scope": 1}', "[]", '{"scope": "run", "node_id": "x"}'):
+                conn.exec_driver_sql("SELECT pg_notify(%s, %s)", (changes.channel(conn), junk))
+        (uid,) = RE(bp.count([det1], num=1), writer)
+        got = [json.loads(ws.recv(timeout=10)) for _ in range(2)]
+    elsewhere.close()
+    assert [(m["type"], m["uid"]) for m in got] == [("run-created", uid), ("run-stopped", uid)]
