@@ -264,11 +264,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     acquisition = Acquisition(writer, data_dir)
     with background_server(writer.catalog, args.host, args.port, args.api_key) as url:
         print(f"serving {shown} at {url}  (API docs: {url}/docs)")
+        key = ", api_key=..." if args.api_key else ""
         print(
             f"  python: from bluebroker.client import from_uri; "
-            f"from_uri('{url}')['bmm']['raw'].values().last()"
+            f"from_uri('{url}'{key})['bmm']['raw'].values().last()"
         )
-        print(f"  shell:  curl -g '{url}/api/v1/search/bmm/raw?page[limit]=3'")
+        header = " -H 'Authorization: Apikey ...'" if args.api_key else ""
+        print(f"  shell:  curl -g{header} '{url}/api/v1/search/bmm/raw?page[limit]=3'")
         print(
             f"acquiring simulated runs into /bmm/raw (detector files in {data_dir}); "
             "Ctrl-C to stop",

@@ -266,6 +266,10 @@ def database_reason(err: BaseException, server: str | None = None) -> str:
             lambda m: "the SQLite file is read-only here; check its permissions",
         ),
         (
+            r"database or disk is full|No space left on device",
+            lambda m: "the disk holding the catalog is full; free some space",
+        ),
+        (
             r"database is locked",
             lambda m: "another process holds the SQLite catalog locked; try again later",
         ),
