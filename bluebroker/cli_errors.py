@@ -293,7 +293,9 @@ def explain(err: BaseException) -> str | None:
     if isinstance(err, OSError) and err.filename is not None:
         return f"{err.filename}: {(err.strerror or str(err)).lower()}"
     module = type(err).__module__.split(".")[0]
-    if module == "sqlalchemy" and hasattr(err, "orig"):
+    # The database went away or refused on the way (not a constraint or a statement: those
+    # would be bugs, and keep their traceback).
+    if module == "sqlalchemy" and type(err).__name__ in ("OperationalError", "InterfaceError"):
         return f"the catalog database failed: {database_reason(err)}"
     if module == "kafka":
         if type(err).__name__ == "KafkaConfigurationError":

@@ -227,8 +227,17 @@ def test_debug_shows_the_traceback():
 
 def test_a_bug_still_shows_its_traceback(monkeypatch):
     """Only known operator mistakes are turned into a line; anything else is a bug."""
+    import sqlalchemy.exc
+
     assert explain(RuntimeError("a bug")) is None
     assert explain(KeyError("x")) is None
+    clash = sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
+    assert explain(clash) is None  # a statement the catalog got wrong: a bug
+    full = sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database or disk is full"))
+    assert (
+        explain(full)
+        == "the catalog database failed: the disk holding the catalog is full; free some space"
+    )
 
     def broken(args: argparse.Namespace) -> int:
         raise RuntimeError("a bug")
