@@ -279,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     secrets = secrets_of(vars(args).values())
     if getattr(args, "api_key", None):
         secrets.append(args.api_key)
+    for item in getattr(args, "consumer_config", []):  # sasl_plain_password=... and the like
+        key, _, value = item.partition("=")
+        if re.search(r"password|secret|token|key", key, re.IGNORECASE):
+            secrets.append(value)
     try:
         return args.func(args)
     except KeyboardInterrupt:
