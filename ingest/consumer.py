@@ -1,10 +1,17 @@
 """The ingest worker: Kafka messages in, catalog entries out, with exactly-once effect.
 
-Offsets are committed only after the catalog transaction holding the documents has
-committed. A crash between the two replays those messages, and the writer's idempotence
-turns the replay into no change. Messages that cannot be decoded or are refused by the writer
-go to the dead-letter topic with the reason in their headers, and the worker goes on. When
-the catalog database is away the worker pauses its partitions and retries the same batch.
+A message is handled when its documents are in a committed catalog transaction, or when the
+broker has acknowledged its dead letter. Offsets are committed only for handled messages, as
+explicit per-partition offsets (asynchronously: the live path does not wait for the broker);
+a worker that stops, fails or is killed at any moment leaves the rest for the next owner,
+which reads them again, and the writer's idempotence turns the replay into no change.
+
+Whatever is wrong with one message (undecodable, refused by the writer, a topic whose name
+gives no catalog path, an error nobody foresaw) sends that message to the dead-letter topic
+with the reason; only trouble with the catalog or the dead-letter topic themselves makes the
+worker wait. While it waits it keeps its partitions paused and polls only to stay in the
+group; partitions that a rebalance hands it meanwhile are paused too, and any record such a
+poll returns is sought back, so no record is skipped.
 """
 
 from __future__ import annotations
@@ -16,18 +23,29 @@ import signal
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from bluebroker.catalog import Catalog
 
-from .wire import WireError, catalog_path, decode, document_bytes
+from .dead_letters import MAX_MESSAGE_BYTES, DeadLetterError, DeadLetters, producer_settings
+from .offsets import Offsets, Rebalance
+from .wire import WireError, catalog_path, decode, document_bytes, topic_for
 from .writer import CatalogWriter
 
 log = logging.getLogger(__name__)
-DATABASE_AWAY = (sa.exc.OperationalError, sa.exc.InterfaceError)
+T = TypeVar("T")
+# The catalog is away (or unusable) as a whole, as opposed to refusing one message's data.
+DATABASE_AWAY = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.InternalError,
+    sa.exc.DisconnectionError,
+    sa.exc.TimeoutError,
+)
 
 
 @dataclass
@@ -39,6 +57,7 @@ class Counters:
     duplicates: int = 0
     dead_lettered: int = 0
     batches: int = 0
+    waits: int = 0  # polls made while the catalog or the dead-letter topic was away
     lag: int | None = None
 
     def line(self) -> str:
@@ -47,6 +66,14 @@ class Counters:
             f"consumed {self.consumed} written {self.written} duplicates "
             f"{self.duplicates} dead-lettered {self.dead_lettered} lag {lag}"
         )
+
+
+class _Abandoned(Exception):
+    """Stopped while waiting: the batch in hand stays uncommitted for the next owner."""
+
+
+class _Refused(Exception):
+    """An error of the data, not of the catalog: the messages concerned are dead-lettered."""
 
 
 class KafkaIngestWorker:
@@ -61,35 +88,56 @@ class KafkaIngestWorker:
         group_id: str = "bluebroker-ingest",
         catalog_path_template: str = "{beamline}/raw",
         dead_letter_topic: str = "bluebroker.dead-letters",
+        dead_letter_max_bytes: int = MAX_MESSAGE_BYTES,
         batch_size: int = 2000,
         report_every: float = 10.0,
         consumer_config: dict[str, Any] | None = None,
     ) -> None:
-        from kafka import KafkaConsumer, KafkaProducer
+        from kafka import KafkaConsumer
 
+        catalog_path(topic_for("check"), catalog_path_template)  # a bad template fails now
+        if consumer_config and consumer_config.get("enable_auto_commit"):
+            raise ValueError(
+                "enable_auto_commit would commit messages not yet written; the worker commits "
+                "offsets itself, so drop that setting"
+            )
+        if topic == dead_letter_topic:
+            raise ValueError(f"{topic!r} is the dead-letter topic; ingest another topic")
         self.catalog = catalog
         self.template = catalog_path_template
         self.dead_letter_topic = dead_letter_topic
         self.batch_size = batch_size
         self.report_every = report_every
         self.counters = Counters()
+        self.ready = threading.Event()  # set once the group has assigned partitions
+        self.assigned: frozenset = frozenset()  # the partitions the group gave this worker
+        self.waiting: str | None = None  # why the worker is waiting, while it is
         self._writers: dict[str, CatalogWriter] = {}
         self._stop = threading.Event()
         config = {
             "group_id": group_id,
-            "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             **(consumer_config or {}),
+            "enable_auto_commit": False,
         }
+        self.dead_letters = DeadLetters(
+            bootstrap_servers,
+            dead_letter_topic,
+            max_message_bytes=dead_letter_max_bytes,
+            config=producer_settings(config),
+        )
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, **config)
-        if is_pattern(topic):
-            self.consumer.subscribe(pattern=topic)
+        self.offsets = Offsets(self.consumer)
+        listener = Rebalance(self)
+        if is_pattern(topic):  # never the dead-letter topic, or its letters would loop
+            pattern = f"(?!{re.escape(dead_letter_topic)}$)(?:{topic})"
+            self.consumer.subscribe(pattern=pattern, listener=listener)
         else:
-            self.consumer.subscribe(topics=[topic])
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+            self.consumer.subscribe(topics=[topic], listener=listener)
 
     def stop(self) -> None:
-        """Finish the batch in hand, commit, and return from :meth:`run`."""
+        """Finish the batch in hand (or abandon it, uncommitted, if waiting) and return from
+        :meth:`run`. Safe from any thread and from signal handlers."""
         self._stop.set()
 
     def install_signal_handlers(self) -> None:
@@ -112,112 +160,153 @@ class KafkaIngestWorker:
                 if not joined and (records or self.consumer.assignment()):
                     joined, last_message = True, now
                 if records:
-                    self._handle([m for msgs in records.values() for m in msgs])
+                    self._handle(records)
                     last_message = now
+                elif self.offsets.failed:
+                    self.offsets.retry()
                 elif max_idle is not None and now - last_message > max_idle + (0 if joined else 60):
                     break
                 if now - last_report > self.report_every:
                     self._report()
                     last_report = now
+        except _Abandoned as why:
+            log.warning("stopped while waiting (%s); the batch in hand is not committed", why)
         finally:
-            try:  # a last synchronous commit: the async ones may still be in flight
-                self._commit()
-            except Exception as err:  # the broker gone too: the next owner replays harmlessly
-                log.warning("last offset commit failed (%s)", err)
-            self._report()
-            self.consumer.close(autocommit=False)
-            self.producer.close()
+            self._close()
         return self.counters
+
+    def _close(self) -> None:
+        self.offsets.last()  # what is done, confirmed; nothing more
+        self._report()
+        self.consumer.close(autocommit=False, timeout_ms=10_000)
+        self.dead_letters.close()
 
     # -- one batch ---------------------------------------------------------------------------
 
-    def _handle(self, messages: list) -> None:
-        by_path: dict[str, list[tuple[Any, tuple[str, Any]]]] = defaultdict(list)
+    def _handle(self, records: dict) -> None:
+        by_path: dict[str, list[tuple[Any, tuple[str, Any], bytes | None]]] = defaultdict(list)
         dead: list[tuple[Any, str]] = []
+        messages = [m for msgs in records.values() for m in msgs]
         for message in messages:
-            try:
+            try:  # anything wrong with one message concerns that message only
                 pair = decode(message.value)
+                path = catalog_path(message.topic, self.template)
+                by_path[path].append((message, pair, document_bytes(message.value, pair[0])))
             except WireError as err:
                 dead.append((message, str(err)))
-                continue
-            by_path[catalog_path(message.topic, self.template)].append((message, pair))
+            except Exception as err:
+                dead.append((message, f"could not be read ({_describe(err)})"))
         for path, items in by_path.items():
-            encoded = [document_bytes(m.value, pair[0]) for m, pair in items]
-            result = self._write(path, [pair for _, pair in items], encoded)
-            self.counters.written += result.written
-            self.counters.duplicates += result.duplicates
-            dead += [(items[r.index][0], str(r.error)) for r in result.rejected]
-        for message, reason in sorted(
-            dead, key=lambda d: (d[0].topic, d[0].partition, d[0].offset)
-        ):
-            self._dead_letter(message, reason)  # in the order they came
+            dead += self._place(path, items)
         if dead:
-            self.producer.flush()
-        self._commit_async()
+            self._dead_letter(sorted(dead, key=lambda d: (d[0].topic, d[0].partition, d[0].offset)))
+        self.offsets.handled(records)
         self.counters.consumed += len(messages)
         self.counters.batches += 1
+
+    def _place(self, path: str, items: list) -> list[tuple[Any, str]]:
+        """Write ``(message, pair, bytes)`` items at ``path``; returns the refused, with why."""
+        try:
+            writer = self._with_catalog(lambda: self._writer(path))
+        except _Refused as why:
+            return [(item[0], f"cannot be placed at catalog path /{path}: {why}") for item in items]
+        try:
+            result = self._with_catalog(
+                lambda: writer.write_many(
+                    [item[1] for item in items], strict=False, encoded=[item[2] for item in items]
+                )
+            )
+        except _Refused as why:
+            if len(items) == 1:
+                return [(items[0][0], f"could not be stored at /{path} ({why})")]
+            log.warning("batch for /%s failed (%s); writing its messages one by one", path, why)
+            return [d for item in items for d in self._place(path, [item])]
+        self.counters.written += result.written
+        self.counters.duplicates += result.duplicates
+        return [(items[r.index][0], str(r.error)) for r in result.rejected]
 
     def _writer(self, path: str) -> CatalogWriter:
         if path not in self._writers:
             self._writers[path] = CatalogWriter(self.catalog, path)
         return self._writers[path]
 
-    def _write(self, path: str, pairs: list, encoded: list[bytes | None]) -> Any:
-        """Write, waiting out a catalog outage with the partitions paused."""
+    def _with_catalog(self, call: Callable[[], T]) -> T:
+        """``call()``, waiting out a catalog outage; an error of the data raises _Refused."""
         delay = 0.5
-        paused = False
         while True:
             try:
-                result = self._writer(path).write_many(pairs, strict=False, encoded=encoded)
-                break
-            except DATABASE_AWAY as err:
-                if not paused:
-                    self.consumer.pause(*self.consumer.assignment())
-                    paused = True
-                log.warning(
-                    "catalog unreachable (%s); retrying in %.1f s", str(err).splitlines()[0], delay
-                )
-                self.consumer.poll(timeout_ms=int(delay * 1000))  # stay in the group
-                delay = min(delay * 2, 10.0)
-                if self._stop.is_set():
-                    raise
-        if paused:
+                result = call()
+            except Exception as err:
+                if not self._catalog_away(err):
+                    raise _Refused(_describe(err)) from err
+                self._wait(f"catalog unreachable ({_describe(err)})", delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._resume()
+            return result
+
+    def _catalog_away(self, err: Exception) -> bool:
+        """Is the catalog itself the trouble (wait and retry), rather than the data?"""
+        if isinstance(err, DATABASE_AWAY):
+            return True
+        if isinstance(err, sa.exc.DBAPIError) and err.connection_invalidated:
+            return True
+        if not isinstance(err, sa.exc.SQLAlchemyError):
+            return False
+        try:  # e.g. a table missing or no permission: a sound catalog answers this
+            with self.catalog.engine.connect() as conn:
+                conn.execute(sa.text("SELECT count(*) FROM catalogs"))
+        except Exception:
+            return True
+        return False
+
+    def _dead_letter(self, items: list[tuple[Any, str]]) -> None:
+        """Send refused messages to the dead-letter topic, waiting until all are accepted."""
+        for message, reason in items:
+            log.warning(
+                "refused %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason
+            )
+        pending, delay = list(items), 0.5
+        while pending:
+            before = len(pending)
+            try:
+                self.dead_letters.send(pending)  # removes those the broker acknowledged
+            except DeadLetterError as err:
+                self.counters.dead_lettered += before - len(pending)
+                self._wait(str(err), delay)
+                delay = min(delay * 2, 5.0)
+            else:
+                self.counters.dead_lettered += before
+        self._resume()
+
+    # -- waiting while paused ----------------------------------------------------------------
+
+    def _wait(self, why: str, delay: float) -> None:
+        """Wait ``delay`` seconds with every partition paused, polling to stay in the group
+        (and to see a stop within half a second)."""
+        if self.waiting is None:
+            log.warning("%s; waiting with partitions paused", why)
+        else:
+            log.warning("%s; retrying in %.1f s", why, delay)
+        self.waiting = why
+        deadline = time.monotonic() + delay
+        while True:
+            if self._stop.is_set():
+                raise _Abandoned(why)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.consumer.pause(*self.consumer.assignment())
+            records = self.consumer.poll(timeout_ms=int(min(left, 0.5) * 1000) or 1)
+            for tp, msgs in records.items():  # fetched before a pause took hold: read later
+                self.consumer.seek(tp, msgs[0].offset)
+            self.counters.waits += 1
+
+    def _resume(self) -> None:
+        if self.waiting is not None:
+            self.waiting = None
             self.consumer.resume(*self.consumer.assignment())
-            log.info("catalog reachable again; resuming")
-        return result
-
-    def _dead_letter(self, message: Any, reason: str) -> None:
-        log.warning(
-            "dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason
-        )
-        headers = [
-            ("bluebroker-error", reason.encode()[:4000]),
-            ("bluebroker-topic", message.topic.encode()),
-            ("bluebroker-partition", str(message.partition).encode()),
-            ("bluebroker-offset", str(message.offset).encode()),
-        ]
-        self.producer.send(
-            self.dead_letter_topic, value=message.value or b"", key=message.key, headers=headers
-        )
-        self.counters.dead_lettered += 1
-
-    def _commit_async(self) -> None:
-        """Commit the batch's offsets without waiting for the broker's answer.
-
-        A synchronous commit is a round trip to the broker after every batch, and at live
-        rates (one event per batch) the next event waited behind it. Losing an async commit
-        (a crash, a rebalance) only means those messages are read again, which the writer's
-        idempotence makes harmless; a failed one is logged and the next commit covers it.
-        """
-        self.consumer.commit_async(callback=_log_commit_failure)
-
-    def _commit(self) -> None:
-        from kafka.errors import CommitFailedError
-
-        try:
-            self.consumer.commit()
-        except CommitFailedError as err:  # a rebalance took the partitions: replays are no-ops
-            log.warning("offsets not committed (%s); the next owner replays them harmlessly", err)
+            log.info("reachable again; resuming")
 
     def _report(self) -> None:
         try:
@@ -231,9 +320,9 @@ class KafkaIngestWorker:
         log.info("kafka ingest: %s", self.counters.line())
 
 
-def _log_commit_failure(offsets: Any, response: Any) -> None:
-    if isinstance(response, Exception):
-        log.warning("offsets not committed (%s); they are committed with the next batch", response)
+def _describe(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:2000]
 
 
 def tune_gc_for_ingest() -> None:

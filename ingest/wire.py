@@ -11,6 +11,7 @@ from typing import Any
 from bluebroker import packing
 
 TOPIC_SUFFIX = ".bluesky.runengine.documents"
+SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")  # as the catalog's (catalog/tree.py)
 
 
 class WireError(ValueError):
@@ -27,7 +28,7 @@ def decode(payload: bytes | None) -> tuple[str, Any]:
         raise WireError("empty message (no value); expected msgpack [name, doc]")
     try:
         pair = packing.unpackb(payload)
-    except packing.PickleRefused as err:
+    except packing.PayloadRefused as err:  # pickles, unsafe dtypes, garbage: says which
         raise WireError(str(err)) from None
     except Exception as err:  # msgpack raises several types for garbage
         raise WireError(f"not msgpack ({type(err).__name__}: {err})") from None
@@ -59,10 +60,32 @@ def catalog_path(topic: str, template: str = "{beamline}/raw") -> str:
     """The catalog path for a topic: ``bmm.bluesky.runengine.documents`` -> ``bmm/raw``.
 
     ``{beamline}`` is the topic's first dot-separated part, ``{topic}`` the whole name with
-    dots as underscores (for topics outside the convention).
+    dots as underscores (for topics outside the convention). Anyone who may create topics
+    chooses these names, so a topic that gives no valid path (no beamline part, a segment
+    starting with '-' or '.') raises :class:`WireError` and its messages are dead-lettered
+    rather than landing in another catalog or stopping the worker.
     """
     beamline = topic.split(".", 1)[0]
-    return template.format(
-        beamline=re.sub(r"[^A-Za-z0-9_.-]", "_", beamline),
-        topic=re.sub(r"[^A-Za-z0-9_-]", "_", topic),
-    )
+    if not beamline and "{beamline}" in template:
+        raise WireError(
+            f"topic {topic!r} has no beamline part before its first '.'; "
+            "publish to '<beamline>.bluesky.runengine.documents'"
+        )
+    try:
+        path = template.format(
+            beamline=re.sub(r"[^A-Za-z0-9_.-]", "_", beamline),
+            topic=re.sub(r"[^A-Za-z0-9_-]", "_", topic),
+        )
+    except (KeyError, IndexError, ValueError) as err:
+        raise WireError(
+            f"catalog path template {template!r} is not usable ({err}); "
+            "use {beamline} and {topic}, e.g. '{beamline}/raw'"
+        ) from None
+    parts = path.split("/")
+    if len(path) > 512 or not all(SEGMENT.match(part) for part in parts):
+        raise WireError(
+            f"topic {topic!r} maps to {path!r}, which is not a catalog path (segments of "
+            "letters, digits, '_', '.', '-', not starting with '.' or '-', 512 characters at "
+            "most); rename the topic"
+        )
+    return path

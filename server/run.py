@@ -41,32 +41,27 @@ def serve(
     """Serve until interrupted; with ``kafka`` (KafkaIngestWorker keyword arguments), ingest
     from Kafka in the same process (a one-process deployment)."""
     _check_port(host, port)
-    worker = thread = None
+    app = create_app(catalog, api_key=api_key, live_queue_limit=live_queue_limit)
+    supervisor = None
     if kafka:
-        from bluebroker.ingest.consumer import KafkaIngestWorker, tune_gc_for_ingest
+        from bluebroker.ingest.consumer import tune_gc_for_ingest
+        from bluebroker.ingest.supervisor import IngestSupervisor
 
         tune_gc_for_ingest()
-        worker = KafkaIngestWorker(catalog, **kafka)
-        thread = threading.Thread(target=worker.run, name="bluebroker-kafka", daemon=True)
-        thread.start()
+        supervisor = IngestSupervisor(catalog, kafka)
+        app.state.ingest = supervisor  # /healthz says when ingest is down
+        supervisor.start()
         print(f"ingesting {kafka['topic']} from {kafka['bootstrap_servers']}", flush=True)
     print(f"serving {catalog.uri} at http://{host}:{port} (API docs at /docs)", flush=True)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
     # handler that was there before; this one lets the worker drain and the process exit 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: worker.stop() if worker is not None else None)
+        signal.signal(sig, lambda *_: supervisor.stop(0) if supervisor is not None else None)
     try:
-        uvicorn.run(
-            create_app(catalog, api_key=api_key, live_queue_limit=live_queue_limit),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-        )
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
-        if worker is not None:
-            worker.stop()  # the batch in hand is written and committed first
-            thread.join(timeout=60)
+        if supervisor is not None:
+            supervisor.stop()  # the batch in hand is written and committed first
 
 
 @contextmanager

