@@ -27,7 +27,7 @@ class Limits:
 
     max_body_bytes: int = 64 * MiB  # a POST of documents; larger batches: split them
     max_depth: int = 64  # nesting of JSON / msgpack bodies (documents nest a dozen deep)
-    max_url_bytes: int = 64 * 1024  # path plus query string
+    max_url_bytes: int = 32 * 1024  # path plus query; under uvicorn's own 64 KiB (plain 400)
     max_offset: int = 10_000_000  # page[offset]; deeper pages: narrow the search or sort
     max_read_bytes: int = 1024 * MiB  # one full read of an array or a table, before encoding
     max_image_size: int = 8192  # max_size of PNG / TIFF pictures, pixels per side

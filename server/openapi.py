@@ -36,10 +36,10 @@ from .openapi_parts import (
     schema_ref,
 )
 
-ERROR_REF = {"$ref": "#/components/schemas/Error"}
 REASONS = {
     400: "The request cannot be read: a bad parameter, slice, query or body, or the wrong "
-    "kind of node for this route; the detail says what is accepted.",
+    "kind of node for this route; the detail says what is accepted. (A request line over "
+    "64 KiB never reaches the API: uvicorn refuses it with a plain-text 400.)",
     401: "A missing or wrong API key (this server was started with one).",
     404: "No node at this path (the detail names what exists), or a missing detector file.",
     406: "The format asked for (Accept or ?format=) is not offered here; the detail lists "
@@ -55,7 +55,9 @@ REASONS = {
     503: "The catalog did not answer in time (a search over the server's time limit, or the "
     "database unreachable); narrow the search or try again.",
 }
-ALWAYS = (414,)  # RequestLimitMiddleware (server/limits.py) checks every request's URL
+# Every request may get these: a 400 from uvicorn for a request line over 64 KiB, and a 414
+# from RequestLimitMiddleware (server/limits.py) for a URL over the server's max_url_bytes.
+ALWAYS = (400, 414)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,13 @@ def _response(
     return out
 
 
+def _error_content(status: int, name: str) -> dict[str, dict]:
+    content = {formats.JSON: schema_ref(name)}
+    if status == 400:  # uvicorn's own answer to a request line over 64 KiB
+        content["text/plain"] = {"type": "string"}
+    return content
+
+
 def complete(schema: dict[str, Any], *, api_key: bool) -> dict[str, Any]:
     """Fill FastAPI's ``schema`` in place with what ``ROUTES`` says each route serves."""
     components = schema.setdefault("components", {})
@@ -214,10 +223,8 @@ def complete(schema: dict[str, Any], *, api_key: bool) -> dict[str, Any]:
             route = ROUTES.get((method, path))
             responses = op.setdefault("responses", {})
             responses.pop("422", None)  # FastAPI's validation body; ours is a 400
-            if op.get("parameters") or op.get("requestBody"):
-                responses["400"] = _response(400, {formats.JSON: ERROR_REF})
             for status in ALWAYS:
-                responses[str(status)] = _response(status, {formats.JSON: ERROR_REF})
+                responses[str(status)] = _response(status, _error_content(status, "Error"))
             if route is None:
                 continue
             _complete_operation(path, op, route, api_key)
@@ -235,7 +242,7 @@ def _complete_operation(path: str, op: dict, route: Route, api_key: bool) -> Non
         op["security"] = [{"apiKeyHeader": []}, {"apiKeyQuery": []}]
     for status in sorted(errors):
         name, why = route.bodies.get(status, ("Error", ""))
-        responses[str(status)] = _response(status, {formats.JSON: schema_ref(name)}, why=why)
+        responses[str(status)] = _response(status, _error_content(status, name), why=why)
     params = op.setdefault("parameters", [])
     have = {(p["name"], p["in"]) for p in params}
     extra = [*route.params, *(filter_params() if route.filters else ())]

@@ -121,7 +121,7 @@ def test_errors_are_described_as_they_are_sent(served, schema):
     for path, ops in schema["paths"].items():
         for method, op in ops.items():
             bodies = openapi.ROUTES[method, path].bodies
-            assert "414" in op["responses"], (method, path)  # the URL limit: every route
+            assert {"400", "414"} <= set(op["responses"]), (method, path)  # URL limits
             for status, response in op["responses"].items():
                 if status == "200":
                     continue
@@ -131,6 +131,11 @@ def test_errors_are_described_as_they_are_sent(served, schema):
     search = _op(schema, "/api/v1/search/{path}")["responses"]
     r = httpx.get(f"{served}/api/v1/search/bmm/raw", params={"page[limit]": "many"})
     assert r.status_code == 400 and "400" in search and set(r.json()) == {"detail"}
+    r = httpx.get(f"{served}/api/v1/search/{'x' * 2000}", params={"sort": "y" * 40_000})
+    assert r.status_code == 414 and "414" in search and set(r.json()) == {"detail"}
+    r = httpx.get(f"{served}/api/v1/search/{'x' * 2000}", params={"sort": "y" * 64_000})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/plain")
+    assert "text/plain" in search["400"]["content"]  # uvicorn's, before the app
 
 
 def test_documents_post_takes_json_and_msgpack(served, schema, RE, recorder):
