@@ -379,3 +379,20 @@ def test_serving_to_other_machines_without_a_key_is_said(tmp_path):
         "serve", "--catalog", "c.db", cwd=tmp_path, env={**os.environ, "BLUEBROKER_API_KEY": ""}
     )
     assert_one_line(empty, 2, "is empty")
+
+
+def test_a_missing_extra_is_named(monkeypatch, capsys, tmp_path):
+    """A client-only install running ``serve``: which package, and how to install it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "fastapi", None)
+    for name in [name for name in sys.modules if name.startswith("bluebroker.server")]:
+        monkeypatch.delitem(sys.modules, name)  # imported by other tests: import them anew
+    port = str(free_port())
+    assert main(["serve", "--catalog", f"sqlite:///{tmp_path}/c.db", "--port", port]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: this command needs the Python package 'fastapi', which is not installed; "
+        "pip install 'bluebroker[all]'\n"
+    )
+    assert not (tmp_path / "c.db").exists()
