@@ -26,6 +26,7 @@ from .writer import CatalogWriter, Rejected
 
 BATCH = 2000
 LISTED = 20  # refusals kept for the report; the rest are only counted
+MAX_LINE = 512 << 20  # bytes in one JSON line (an event page with an inline image fits)
 EXPECTED = "ingest file reads JSON Lines or msgpack streams of [name, doc] pairs"
 
 # Leading bytes of file kinds that people give to ``ingest file`` by mistake.
@@ -99,7 +100,12 @@ def sniff(path: Path) -> str:
 
 
 def _jsonl(f: IO[bytes], path: Path) -> Iterator[tuple[int, Any]]:
-    for lineno, line in enumerate(f, 1):
+    for lineno, line in enumerate(iter(lambda: f.readline(MAX_LINE + 1), b""), 1):
+        if len(line) > MAX_LINE:  # read no further: parsing it could take all the memory
+            raise FileFormatError(
+                f"{path}:{lineno}: a line longer than {MAX_LINE >> 20} MiB; expected one "
+                "[name, doc] pair per line (is this one big JSON document?)"
+            )
         if line.strip():
             try:
                 yield lineno, json.loads(line)

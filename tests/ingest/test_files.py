@@ -217,3 +217,15 @@ def test_old_stream_resources_with_wrong_fields_are_refused_in_words(tmp_path, c
     for line, (_, words) in zip(refusals, broken, strict=True):
         assert "1.19.8-1.20 form" in line or "HDF5 dataset" in line, line
         assert words in line and "could not be stored" not in line, line
+
+
+def test_an_endless_line_is_refused_before_it_is_parsed(tmp_path, capsys, monkeypatch):
+    import bluebroker.ingest.files as files
+
+    monkeypatch.setattr(files, "MAX_LINE", 1 << 20)
+    path = tmp_path / "big.json"
+    path.write_text('[["start", {"uid": "' + "x" * (2 << 20) + '"}]]')  # one JSON document
+    uri = f"sqlite:///{tmp_path}/c.db"
+    assert main(["ingest", "file", str(path), "--catalog", uri, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "big.json:1: a line longer than 1 MiB" in err, err
