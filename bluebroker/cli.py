@@ -256,9 +256,9 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--interval",
         metavar="SECONDS",
-        type=_number(float, 0),
+        type=_number(float, 0, 86400),
         default=3.0,
-        help="seconds between runs (3)",
+        help="seconds between runs, up to a day (3)",
     )
     demo.add_argument(
         "--keep-serving", action="store_true", help="with --runs, keep serving after the last run"
