@@ -286,6 +286,8 @@ def explain(err: BaseException) -> str | None:
     if isinstance(err, OperatorError):
         return str(err)
     if isinstance(err, ModuleNotFoundError) and err.name:
+        if err.name.split(".")[0] in ("bluebroker", "databroker"):
+            return None  # one of ours: a bug, not an install
         return (
             f"this command needs the Python package {err.name!r}, which is not installed; "
             "pip install 'bluebroker[all]'"

@@ -243,6 +243,7 @@ def test_a_bug_still_shows_its_traceback(monkeypatch):
 
     assert explain(RuntimeError("a bug")) is None
     assert explain(KeyError("x")) is None
+    assert explain(ModuleNotFoundError("no", name="bluebroker.nowhere")) is None
     clash = sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
     assert explain(clash) is None  # a statement the catalog got wrong: a bug
     full = sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database or disk is full"))
