@@ -52,7 +52,8 @@ def serve(
         app.state.ingest = supervisor  # /healthz says when ingest is down
         supervisor.start()
         print(f"ingesting {kafka['topic']} from {kafka['bootstrap_servers']}", flush=True)
-    print(f"serving {catalog.uri} at http://{host}:{port} (API docs at /docs)", flush=True)
+    shown = catalog.engine.url.render_as_string(hide_password=True)  # logs keep no password
+    print(f"serving {shown} at http://{host}:{port} (API docs at /docs)", flush=True)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
     # handler that was there before; this one lets the worker drain and the process exit 0.
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -398,3 +398,23 @@ def test_a_missing_extra_is_named(monkeypatch, capsys, tmp_path):
         "pip install 'bluebroker[all]'\n"
     )
     assert not (tmp_path / "c.db").exists()
+
+
+def test_serve_shows_no_password(postgresql_uri):
+    """PostgreSQL here trusts local connections, so a URI with a password still connects:
+    what serve prints (and logs keep) must not show it."""
+    from bluebroker.catalog import open_catalog
+    from tests.processes import Running
+
+    open_catalog(postgresql_uri, create=True).close()
+    uri = postgresql_uri.replace("://postgres@", "://postgres:pa55word-x@")
+    assert uri != postgresql_uri
+    server = Running("serve", "--port", str(free_port()), "--catalog", uri)
+    try:
+        line = server.wait_for("(API docs")
+        assert "postgres:***@" in line and "pa55word-x" not in server.output
+        wait_until_answering(line.split(" at ")[1].split()[0])
+    finally:
+        server.interrupt()
+        server.finish()
+        server.close()
