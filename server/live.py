@@ -238,10 +238,12 @@ class Hub:
         topic = self.topics[view.key] = Topic(view.key)
         try:
             last = await asyncio.to_thread(self._last_seq, view)
-        except Exception:
-            log.exception("reading where /%s stands failed", "/".join(view.path))
+        except BaseException as err:  # cancelled too: others must not wait on this topic
             self._forget_if_idle(topic)
             topic.loaded.set()
+            if not isinstance(err, Exception):
+                raise
+            log.exception("reading where /%s stands failed", "/".join(view.path))
             raise ApiError(503, "the catalog did not answer; connect again in a moment") from None
         topic.last = last
         for seq in [s for s in topic.pending if s <= last]:

@@ -407,3 +407,30 @@ def test_a_malformed_notice_does_not_end_live_updates(catalog, catalog_uri, serv
         got = [json.loads(ws.recv(timeout=10)) for _ in range(2)]
     elsewhere.close()
     assert [(m["type"], m["uid"]) for m in got] == [("run-created", uid), ("run-stopped", uid)]
+
+
+def test_a_catalog_that_does_not_answer_is_a_close_to_retry(catalog, served, monkeypatch):
+    """The database away while a topic is set up: close 1011 (the Python client reconnects)
+    or 503, and the next subscriber of that node is served (nothing waits on the failed
+    topic)."""
+    from bluebroker.server.live import Hub
+
+    CatalogWriter(catalog, "bmm/raw")
+    real, fail = Hub._last_seq, [True]
+
+    def flaky(self, view):
+        if fail and fail.pop():
+            raise OSError("the database went away")
+        return real(self, view)
+
+    monkeypatch.setattr(Hub, "_last_seq", flaky)
+    code, reason = closed_with(ws_url(served, "bmm/raw"))
+    assert code == 1011 and "connect again" in reason and "database" not in reason
+    with connect(ws_url(served, "bmm/raw")) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "schema"
+    fail.append(True)
+    r = httpx.get(f"{served}/api/v1/stream/single/bmm/raw/", params={"start": 1})
+    assert r.status_code == 503 and "connect again" in r.json()["detail"]
+    seen = []
+    with from_uri(served)["bmm"]["raw"].subscribe(seen.append) as sub:
+        assert sub.schema["type"] == "schema"
