@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from bluebroker import packing
 from bluebroker.catalog import ArrayNode, Catalog, Node, Run, RunCatalog, Stream
 from bluebroker.catalog.changes import Change
+from bluebroker.catalog.external import ExternalArray
 from bluebroker.catalog.schema import runs, streams
 from bluebroker.catalog.tables import EventTable
 
@@ -143,6 +144,8 @@ def build_message(
         data = node.read_arrays(None, start=start, stop=stop, preread=carried)
     elif carried is not None and getattr(node, "stored", None) in carried:
         data = carried[node.stored]
+    elif _external_bytes(node, stop - start) > INLINE_BYTES:
+        return msg  # a detector's frames: sized before they are read, not after
     else:
         data = node.read_rows(start, stop)
     if _nbytes(data) <= INLINE_BYTES:
@@ -152,6 +155,15 @@ def build_message(
         elif _listable(data):
             msg["dtype"] = data.dtype.str
     return msg
+
+
+def _external_bytes(node: Node, rows: int) -> int:
+    """What reading ``rows`` rows of a file-backed column would take (0 for stored columns,
+    whose rows came in documents): a stream_datum may cover thousands of large frames."""
+    if not isinstance(node, ExternalArray):
+        return 0
+    shape, dtype = node.shape, node.dtype
+    return rows * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
 
 
 def _listable(arr: Any) -> bool:

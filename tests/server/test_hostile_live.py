@@ -434,3 +434,21 @@ def test_a_catalog_that_does_not_answer_is_a_close_to_retry(catalog, served, mon
     seen = []
     with from_uri(served)["bmm"]["raw"].subscribe(seen.append) as sub:
         assert sub.schema["type"] == "schema"
+
+
+def test_detector_frames_are_sized_before_they_are_read(catalog, served, RE, tmp_path, monkeypatch):
+    """A file-backed column's append over the inline limit is sent as a link without reading
+    its frames (a stream_datum may cover thousands of large frames)."""
+    import bluebroker.server.live_messages as messages
+    from bluebroker.catalog.external import ExternalArray
+
+    def refuse(*args):
+        raise AssertionError("frames read for a message that cannot carry them")
+
+    monkeypatch.setattr(messages, "INLINE_BYTES", 40)  # under one 3x4 float32 frame
+    monkeypatch.setattr(ExternalArray, "read_rows", refuse)
+    scam = StreamHDF5Camera("scam", tmp_path, shape=(3, 4), dtype="float32")
+    (uid,) = RE(bp.count([scam], num=2), CatalogWriter(catalog, "bmm/raw"))
+    msgs = replay(served, f"bmm/raw/{uid}/primary/data/scam")
+    assert [m["type"] for m in msgs] == ["rows-appended", "rows-appended", "run-stopped"]
+    assert all("data" not in m and "slice=" in m["links"]["full"] for m in msgs[:2])
