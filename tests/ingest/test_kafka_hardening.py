@@ -241,3 +241,130 @@ def test_any_error_placing_one_message_dead_letters_only_that_message(
     assert headers["bluebroker-offset"] == b"5"
     run = catalog[wire.catalog_path(topic)][docs[0][1]["uid"]]
     assert len(run["primary"]["data"]) == 9
+
+
+def test_a_dead_ingest_thread_is_restarted_and_loses_nothing(
+    kafka_broker, new_topic, catalog, monkeypatch
+):
+    """The worker thread dies on its first batch (an injected bug): the supervisor logs it,
+    shows it in its health, starts a new worker, and that one writes the batch the dead one
+    never committed."""
+    from bluebroker.ingest.supervisor import IngestSupervisor
+
+    original = KafkaIngestWorker._handle
+    calls = []
+
+    def handle(self, records):
+        calls.append(len(records))
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the worker")
+        return original(self, records)
+
+    monkeypatch.setattr(KafkaIngestWorker, "_handle", handle)
+    topic = new_topic()
+    docs = produce(kafka_broker, topic, compose(30))
+    kafka = {
+        "bootstrap_servers": kafka_broker,
+        "topic": topic,
+        "group_id": f"g{uuid.uuid4().hex[:6]}",
+        "consumer_config": FAST_CONSUMER,
+    }
+    supervisor = IngestSupervisor(catalog, kafka, first_delay=0.1)
+    supervisor.start()
+    try:
+        wait(lambda: supervisor.restarts == 1, what="a restart")
+        wait(lambda: rows(catalog.uri, topic, docs[0][1]["uid"]) == 30, what="the run")
+        health = supervisor.health()
+        assert health["ok"] and health["state"] == "running" and health["restarts"] == 1
+    finally:
+        supervisor.stop()
+    assert supervisor.health()["state"] == "stopped"
+    _check_runs(catalog.uri, topic, [docs])
+
+
+def test_serve_says_ingest_is_down_in_healthz_until_kafka_comes(tmp_path, RE, recorder):
+    """`bluebroker serve --kafka` with the broker not there yet: /healthz answers 503 with the
+    ingest's state and error (and the log says it), the worker is started again with backoff,
+    and once the broker is up /healthz is 200 and published runs arrive."""
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+    from bluesky import plans as bp
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from ophyd.sim import det1
+
+    from bluebroker.client import from_uri
+    from tests.conftest import start_tansu
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    broker_port, port = ports
+    broker = f"127.0.0.1:{broker_port}"
+    topic = wire.topic_for(f"bl{uuid.uuid4().hex[:8]}")
+    args = [
+        str(Path(sys.executable).with_name("bluebroker")),
+        "serve",
+        "--catalog",
+        f"sqlite:///{tmp_path}/c.db",
+        "--port",
+        str(port),
+        "--kafka",
+        broker,
+        "--topic",
+        topic,
+        "--consumer-config",
+        "bootstrap_timeout_ms=1000",
+    ]
+    for key, value in FAST_CONSUMER.items():
+        args += ["--consumer-config", f"{key}={value}"]
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/healthz"
+    broker_proc = None
+
+    def health():
+        try:
+            answer = httpx.get(url, timeout=5)
+        except httpx.TransportError:
+            assert server.poll() is None, log.read_text()[-3000:]
+            return None
+        return answer.status_code, answer.json()
+
+    try:
+        wait(lambda: (h := health()) and h[1]["ingest"]["restarts"] >= 1, what="a restart")
+        status, body = health()
+        assert status == 503 and body["status"] == "degraded", body
+        assert body["ingest"]["ok"] is False and "bootstrap" in body["ingest"]["error"], body
+        assert "kafka ingest stopped" in log.read_text()
+        broker_proc, _ = start_tansu(tmp_path / "broker.log", port=broker_port)
+        admin = KafkaAdminClient(bootstrap_servers=broker)
+        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+        admin.close()
+        wait(lambda: (h := health()) and h[0] == 200, timeout=90, what="a healthy ingest")
+        assert health()[1]["ingest"]["state"] == "running"
+        RE.subscribe(Publisher(topic, broker))
+        RE.subscribe(recorder)
+        (uid,) = RE(bp.count([det1], num=3))
+
+        def arrived():
+            try:
+                runs = from_uri(f"http://127.0.0.1:{port}")[wire.catalog_path(topic)]
+            except KeyError:  # no catalog for the topic yet
+                return False
+            return uid in runs and runs[uid].stop is not None
+
+        wait(arrived, timeout=90, what="the run over HTTP")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=60)
+        if broker_proc is not None:
+            broker_proc.terminate()
+            broker_proc.wait(timeout=10)
+    assert code == 0, log.read_text()[-3000:]
