@@ -32,6 +32,7 @@ from .live_messages import (
     build_message,
     encode,
     schema_message,
+    unreadable_message,
     view_of,
 )
 
@@ -324,18 +325,19 @@ class Hub:
                 sub.catching_up = True
                 sub.task = asyncio.create_task(self._catch_up(topic, sub))
         for (view, envelope), subs in groups.items():
-            try:
-                message = await self._encoded(view, change, envelope)
-            except Exception as err:  # the data could not be read: say so, keep going
-                log.warning("live message for /%s failed: %s", "/".join(view.path), err)
-                message = encode(
-                    {"type": "error", "sequence": change.seq, "detail": str(err)}, envelope
-                )
+            message = await self._encoded(view, change, envelope)
             for sub in subs:
                 sub.offer(message, change.seq, change.kind)
 
     async def _encoded(self, view: View, change: Change, envelope: str) -> bytes:
-        return await asyncio.to_thread(self._build, view, change, envelope)
+        """The change's message for the view; without its rows when they could not be read
+        (live and catching up alike: a subscriber is never dropped for it, and never left
+        without the sequence)."""
+        try:
+            return await asyncio.to_thread(self._build, view, change, envelope)
+        except Exception as err:
+            log.warning("live message for /%s failed: %s", "/".join(view.path), err)
+            return encode(unreadable_message(self.api, view, change, err), envelope)
 
     def _build(self, view: View, change: Change, envelope: str) -> bytes:
         node = None

@@ -14,7 +14,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from bluebroker import packing
-from bluebroker.catalog import ArrayNode, Catalog, Node, Run, RunCatalog, Stream
+from bluebroker.catalog import ArrayNode, Catalog, CatalogError, Node, Run, RunCatalog, Stream
 from bluebroker.catalog.changes import Change
 from bluebroker.catalog.external import ExternalArray
 from bluebroker.catalog.schema import runs, streams
@@ -117,25 +117,10 @@ def build_message(
 ) -> dict:
     """The message for one change as this view shows it (runs in a worker thread); ``node``
     is the view's node when the caller has it already."""
-    msg: dict[str, Any] = {
-        "type": change.kind,
-        "sequence": change.seq,
-        "timestamp": change.time,
-        **(change.body or {}),
-    }
-    here = "/".join(view.path)
-    if view.scope == "catalog" and "uid" in msg:
-        msg["links"] = {"self": f"{api}/metadata/{here}/{msg['uid']}"}
-    elif view.scope == "run" and change.kind == "stream-created":
-        msg["links"] = {"self": f"{api}/metadata/{here}/{msg['name']}"}
+    msg = message_head(api, view, change)
     if change.kind != "rows-appended" or view.family == "container":
-        if change.kind == "rows-appended":
-            msg["links"] = {"data": f"{api}/table/full/{here}/data"}
         return msg
     start, stop = int(msg["start_row"]), int(msg["stop_row"])
-    route = "array/full" if view.family == "array" else "table/full"
-    where = f"?slice={start}:{stop}" if view.family == "array" else ""
-    msg["links"] = {"full": f"{api}/{route}/{here}{where}"}
     if stop - start > INLINE_ROWS:
         return msg
     node = node if node is not None else catalog.node(view.path)
@@ -154,6 +139,44 @@ def build_message(
             msg["dtypes"] = {k: v.dtype.str for k, v in data.items() if _listable(v)}
         elif _listable(data):
             msg["dtype"] = data.dtype.str
+    return msg
+
+
+def unreadable_message(api: str, view: View, change: Change, err: Exception) -> dict:
+    """The change without its rows, when they could not be read (a detector file gone, the
+    database away): the subscriber still gets every sequence, and ``error`` says why (the
+    catalog's own words; anything else is not the subscriber's business)."""
+    msg = message_head(api, view, change)
+    msg["error"] = (
+        str(err)[:500]
+        if isinstance(err, CatalogError)
+        else "the rows could not be read now; read them from links"
+    )
+    return msg
+
+
+def message_head(api: str, view: View, change: Change) -> dict:
+    """A change's message without data: its type, sequence, body and links."""
+    msg: dict[str, Any] = {
+        "type": change.kind,
+        "sequence": change.seq,
+        "timestamp": change.time,
+        **(change.body or {}),
+    }
+    here = "/".join(view.path)
+    if view.scope == "catalog" and "uid" in msg:
+        msg["links"] = {"self": f"{api}/metadata/{here}/{msg['uid']}"}
+    elif view.scope == "run" and change.kind == "stream-created":
+        msg["links"] = {"self": f"{api}/metadata/{here}/{msg['name']}"}
+    if change.kind != "rows-appended":
+        return msg
+    if view.family == "container":
+        msg["links"] = {"data": f"{api}/table/full/{here}/data"}
+        return msg
+    start, stop = int(msg["start_row"]), int(msg["stop_row"])
+    route = "array/full" if view.family == "array" else "table/full"
+    where = f"?slice={start}:{stop}" if view.family == "array" else ""
+    msg["links"] = {"full": f"{api}/{route}/{here}{where}"}
     return msg
 
 

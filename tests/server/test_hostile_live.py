@@ -452,3 +452,29 @@ def test_detector_frames_are_sized_before_they_are_read(catalog, served, RE, tmp
     msgs = replay(served, f"bmm/raw/{uid}/primary/data/scam")
     assert [m["type"] for m in msgs] == ["rows-appended", "rows-appended", "run-stopped"]
     assert all("data" not in m and "slice=" in m["links"]["full"] for m in msgs[:2])
+
+
+def test_rows_that_cannot_be_read_still_come_as_their_change(
+    catalog, served, RE, tmp_path, monkeypatch
+):
+    """A detector file gone (the catalog's reason is given) or any other failure (no
+    internals are): each change still comes once, as itself, without data, so a replay is
+    never cut short and a live table can read the rows later."""
+    from bluebroker.catalog.external import ExternalArray
+
+    scam = StreamHDF5Camera("scam", tmp_path, shape=(3, 4), dtype="float32")
+    (uid,) = RE(bp.count([scam], num=2), CatalogWriter(catalog, "bmm/raw"))
+    path = f"bmm/raw/{uid}/primary/data/scam"
+    scam.path.unlink()
+    gone = replay(served, path)
+    monkeypatch.setattr(ExternalArray, "read_rows", lambda *a: 1 / 0)
+    broken = replay(served, path, envelope_format="msgpack")
+    for msgs in (gone, broken):
+        assert [(m["type"], m["sequence"]) for m in msgs] == [
+            ("rows-appended", 1),
+            ("rows-appended", 2),
+            ("run-stopped", 3),
+        ]
+        assert all("data" not in m and m["error"] for m in msgs[:2])
+    assert scam.path.name in gone[0]["error"]
+    assert "division" not in broken[0]["error"] and "links" in broken[0]["error"]
