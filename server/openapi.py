@@ -179,8 +179,9 @@ PATH_EXAMPLES = {
 }
 WEBSOCKET = (
     "The same path also takes a websocket (ws://), with ?start= and ?envelope_format=json or "
-    "msgpack; it closes with 1008 for a bad API key, 4400 for a bad request, 4404 for no "
-    "such node and 4429 when the subscriber fell too far behind."
+    "msgpack; it closes with 1008 for a bad API key, 1011 when the catalog cannot serve it "
+    "now (reconnect later), 4400 for a bad request, 4404 for no such node and 4429 when the "
+    "subscriber fell too far behind."
 )
 
 
