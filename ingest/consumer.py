@@ -46,6 +46,11 @@ DATABASE_AWAY = (
     sa.exc.DisconnectionError,
     sa.exc.TimeoutError,
 )
+# PostgreSQL error classes caused by the data: data exception, integrity, program limit.
+DATA_STATES = ("22", "23", "54")
+# ... and by the database: connection, resources, shutdown, system, deadlock or serialization,
+# no such database or schema, no permission, no such table (a schema not made or dropped).
+AWAY_STATES = ("08", "53", "57", "58", "40", "3D", "3F", "42501", "42P01")
 
 
 @dataclass
@@ -247,12 +252,15 @@ class KafkaIngestWorker:
 
     def _catalog_away(self, err: Exception) -> bool:
         """Is the catalog itself the trouble (wait and retry), rather than the data?"""
-        if isinstance(err, DATABASE_AWAY):
-            return True
-        if isinstance(err, sa.exc.DBAPIError) and err.connection_invalidated:
-            return True
         if not isinstance(err, sa.exc.SQLAlchemyError):
             return False
+        if isinstance(err, sa.exc.DBAPIError) and err.connection_invalidated:
+            return True
+        state = getattr(getattr(err, "orig", None), "sqlstate", None) or ""
+        if state.startswith(DATA_STATES):
+            return False  # e.g. a value past an index's size limit: an OperationalError too
+        if state.startswith(AWAY_STATES) or isinstance(err, DATABASE_AWAY):
+            return True
         try:  # e.g. a table missing or no permission: a sound catalog answers this
             with self.catalog.engine.connect() as conn:
                 conn.execute(sa.text("SELECT count(*) FROM catalogs"))

@@ -102,7 +102,7 @@ class DeadLetters:
     def _send(self, message: Any, reason: str, *, keep_value: bool) -> Any:
         value = message.value or b""
         headers = [
-            ("bluebroker-error", reason.encode("utf-8", "replace")[:REASON_BYTES]),
+            ("bluebroker-error", _cut(reason, REASON_BYTES)),
             ("bluebroker-topic", message.topic.encode()),
             ("bluebroker-partition", str(message.partition).encode()),
             ("bluebroker-offset", str(message.offset).encode()),
@@ -126,6 +126,11 @@ class DeadLetters:
 
         with contextlib.suppress(KafkaTimeoutError):  # sends still pending count as failed
             self.producer.flush(timeout=self.delivery_timeout_s + 5)
+
+
+def _cut(text: str, size: int) -> bytes:
+    """``text`` as UTF-8 in at most ``size`` bytes, never ending inside a character."""
+    return text.encode("utf-8", "replace")[:size].decode("utf-8", "ignore").encode()
 
 
 def _failure(future: Any) -> BaseException | None:

@@ -368,3 +368,35 @@ def test_serve_says_ingest_is_down_in_healthz_until_kafka_comes(tmp_path, RE, re
             broker_proc.terminate()
             broker_proc.wait(timeout=10)
     assert code == 0, log.read_text()[-3000:]
+
+
+def test_a_broken_catalog_is_waited_for_not_blamed_on_the_data(
+    kafka_broker, new_topic, postgresql_uri
+):
+    """A table gone from the catalog (a migration half done, a schema dropped) is trouble of
+    the database, not of the documents: the worker waits with its partitions paused instead of
+    dead-lettering good documents, and writes them once the table is back."""
+    import psycopg
+
+    from tests.conftest import PG_URI
+
+    catalog = open_catalog(postgresql_uri, create=True)
+    schema = postgresql_uri.rsplit("%3D", 1)[1]
+    topic, dead = new_topic(), f"dead{uuid.uuid4().hex[:6]}"
+    worker = _worker(catalog, kafka_broker, topic, dead_letter_topic=dead)
+    thread = _in_thread(worker)
+    try:
+        wait(lambda: worker.assigned, what="partitions")
+        with psycopg.connect(PG_URI, autocommit=True) as conn:
+            conn.execute(f"ALTER TABLE {schema}.runs RENAME TO runs_away")
+        docs = produce(kafka_broker, topic, compose(5))
+        wait(lambda: worker.counters.waits >= 2, what="the worker to wait")
+        assert "UndefinedTable" in worker.waiting and worker.counters.dead_lettered == 0
+        with psycopg.connect(PG_URI, autocommit=True) as conn:
+            conn.execute(f"ALTER TABLE {schema}.runs_away RENAME TO runs")
+        wait(lambda: rows(postgresql_uri, topic, docs[0][1]["uid"]) == 5, timeout=60)
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+    assert worker.counters.dead_lettered == 0
+    _check_runs(postgresql_uri, topic, [docs])
