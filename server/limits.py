@@ -32,6 +32,7 @@ class Limits:
     max_read_bytes: int = 1024 * MiB  # one full read of an array or a table, before encoding
     max_image_size: int = 8192  # max_size of PNG / TIFF pictures, pixels per side
     search_timeout: float = 10.0  # seconds for one search statement in the catalog
+    live_queue_bytes: int = 64 * MiB  # a live subscriber's unsent messages; then: resume
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

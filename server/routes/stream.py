@@ -58,10 +58,11 @@ START_HELP = (
 def hub(conn: Request | WebSocket) -> Hub:
     state = conn.app.state
     if getattr(state, "hub", None) is None:
+        limits = getattr(state, "limits", None)  # create_app's live_queue_bytes=
         state.hub = Hub(
             state.catalog,
             queue_limit=state.live_queue_limit,
-            queue_bytes=getattr(state, "live_queue_bytes", QUEUE_BYTES),
+            queue_bytes=getattr(limits, "live_queue_bytes", QUEUE_BYTES),
         )
     return state.hub
 

@@ -54,14 +54,20 @@ def closed_with(url: str) -> tuple[int, str]:
 
 
 @contextmanager
-def server_and_app(catalog, monkeypatch, **kwargs):
-    """A real server, and the app behind it (to look at its live hub)."""
+def server_and_app(catalog, monkeypatch, **limits):
+    """A real server with create_app's ``limits``, and the app behind it (to look at its
+    live hub)."""
     import bluebroker.server.run as run
 
     apps = []
     real = run.create_app
-    monkeypatch.setattr(run, "create_app", lambda *a, **k: apps.append(real(*a, **k)) or apps[-1])
-    with background_server(catalog, **kwargs) as url:
+
+    def create_app(*args, **kwargs):
+        apps.append(real(*args, **kwargs, **limits))
+        return apps[-1]
+
+    monkeypatch.setattr(run, "create_app", create_app)
+    with background_server(catalog) as url:
         yield url, apps[0]
 
 
@@ -250,12 +256,11 @@ def test_slow_reader_of_large_appends_is_cut_off_by_bytes(catalog, RE, monkeypat
     import bluebroker.server.live as live
     import bluebroker.server.routes.stream as route
 
-    monkeypatch.setattr(route, "QUEUE_BYTES", 3_000_000)  # under six frames
     for module in (live, route):  # the paused reader is not cut off before it reads again
         monkeypatch.setattr(module, "DROP_GRACE", 120.0)
     writer = CatalogWriter(catalog, "bmm/raw")
     gate = threading.Event()
-    with background_server(catalog) as url:
+    with server_and_app(catalog, monkeypatch, live_queue_bytes=3_000_000) as (url, _):
         raw = from_uri(url)["bmm"]["raw"]
         RE.subscribe(writer)
         thread, out = in_thread(RE, _frames_after(gate, _camera(), 60))
@@ -310,10 +315,9 @@ def test_clients_that_never_read_are_cut_off(catalog, RE, monkeypatch):
 
     for module in (live, route):
         monkeypatch.setattr(module, "DROP_GRACE", 0.5)
-    monkeypatch.setattr(route, "QUEUE_BYTES", 2_000_000)
     writer = CatalogWriter(catalog, "bmm/raw")
     gate = threading.Event()
-    with server_and_app(catalog, monkeypatch) as (url, app):
+    with server_and_app(catalog, monkeypatch, live_queue_bytes=2_000_000) as (url, app):
         raw = from_uri(url)["bmm"]["raw"]
         RE.subscribe(writer)
         thread, out = in_thread(RE, _frames_after(gate, _camera(), 40))
