@@ -194,7 +194,7 @@ def test_hostile_topic_names_are_dead_lettered(kafka_broker, new_topic, catalog)
     tag = uuid.uuid4().hex[:8]
     good = new_topic(name=wire.topic_for(f"ok{tag}"))
     hostile = [new_topic(name=f".{tag}{wire.TOPIC_SUFFIX}"), new_topic(name=f"-{tag}.x")]
-    dead = f"dead{tag}"
+    dead = new_topic(name=f"dead{tag}")  # there from the start: the pattern matches it
     runs = {t: produce(kafka_broker, t, compose(3)) for t in [good, *hostile]}
     worker = _worker(catalog, kafka_broker, f".*{tag}.*", dead_letter_topic=dead)
     counters = worker.run(max_idle=4)
@@ -208,9 +208,8 @@ def test_hostile_topic_names_are_dead_lettered(kafka_broker, new_topic, catalog)
     reasons = {dict(m.headers)["bluebroker-error"].decode() for m in letters}
     assert any("no beamline part" in r for r in reasons), reasons
     assert any("not a catalog path" in r for r in reasons), reasons
+    # had the worker read its own dead letters back, they would be runs in dead<tag>/raw
     assert sorted(p for p in catalog.catalog_paths() if tag in p) == [f"ok{tag}/raw"]
-    # a second look at the dead letters: the worker did not read its own letters back
-    assert len(dead_letters(kafka_broker, dead, refused + 1, timeout=3)) == refused
 
 
 def test_any_error_placing_one_message_dead_letters_only_that_message(
