@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect
 
 from bluebroker.catalog import CatalogError, NotFound
 
@@ -122,14 +123,18 @@ async def stream_websocket(
         code = {404: CLOSE_NOT_FOUND, 503: CLOSE_UNAVAILABLE}.get(err.status, CLOSE_BAD)
         await _close(websocket, code, err.detail)
         return
+    except Exception:  # a bug: logged, and the client told no more than to try again
+        log.exception("subscribing to /%s failed", path[:200])
+        await _close(websocket, CLOSE_UNAVAILABLE, "the server could not subscribe; reconnect")
+        return
     catalog = websocket.app.state.catalog
     send = websocket.send_bytes if envelope_format == "msgpack" else _text(websocket)
     receiving = sending = None
     try:
         schema = await asyncio.to_thread(schema_message, catalog, view, now, first, envelope_format)
         await send(encode(schema, envelope_format))
-        # One plain loop per connection (no task per message: with a hundred subscribers
-        # that bookkeeping cost more than the sending). The reader ends it on disconnect.
+        # One sending task per connection (not one per message: with a hundred subscribers
+        # that bookkeeping cost more than the sending); the reader ends it on disconnect.
         receiving = asyncio.create_task(_until_closed(websocket, sub))
         sending = sub.sender = asyncio.create_task(_send_all(sub, send))
         await asyncio.wait({sending})
@@ -161,8 +166,6 @@ async def _send_all(sub: Subscriber, send) -> None:
 
 def _gone(err: Exception) -> bool:
     """Whether an error only says that the client went away."""
-    from starlette.websockets import WebSocketDisconnect
-
     return isinstance(err, WebSocketDisconnect | RuntimeError | OSError)
 
 
