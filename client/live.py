@@ -57,7 +57,8 @@ class Update:
     @property
     def data(self) -> Any:
         """Appended rows: a dict of column arrays for a table, an array for an array node
-        (None when the append was too large to send inline: read it from ``links``).
+        (None when the append was too large to send inline, or could not be read, with
+        ``update.get("error")`` saying why: read it from ``links``).
         Numbers sent as lists get back the dtype the server named (``dtypes``/``dtype``)."""
         data = self.message.get("data")
         if isinstance(data, dict):
