@@ -203,16 +203,19 @@ class Hub:
             self.catalog.changes.add_listener(self._from_thread)
             # Read where a node stands only once notices flow, so none falls in between.
             await asyncio.to_thread(self.catalog.changes.ready.wait, 10)
-        topic = await self._topic(view)
-        if start is not None and start > topic.last + 1:
-            latest = await asyncio.to_thread(self._last_seq, view)  # notices may lag the table
-            if start > latest + 1:
-                self._forget_if_idle(topic)
-                raise ApiError(
-                    400,
-                    f"start={start} is past the latest change (sequence {latest}); use "
-                    f"start=1 to {latest + 1}, or no start to follow from now on",
-                )
+        while True:
+            topic = await self._topic(view)
+            if start is not None and start > topic.last + 1:
+                latest = await asyncio.to_thread(self._last_seq, view)  # notices may lag
+                if start > latest + 1:
+                    self._forget_if_idle(topic)
+                    raise ApiError(
+                        400,
+                        f"start={start} is past the latest change (sequence {latest}); use "
+                        f"start=1 to {latest + 1}, or no start to follow from now on",
+                    )
+            if self.topics.get(view.key) is topic:
+                break  # still open (its last subscriber may have left meanwhile): join it
         now = topic.last
         sub = Subscriber(
             view,
