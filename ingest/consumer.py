@@ -106,6 +106,14 @@ class KafkaIngestWorker:
                 "enable_auto_commit would commit messages not yet written; the worker commits "
                 "offsets itself, so drop that setting"
             )
+        if is_pattern(topic):
+            try:
+                re.compile(topic)
+            except re.error as err:
+                raise ValueError(
+                    f"topic pattern {topic!r} is not a regular expression ({err}); "
+                    "e.g. '.*\\.bluesky\\.runengine\\.documents'"
+                ) from None
         if topic == dead_letter_topic:
             raise ValueError(f"{topic!r} is the dead-letter topic; ingest another topic")
         self.catalog = catalog
@@ -131,14 +139,20 @@ class KafkaIngestWorker:
             max_message_bytes=dead_letter_max_bytes,
             config=producer_settings(config),
         )
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, **config)
-        self.offsets = Offsets(self.consumer)
-        listener = Rebalance(self)
-        if is_pattern(topic):  # never the dead-letter topic, or its letters would loop
-            pattern = f"(?!{re.escape(dead_letter_topic)}$)(?:{topic})"
-            self.consumer.subscribe(pattern=pattern, listener=listener)
-        else:
-            self.consumer.subscribe(topics=[topic], listener=listener)
+        try:
+            self.consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, **config)
+            self.offsets = Offsets(self.consumer)
+            listener = Rebalance(self)
+            if is_pattern(topic):  # never the dead-letter topic, or its letters would loop
+                pattern = f"(?!{re.escape(dead_letter_topic)}$)(?:{topic})"
+                self.consumer.subscribe(pattern=pattern, listener=listener)
+            else:
+                self.consumer.subscribe(topics=[topic], listener=listener)
+        except BaseException:  # no producer threads left behind by a worker never made
+            self.dead_letters.close()
+            if hasattr(self, "consumer"):
+                self.consumer.close(autocommit=False)
+            raise
 
     def stop(self) -> None:
         """Finish the batch in hand (or abandon it, uncommitted, if waiting) and return from
@@ -181,10 +195,12 @@ class KafkaIngestWorker:
         return self.counters
 
     def _close(self) -> None:
-        self.offsets.last()  # what is done, confirmed; nothing more
-        self._report()
-        self.consumer.close(autocommit=False, timeout_ms=10_000)
-        self.dead_letters.close()
+        try:
+            self.offsets.last()  # what is done, confirmed; nothing more
+            self._report()
+            self.consumer.close(autocommit=False, timeout_ms=10_000)
+        finally:
+            self.dead_letters.close()
 
     # -- one batch ---------------------------------------------------------------------------
 
