@@ -16,6 +16,7 @@ import fastjsonschema
 
 from .errors import InvalidDocument
 from .legacy import modernize
+from .names import names_problem
 
 NAMES = (
     "start",
@@ -84,6 +85,7 @@ def _plainly_valid_event(doc: dict) -> bool:
     if not (
         type(doc["uid"]) is str
         and type(doc["descriptor"]) is str
+        and "\x00" not in doc["uid"]  # else the slow path says why it is refused
         and type(doc["seq_num"]) is int
         and type(doc["time"]) in (float, int)
         and type(doc["data"]) is dict
@@ -120,4 +122,7 @@ def validate(name: str, doc: Any) -> dict:
                 doc,
                 f"does not match event-model's schema{' at ' + where if where else ''}: {message}",
             ) from None
+    problem = names_problem(name, doc)
+    if problem:
+        raise InvalidDocument(name, doc, problem)
     return doc

@@ -104,7 +104,8 @@ class CatalogWriter(EventWriting, AssetWriting):
             if strict or len(docs) == 1:
                 name, doc = docs[0] if len(docs) == 1 and _is_pair(docs[0]) else ("document", None)
                 where = "" if len(docs) == 1 else "a document of this batch "
-                failure = InvalidDocument(name, doc, f"{where}could not be stored: {err}")
+                log.debug("%s could not be stored", name, exc_info=err)
+                failure = InvalidDocument(name, doc, f"{where}could not be stored: {_why(err)}")
                 if strict:
                     raise failure from err
                 return WriteResult(rejected=[Rejected(0, name, failure)])
@@ -332,3 +333,12 @@ def _split(pair: Any) -> tuple[str, Any]:
     raise InvalidDocument(
         "document", None, f"expected a (name, doc) pair, got {type(pair).__name__}"
     )
+
+
+def _why(err: Exception) -> str:
+    """The database's own first line for a failed statement, without the SQL text and its
+    parameters (the reason goes back to the publisher: an HTTP body, a dead letter)."""
+    if isinstance(err, sa.exc.StatementError) and err.orig is not None:
+        err = err.orig
+    text = str(err).strip().splitlines()
+    return text[0][:300] if text else type(err).__name__

@@ -156,3 +156,50 @@ def test_missing_external_file_keeps_the_run_readable(RE, writer, recorder, tmp_
     with pytest.raises(ExternalDataMissing) as info:
         run["primary"]["data"]["cam"][0]
     assert str(cam.path) in str(info.value) and "cam" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "name, mutate, words",
+    [
+        ("start", lambda d: d.update(uid="a/b"), "slashes"),
+        ("start", lambda d: d.update(uid=".."), "cannot name a node"),
+        ("start", lambda d: d.update(uid="a\x00b"), "NUL"),
+        ("descriptor", lambda d: d.update(name="x/y"), "stream's name"),
+        ("descriptor", lambda d: d.update(name=""), "cannot name a node"),
+        ("descriptor", lambda d: d.update(name="p\x07"), "control characters"),
+        ("descriptor", lambda d: d["data_keys"].update({"a/b": d["data_keys"]["det1"]}), "a/b"),
+        ("descriptor", lambda d: d["configuration"].update({"..": {"data": {}}}), "'..'"),
+        ("event", lambda d: d.update(uid="e\x00"), "NUL"),
+    ],
+)
+def test_names_that_cannot_be_stored_or_served_are_refused(
+    writer, catalog, scan_docs, name, mutate, words
+):
+    """A run uid, a stream, field or configuration name is a path segment of the tree; any
+    identifier is a database key: refused with its field named, on both backends alike, and
+    the good documents after it still go in."""
+    index = next(i for i, (n, _) in enumerate(scan_docs) if n == name)
+    writer.write_many(scan_docs[:index])
+    bad_doc = copy.deepcopy(scan_docs[index][1])
+    mutate(bad_doc)
+    result = writer.write_many([(name, bad_doc)], strict=False)
+    assert result.written == 0 and len(result.rejected) == 1
+    reason = str(result.rejected[0].error)
+    assert words in reason and "SQL" not in reason, reason
+    if name == "event":  # the rest of the run goes in and reads back exactly
+        writer.write_many(scan_docs[index:])
+        start = _first(scan_docs, "start")
+        run = catalog["bmm/raw"][start["uid"]]
+        assert len(run["primary"]["data"].read()) == 5
+
+
+def test_a_failed_statement_is_refused_without_its_sql(writer, catalog):
+    """A document the database itself refuses comes back with the database's reason, not the
+    SQL text and its parameters (the reason goes to publishers)."""
+    from event_model import compose_run
+
+    start = compose_run(metadata={"sample": "\ud800"}).start_doc
+    result = writer.write_many([("start", start)], strict=False)
+    (rejected,) = result.rejected
+    reason = str(rejected.error)
+    assert "could not be stored" in reason and "SELECT" not in reason and "[SQL" not in reason
