@@ -96,7 +96,8 @@ class IngestSupervisor:
                     break
                 raise RuntimeError("the worker returned without being stopped")
             except Exception as err:
-                self.error = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+                # /healthz is open to anyone: the kind of error only; the log has the rest
+                self.error = f"{type(err).__name__} (see the server log)"
                 if time.monotonic() - started > 10 * self.max_delay:
                     delay = self.first_delay  # it had run well for a long while
                 self.state = "restarting"
