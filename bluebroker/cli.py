@@ -228,6 +228,14 @@ def parser() -> argparse.ArgumentParser:
         default=1000,
         help="disconnect a live subscriber this many messages behind (1000)",
     )
+    serve.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change one of the server's limits (repeatable), e.g. max_body_bytes=268435456 or "
+        "search_timeout=30; the names and defaults are in docs/http-api.md (Limits)",
+    )
     serve.set_defaults(func=commands.cmd_serve)
 
     demo = sub.add_parser(

@@ -4,6 +4,7 @@ it needs, so the client-only install stays light and a typo gets an answer fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -184,6 +185,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_listen(args.host, args.port)
     check_exposure(args.host, args.api_key)
     moved = root_map(args.root_map)
+    bounds = server_limits(args.limit)
     from bluebroker.server.run import serve  # after the checks: the server takes a while
 
     catalog = open_for_use(args.catalog, data_roots=args.data_root, root_map=moved)
@@ -196,8 +198,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
         api_key=args.api_key,
         kafka=kafka,
         live_queue_limit=args.live_queue_limit,
+        **bounds,
     )
     return 0
+
+
+def server_limits(items: list[str]) -> dict[str, int | float]:
+    """``--limit NAME=VALUE`` options as ``create_app`` keywords, checked here so that a typo
+    is one line before anything is opened."""
+    from bluebroker.server.limits import Limits
+
+    fields = {f.name: f.type for f in dataclasses.fields(Limits)}
+    out: dict[str, int | float] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in fields:
+            raise OperatorError(
+                f"--limit takes NAME=VALUE with NAME one of {', '.join(fields)}; got {item!r}"
+            )
+        try:
+            value = float(text) if fields[name] in (float, "float") else int(text)
+        except ValueError:
+            raise OperatorError(f"--limit {name} needs a number, got {text!r}") from None
+        out[name] = value
+    try:
+        Limits(**out)
+    except ValueError as err:
+        raise OperatorError(f"--limit: {err}") from None
+    return out
 
 
 def check_exposure(host: str, api_key: str | None) -> None:

@@ -37,11 +37,13 @@ def serve(
     api_key: str | None = None,
     kafka: dict | None = None,
     live_queue_limit: int = 1000,
+    **limits: int | float,
 ) -> None:
     """Serve until interrupted; with ``kafka`` (KafkaIngestWorker keyword arguments), ingest
-    from Kafka in the same process (a one-process deployment)."""
+    from Kafka in the same process (a one-process deployment). ``limits`` are
+    :class:`~bluebroker.server.limits.Limits` fields, as for ``create_app``."""
     _check_port(host, port)
-    app = create_app(catalog, api_key=api_key, live_queue_limit=live_queue_limit)
+    app = create_app(catalog, api_key=api_key, live_queue_limit=live_queue_limit, **limits)
     supervisor = None
     if kafka:
         from bluebroker.ingest.consumer import tune_gc_for_ingest
@@ -72,11 +74,13 @@ def background_server(
     port: int = 0,
     api_key: str | None = None,
     live_queue_limit: int = 1000,
+    **limits: int | float,
 ) -> Iterator[str]:
-    """Serve in a thread; yields the base URL (port 0 picks a free port)."""
+    """Serve in a thread; yields the base URL (port 0 picks a free port). ``limits`` as for
+    ``create_app``."""
     _check_port(host, port)
     config = uvicorn.Config(
-        create_app(catalog, api_key=api_key, live_queue_limit=live_queue_limit),
+        create_app(catalog, api_key=api_key, live_queue_limit=live_queue_limit, **limits),
         host=host,
         port=port,
         log_level="warning",

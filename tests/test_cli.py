@@ -418,3 +418,34 @@ def test_serve_shows_no_password(postgresql_uri):
         server.interrupt()
         server.finish()
         server.close()
+
+
+def test_serve_limits_from_the_command_line(tmp_path):
+    """``serve --limit NAME=VALUE`` reaches the app (a body over it is a 413); a wrong name or
+    value is one line naming the limits."""
+    import httpx
+
+    from tests.processes import Running
+
+    uri = f"sqlite:///{tmp_path}/c.db"
+    for bad, words in (
+        ("max_bodybytes=5", ["NAME one of", "max_body_bytes"]),
+        ("max_body_bytes=lots", ["needs a number"]),
+        ("search_timeout=0", ["search_timeout must be a positive number"]),
+        ("max_body_bytes", ["NAME=VALUE"]),
+    ):
+        assert_one_line(run("serve", "--catalog", uri, "--limit", bad, cwd=tmp_path), 2, *words)
+    server = Running(
+        "serve", "--port", str(free_port()), "--catalog", uri, "--limit", "max_body_bytes=1000"
+    )
+    try:
+        url = server.wait_for("serving ").split(" at ")[1].split()[0]
+        wait_until_answering(url)
+        big = httpx.post(f"{url}/api/v1/documents/bmm/raw", content=b"[" + b" " * 2000 + b"]")
+        assert big.status_code == 413 and "1000" in big.text, big.text
+        small = httpx.post(f"{url}/api/v1/documents/bmm/raw", content=b"[]")
+        assert small.status_code == 200, small.text
+    finally:
+        server.interrupt()
+        assert server.finish()[0] == 0
+        server.close()
