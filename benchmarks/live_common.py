@@ -18,12 +18,14 @@ Publishing happens in a process of its own (``live_publish.py``, started by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import statistics
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 # Low-latency consumer settings, passed to kafka-python on both sides. Tansu holds a fetch
@@ -199,3 +201,30 @@ def wait_for_arrivals(arrivals: Arrivals, published: dict[int, float]) -> None:
         elif time.monotonic() - last_change > 30:
             return
         time.sleep(0.1)
+
+
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    """Terminate every process, then wait for each (killing one that takes over 30 s)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def scratch_schema(pg: str, prefix: str):
+    """A fresh PostgreSQL schema for one benchmark's catalog; yields a catalog URI for it and
+    drops the schema afterwards (our side only: psycopg is imported here)."""
+    import psycopg
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{pg}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(pg, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -31,6 +31,8 @@ from live_common import (  # noqa: E402
     Arrivals,
     PublisherProcess,
     free_port,
+    scratch_schema,
+    stop_processes,
     summary,
     wait_for_arrivals,
 )
@@ -43,86 +45,74 @@ def log(*args: object) -> None:
 
 
 def ours(servers: str, events: int, rate: float, subscribers: int) -> dict:
-    import psycopg
-
     from bluebroker.catalog import open_catalog
     from bluebroker.client import from_uri
     from bluebroker.ingest import wire
 
-    schema = f"live_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    uri = f"{PG}?options=-csearch_path%3D{schema}"
-    exe = str(Path(sys.executable).with_name("bluebroker"))
-    procs = []
-    subs = []
-    publisher = None
-    try:
-        open_catalog(uri, create=True).close()
-        topic = f"live{uuid.uuid4().hex[:6]}.bluesky.runengine.documents"
-        from kafka.admin import KafkaAdminClient, NewTopic
+    with scratch_schema(PG, "live") as uri:
+        exe = str(Path(sys.executable).with_name("bluebroker"))
+        procs = []
+        subs = []
+        publisher = None
+        try:
+            open_catalog(uri, create=True).close()
+            topic = f"live{uuid.uuid4().hex[:6]}.bluesky.runengine.documents"
+            from kafka.admin import KafkaAdminClient, NewTopic
 
-        admin = KafkaAdminClient(bootstrap_servers=servers)
-        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-        admin.close()
-        worker = [exe, "ingest", "kafka", "--bootstrap-servers", servers, "--topic", topic]
-        worker += ["--catalog", uri, "--group-id", "live-bench"]
-        for key, value in CONSUMER.items():
-            worker += ["--consumer-config", f"{key}={value}"]
-        procs.append(subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        port = free_port()
-        procs.append(
-            subprocess.Popen(
-                [exe, "serve", "--catalog", uri, "--port", str(port)], stdout=subprocess.DEVNULL
+            admin = KafkaAdminClient(bootstrap_servers=servers)
+            admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+            admin.close()
+            worker = [exe, "ingest", "kafka", "--bootstrap-servers", servers, "--topic", topic]
+            worker += ["--catalog", uri, "--group-id", "live-bench"]
+            for key, value in CONSUMER.items():
+                worker += ["--consumer-config", f"{key}={value}"]
+            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+            procs.append(subprocess.Popen(worker, **quiet))
+            port = free_port()
+            procs.append(
+                subprocess.Popen(
+                    [exe, "serve", "--catalog", uri, "--port", str(port)], stdout=subprocess.DEVNULL
+                )
             )
-        )
-        publisher = PublisherProcess(sys.executable, "bluebroker", servers, topic, events, rate)
-        uid = publisher.uid
-        path = wire.catalog_path(topic)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                client = from_uri(f"http://127.0.0.1:{port}")
-                if "primary" in client[path][uid]:
-                    break
-            except (ConnectionError, KeyError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the run never appeared on the server")
-            time.sleep(0.1)
-        log(f"run is on the server; connecting {subscribers} subscribers")
-        table = client[path][uid]["primary"]["data"]
-        arrivals = Arrivals(subscribers)
+            publisher = PublisherProcess(sys.executable, "bluebroker", servers, topic, events, rate)
+            uid = publisher.uid
+            path = wire.catalog_path(topic)
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    client = from_uri(f"http://127.0.0.1:{port}")
+                    if "primary" in client[path][uid]:
+                        break
+                except (ConnectionError, KeyError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the run never appeared on the server")
+                time.sleep(0.1)
+            log(f"run is on the server; connecting {subscribers} subscribers")
+            table = client[path][uid]["primary"]["data"]
+            arrivals = Arrivals(subscribers)
 
-        def callback_for(i: int):
-            def callback(update) -> None:
-                now = time.time()
-                if update.type == "rows-appended":
-                    seqs = update.data["seq_num"].tolist()
-                    arrivals.add(i, seqs, now, update["timestamp"])
+            def callback_for(i: int):
+                def callback(update) -> None:
+                    now = time.time()
+                    if update.type == "rows-appended":
+                        seqs = update.data["seq_num"].tolist()
+                        arrivals.add(i, seqs, now, update["timestamp"])
 
-            return callback
+                return callback
 
-        for i in range(subscribers):
-            subs.append(table.subscribe(callback_for(i)))
-        published = publisher.go()
-        wait_for_arrivals(arrivals, published)
-        system = "bluebroker (Kafka -> ingest worker -> PostgreSQL -> NOTIFY -> server)"
-        return summary(system, arrivals, published, rate)
-    finally:
-        if publisher is not None:
-            publisher.close()
-        for sub in subs:
-            sub.close()
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        with psycopg.connect(PG, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+            for i in range(subscribers):
+                subs.append(table.subscribe(callback_for(i)))
+            published = publisher.go()
+            wait_for_arrivals(arrivals, published)
+            system = "bluebroker (Kafka -> ingest worker -> PostgreSQL -> NOTIFY -> server)"
+            return summary(system, arrivals, published, rate)
+        finally:
+            if publisher is not None:
+                publisher.close()
+            for sub in subs:
+                sub.close()
+            stop_processes(procs)
 
 
 def run_peer(servers: str, events: int, rate: float, subscribers: int) -> dict | None:

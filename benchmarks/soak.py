@@ -30,14 +30,19 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from kafka_ingest import start_broker  # noqa: E402
-from live_common import CONSUMER, free_port, percentiles  # noqa: E402
+from live_common import (  # noqa: E402
+    CONSUMER,
+    free_port,
+    percentiles,
+    scratch_schema,
+    stop_processes,
+)
 
 PG = os.environ.get("BLUEBROKER_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/test")
 PATH = "soak/raw"  # what the topic "soak.bluesky.runengine.documents" maps to
@@ -188,139 +193,128 @@ def rss_mb(pid: int) -> float:
 
 
 def soak(servers: str, args: argparse.Namespace) -> dict:
-    import psycopg
-
     from bluebroker.catalog import open_catalog
     from bluebroker.client import from_uri
 
-    schema = f"soak_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    uri = f"{PG}?options=-csearch_path%3D{schema}"
-    exe = str(Path(sys.executable).with_name("bluebroker"))
-    topic = "soak.bluesky.runengine.documents"
-    procs: list[subprocess.Popen] = []
-    subs = []
-    stop = threading.Event()
-    try:
-        open_catalog(uri, create=True).close()
-        from kafka.admin import KafkaAdminClient, NewTopic
+    with scratch_schema(PG, "soak") as uri:
+        exe = str(Path(sys.executable).with_name("bluebroker"))
+        topic = "soak.bluesky.runengine.documents"
+        procs: list[subprocess.Popen] = []
+        subs = []
+        stop = threading.Event()
+        try:
+            open_catalog(uri, create=True).close()
+            from kafka.admin import KafkaAdminClient, NewTopic
 
-        admin = KafkaAdminClient(bootstrap_servers=servers)
-        admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-        admin.close()
-        worker = [exe, "ingest", "kafka", "--bootstrap-servers", servers, "--topic", topic]
-        worker += ["--catalog", uri, "--group-id", "soak"]
-        for key, value in CONSUMER.items():
-            worker += ["--consumer-config", f"{key}={value}"]
-        procs.append(subprocess.Popen(worker, stdout=subprocess.DEVNULL))
-        port = free_port()
-        server = subprocess.Popen(
-            [exe, "serve", "--catalog", uri, "--port", str(port)], stdout=subprocess.PIPE, text=True
-        )
-        procs.append(server)
-        server.stdout.readline()  # "serving ..." once the port is about to be bound
-        base = f"http://127.0.0.1:{port}"
-        publishers = [
-            subprocess.Popen(
-                [sys.executable, __file__, "--publish", servers, topic],
+            admin = KafkaAdminClient(bootstrap_servers=servers)
+            admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+            admin.close()
+            worker = [exe, "ingest", "kafka", "--bootstrap-servers", servers, "--topic", topic]
+            worker += ["--catalog", uri, "--group-id", "soak"]
+            for key, value in CONSUMER.items():
+                worker += ["--consumer-config", f"{key}={value}"]
+            procs.append(subprocess.Popen(worker, stdout=subprocess.DEVNULL))
+            port = free_port()
+            server = subprocess.Popen(
+                [exe, "serve", "--catalog", uri, "--port", str(port)],
                 stdout=subprocess.PIPE,
                 text=True,
-                env={**os.environ, "SOAK_DURATION": str(args.duration),
-                     "SOAK_RATE": str(args.rate)},
             )
-            for _ in range(args.publishers)
-        ]
-        procs += publishers
-        uids = [json.loads(p.stdout.readline())["uid"] for p in publishers]
-        deadline = time.monotonic() + 120
-        while True:  # until the server answers and every run is on it
-            with contextlib.suppress(Exception):
-                client = from_uri(base)
-                if all(u in client[PATH] for u in uids):
+            procs.append(server)
+            server.stdout.readline()  # "serving ..." once the port is about to be bound
+            base = f"http://127.0.0.1:{port}"
+            publishers = [
+                subprocess.Popen(
+                    [sys.executable, __file__, "--publish", servers, topic],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    env={**os.environ, "SOAK_DURATION": str(args.duration),
+                         "SOAK_RATE": str(args.rate)},
+                )
+                for _ in range(args.publishers)
+            ]
+            procs += publishers
+            uids = [json.loads(p.stdout.readline())["uid"] for p in publishers]
+            deadline = time.monotonic() + 120
+            while True:  # until the server answers and every run is on it
+                with contextlib.suppress(Exception):
+                    client = from_uri(base)
+                    if all(u in client[PATH] for u in uids):
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the runs never appeared on the server")
+                time.sleep(0.2)
+            memory_start = rss_mb(server.pid)
+            seen: list[dict[int, int]] = [{} for _ in range(args.subscribers)]
+
+            def counter(i: int):
+                def callback(update) -> None:
+                    if update.type == "rows-appended":
+                        for seq in update.data["seq_num"].tolist():
+                            seen[i][seq] = seen[i].get(seq, 0) + 1
+
+                return callback
+
+            for i in range(args.subscribers):
+                table = client[PATH][uids[i % len(uids)]]["primary"]["data"]
+                subs.append(table.subscribe(counter(i), start=1))
+            log(f"{len(uids)} runs, {len(subs)} subscribers; abusing for {args.duration} s")
+            abuse = Abuse(base, stop)
+            threads = [
+                threading.Thread(target=t, daemon=True)
+                for t in (abuse.huge_bodies, abuse.bad_queries, abuse.silent_subscribers)
+            ]
+            threads.append(threading.Thread(target=abuse.slow_readers, args=(uids,), daemon=True))
+            for t in threads:
+                t.start()
+            health: list[float] = []
+            import httpx
+
+            with httpx.Client(timeout=30) as probe:
+                while any(p.poll() is None for p in publishers):
+                    t0 = time.perf_counter()
+                    try:
+                        ok = probe.get(f"{base}/healthz").status_code == 200
+                    except httpx.HTTPError:
+                        ok = False
+                    health.append((time.perf_counter() - t0) * 1000 if ok else float("inf"))
+                    time.sleep(0.5)
+            published = [json.loads(p.stdout.readline())["events"] for p in publishers]
+            stop.set()
+            for t in threads:
+                t.join(timeout=30)
+            # Wait until every subscriber has its run's last event, or nothing moves for 30 s.
+            want = [published[i % len(uids)] for i in range(len(subs))]
+            last, quiet = -1, time.monotonic()
+            while any(len(s) < w for s, w in zip(seen, want, strict=True)):
+                total = sum(map(len, seen))
+                if total != last:
+                    last, quiet = total, time.monotonic()
+                elif time.monotonic() - quiet > 30:
                     break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the runs never appeared on the server")
-            time.sleep(0.2)
-        memory_start = rss_mb(server.pid)
-        seen: list[dict[int, int]] = [{} for _ in range(args.subscribers)]
-
-        def counter(i: int):
-            def callback(update) -> None:
-                if update.type == "rows-appended":
-                    for seq in update.data["seq_num"].tolist():
-                        seen[i][seq] = seen[i].get(seq, 0) + 1
-
-            return callback
-
-        for i in range(args.subscribers):
-            table = client[PATH][uids[i % len(uids)]]["primary"]["data"]
-            subs.append(table.subscribe(counter(i), start=1))
-        log(f"{len(uids)} runs publishing, {len(subs)} subscribers; abusing for {args.duration} s")
-        abuse = Abuse(base, stop)
-        threads = [
-            threading.Thread(target=t, daemon=True)
-            for t in (abuse.huge_bodies, abuse.bad_queries, abuse.silent_subscribers)
-        ]
-        threads.append(threading.Thread(target=abuse.slow_readers, args=(uids,), daemon=True))
-        for t in threads:
-            t.start()
-        health: list[float] = []
-        import httpx
-
-        with httpx.Client(timeout=30) as probe:
-            while any(p.poll() is None for p in publishers):
-                t0 = time.perf_counter()
-                try:
-                    ok = probe.get(f"{base}/healthz").status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                health.append((time.perf_counter() - t0) * 1000 if ok else float("inf"))
-                time.sleep(0.5)
-        published = [json.loads(p.stdout.readline())["events"] for p in publishers]
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
-        # Wait until every subscriber has its run's last event, or nothing moves for 30 s.
-        want = [published[i % len(uids)] for i in range(len(subs))]
-        last, quiet = -1, time.monotonic()
-        while any(len(s) < w for s, w in zip(seen, want, strict=True)):
-            total = sum(map(len, seen))
-            if total != last:
-                last, quiet = total, time.monotonic()
-            elif time.monotonic() - quiet > 30:
-                break
-            time.sleep(0.2)
-        stored = [len(client[PATH][u]["primary"]["data"].read()) for u in uids]
-        lost = sum(max(0, w - len(s)) for s, w in zip(seen, want, strict=True))
-        duplicated = sum(c - 1 for s in seen for c in s.values() if c > 1)
-        return {
-            "duration_s": args.duration,
-            "published": published,
-            "stored": stored,
-            "subscribers": len(subs),
-            "lost_in_storage": sum(p - s for p, s in zip(published, stored, strict=True)),
-            "lost_by_subscribers": lost,
-            "duplicated": duplicated,
-            "abuse": abuse.statuses,
-            "server_errors": len(abuse.server_errors),
-            "healthz": {**percentiles([h for h in health if h != float("inf")]),
-                        "failed": sum(h == float("inf") for h in health)},
-            "server_rss_mb": {"start": memory_start, "end": rss_mb(server.pid)},
-        }
-    finally:
-        stop.set()
-        for sub in subs:
-            sub.close()
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        with psycopg.connect(PG, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+                time.sleep(0.2)
+            stored = [len(client[PATH][u]["primary"]["data"].read()) for u in uids]
+            lost = sum(max(0, w - len(s)) for s, w in zip(seen, want, strict=True))
+            duplicated = sum(c - 1 for s in seen for c in s.values() if c > 1)
+            return {
+                "duration_s": args.duration,
+                "published": published,
+                "stored": stored,
+                "subscribers": len(subs),
+                "lost_in_storage": sum(p - s for p, s in zip(published, stored, strict=True)),
+                "lost_by_subscribers": lost,
+                "duplicated": duplicated,
+                "abuse": abuse.statuses,
+                "server_errors": len(abuse.server_errors),
+                "healthz": {**percentiles([h for h in health if h != float("inf")]),
+                            "failed": sum(h == float("inf") for h in health)},
+                "server_rss_mb": {"start": memory_start, "end": rss_mb(server.pid)},
+            }
+        finally:
+            stop.set()
+            for sub in subs:
+                sub.close()
+            stop_processes(procs)
 
 
 def main(argv: list[str] | None = None) -> int:
