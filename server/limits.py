@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +20,7 @@ from .errors import ApiError
 
 MiB = 1024 * 1024
 INT64 = (-(2**63), 2**64)  # signed and unsigned 64-bit integers are both storable
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # in a URL's path: never part of a node's name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +72,18 @@ class RequestLimitMiddleware:
                 414,
                 f"the URL is {url_bytes} bytes, over this server's limit of {self.max_url}; "
                 "send fewer or shorter filters (split the search)",
+            )
+            return
+        control = _CONTROL.search(scope.get("path", ""))
+        if control:  # Python's '$' matches before a final line break: 'bmm\n' would route as 'bmm'
+            char = control.group()
+            name = "NUL" if char == "\x00" else f"U+{ord(char):04X}"
+            posted = scope.get("method") == "POST"
+            await _refuse(
+                send,
+                400 if posted else 404,
+                f"the path holds a control character ({name}); no node's path holds one"
+                + ("; catalog paths are letters, digits, '_', '-' and '.'" if posted else ""),
             )
             return
         declared = _content_length(scope)

@@ -20,18 +20,6 @@ from tests.devices import HDF5Camera, StreamHDF5Camera, TiffCamera
 
 
 @pytest.fixture
-def record(RE, recorder):
-    def run(plan):
-        recorder.clear()
-        token = RE.subscribe(recorder)
-        RE(plan)
-        RE.unsubscribe(token)
-        return list(recorder)
-
-    return run
-
-
-@pytest.fixture
 def outside(tmp_path_factory):
     """A folder outside the test's data root, holding a readable HDF5 file."""
     where = tmp_path_factory.mktemp("outside")

@@ -17,18 +17,6 @@ from tests.compare import assert_run_matches, same
 from tests.devices import HDF5Camera, StreamHDF5Camera, TiffCamera
 
 
-@pytest.fixture
-def record(RE, recorder):
-    def run(plan):
-        recorder.clear()
-        token = RE.subscribe(recorder)
-        RE(plan)
-        RE.unsubscribe(token)
-        return list(recorder)
-
-    return run
-
-
 def test_root_map_finds_moved_files(record, writer, tmp_path, catalog_uri):
     old = tmp_path / "old"
     old.mkdir()

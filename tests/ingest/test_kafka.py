@@ -26,7 +26,7 @@ from bluebroker.ingest.kafka import Publisher
 from tests.compare import assert_run_matches
 from tests.conftest import FAST_CONSUMER
 from tests.devices import HDF5Camera
-from tests.ingest.kafka_workers import committed, rows, start_worker, wait
+from tests.ingest.kafka_workers import committed, compose, rows, start_worker, wait
 
 
 def _worker(catalog, broker, topic, **kw):
@@ -117,29 +117,12 @@ def test_bad_messages_are_dead_lettered(kafka_broker, new_topic, catalog, RE, re
 
 def _produce_run(broker, topic, events):
     """A long run, composed with event-model and published in order; returns its documents."""
-    bundle = compose_run()
-    desc = bundle.compose_descriptor(
-        name="primary", data_keys={"x": {"source": "s", "dtype": "number", "shape": []}}
-    )
-    docs = [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
-    docs += [
-        ("event", desc.compose_event(data={"x": float(i)}, timestamps={"x": 1.0}))
-        for i in range(events)
-    ]
-    docs.append(("stop", bundle.compose_stop()))
+    docs = compose(events)
     publisher = Publisher(topic, broker)
     for name, doc in docs:
         publisher(name, doc)
     publisher.flush()
     return docs
-
-
-def _start_worker(broker, topic, uri, group, log_dir, batch=50):
-    return start_worker(broker, topic, uri, group, log_dir, batch)
-
-
-_rows = rows
-_wait = wait
 
 
 def test_sigkill_at_several_points_loses_and_duplicates_nothing(
@@ -149,21 +132,21 @@ def test_sigkill_at_several_points_loses_and_duplicates_nothing(
     docs = _produce_run(kafka_broker, topic, 3000)
     uid = docs[0][1]["uid"]
     for threshold in (300, 1200, 2400):  # kill -9 after the catalog holds this many rows
-        worker = _start_worker(kafka_broker, topic, catalog_uri, group, tmp_path).proc
-        _wait(
+        worker = start_worker(kafka_broker, topic, catalog_uri, group, tmp_path).proc
+        wait(
             lambda t=threshold, w=worker: (
-                _rows(catalog_uri, topic, uid) >= t or w.poll() is not None
+                rows(catalog_uri, topic, uid) >= t or w.poll() is not None
             )
         )
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
-    worker = _start_worker(kafka_broker, topic, catalog_uri, group, tmp_path)
+    worker = start_worker(kafka_broker, topic, catalog_uri, group, tmp_path)
     try:
         # the rows may all be there already (the last killed worker ran ahead): wait for the
         # worker's readiness, then for it to have committed everything, before SIGTERM
         worker.ready()
-        _wait(lambda: _rows(catalog_uri, topic, uid) >= 3000)
-        _wait(lambda: committed(kafka_broker, topic, group) == {0: len(docs)}, what="commits")
+        wait(lambda: rows(catalog_uri, topic, uid) >= 3000)
+        wait(lambda: committed(kafka_broker, topic, group) == {0: len(docs)}, what="commits")
     finally:
         worker.proc.send_signal(signal.SIGTERM)
         assert worker.proc.wait(timeout=30) == 0, worker.text()[-3000:]  # drains, exits 0
@@ -175,19 +158,19 @@ def test_two_workers_share_partitions_and_survive_a_kill(
 ):
     topic, group = new_topic(partitions=4), f"g{uuid.uuid4().hex[:6]}"
     workers = [
-        _start_worker(kafka_broker, topic, catalog_uri, group, tmp_path, batch=20) for _ in range(2)
+        start_worker(kafka_broker, topic, catalog_uri, group, tmp_path, batch=20) for _ in range(2)
     ]
     for worker in workers:
         worker.ready()
     runs = [_produce_run(kafka_broker, topic, 400) for _ in range(6)]
     first = runs[0][0][1]["uid"]
-    _wait(lambda: _rows(catalog_uri, topic, first) > 0)
+    wait(lambda: rows(catalog_uri, topic, first) > 0)
     os.kill(workers[0].proc.pid, signal.SIGKILL)
     workers[0].proc.wait()
     try:
         for docs in runs:
             uid = docs[0][1]["uid"]
-            _wait(lambda u=uid: _rows(catalog_uri, topic, u) >= 400, timeout=90)
+            wait(lambda u=uid: rows(catalog_uri, topic, u) >= 400, timeout=90)
     finally:
         workers[1].proc.send_signal(signal.SIGTERM)
         assert workers[1].proc.wait(timeout=30) == 0, workers[1].text()[-3000:]
@@ -310,7 +293,7 @@ def test_serve_with_kafka_in_one_process(kafka_broker, new_topic, RE, recorder, 
             except (ConnectionError, KeyError):
                 return False
 
-        _wait(arrived, timeout=60)
+        wait(arrived, timeout=60)
         run = from_uri(f"http://127.0.0.1:{port}")[wire.catalog_path(topic)][uid]
         expected = [d["data"]["det1"] for n, d in recorder if n == "event"]
         np.testing.assert_array_equal(run["primary"]["data"]["det1"][:], expected)
@@ -336,14 +319,14 @@ def test_catalog_outage_pauses_and_resumes_without_loss(kafka_broker, new_topic,
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     first = _produce_run(kafka_broker, topic, 200)
-    _wait(lambda: _rows(postgresql_uri, topic, first[0][1]["uid"]) >= 200)
+    wait(lambda: rows(postgresql_uri, topic, first[0][1]["uid"]) >= 200)
     proxy.cut()
     second = _produce_run(kafka_broker, topic, 300)
-    _wait(lambda: worker.counters.waits >= 2, what="the worker to wait for the catalog")
+    wait(lambda: worker.counters.waits >= 2, what="the worker to wait for the catalog")
     assert worker.waiting is not None and "catalog unreachable" in worker.waiting
-    assert _rows(postgresql_uri, topic, second[0][1]["uid"]) == 0  # nothing while away
+    assert rows(postgresql_uri, topic, second[0][1]["uid"]) == 0  # nothing while away
     proxy.restore()
-    _wait(lambda: _rows(postgresql_uri, topic, second[0][1]["uid"]) >= 300, timeout=90)
+    wait(lambda: rows(postgresql_uri, topic, second[0][1]["uid"]) >= 300, timeout=90)
     worker.stop()
     thread.join(timeout=30)
     assert worker.counters.dead_lettered == 0

@@ -186,6 +186,9 @@ def test_hostile_parameters_are_readable_4xx(served, beamline, catalog):
     cases += [
         ("/metadata/bmm/raw/%00", [], 404, "NUL"),
         ("/metadata/bm%00m/raw", [], 404, "NUL"),
+        ("/metadata/bmm%0A", [], 404, "U+000A"),  # '$' matches before a final line break
+        ("/search/bmm/raw%0A", [], 404, "control character"),
+        (f"/array/full/bmm/raw/{uid}/primary/data/motor%0A", [], 404, "control character"),
         (f"/metadata/bmm/raw/{uid}/%00", [], 404, ""),
         (f"/metadata/bmm/raw/{uid}/primary/data/%00", [], 404, ""),
         ("/metadata/bmm/raw/%ED%A0%80", [], 404, ""),
@@ -315,6 +318,8 @@ def test_hostile_posts(served, beamline, catalog):
         ("/".join(["a"] * 100), b"[]", json_ct, 400, "at most 8 segments"),
         ("x" * 65 + "/raw", b"[]", json_ct, 400, "at most 64 characters"),
         ("bmm/%00", b"[]", json_ct, 400, "NUL"),
+        ("bmm/raw%0A", json.dumps([["start", start]]).encode(), json_ct, 400, "U+000A"),
+        ("bmm/raw%09x", b"[]", json_ct, 400, "control character"),
         ("bmm/r%20aw", b"[]", json_ct, 400, "invalid catalog path"),
         ("bmm/.hidden", b"[]", json_ct, 400, "invalid catalog path"),
         ("bmm", json.dumps([["start", start]]).encode(), json_ct, 400, "overlaps"),
