@@ -211,7 +211,7 @@ def soak(servers: str, args: argparse.Namespace) -> dict:
             admin.close()
             worker = [exe, "ingest", "kafka", "--bootstrap-servers", servers, "--topic", topic]
             worker += ["--catalog", uri, "--group-id", "soak"]
-            for key, value in CONSUMER.items():
+            for key, value in {**CONSUMER, **dict(c.split("=", 1) for c in args.consumer)}.items():
                 worker += ["--consumer-config", f"{key}={value}"]
             procs.append(subprocess.Popen(worker, stdout=subprocess.DEVNULL))
             port = free_port()
@@ -246,12 +246,21 @@ def soak(servers: str, args: argparse.Namespace) -> dict:
                 time.sleep(0.2)
             memory_start = rss_mb(server.pid)
             seen: list[dict[int, int]] = [{} for _ in range(args.subscribers)]
+            without_data = [0]
 
             def counter(i: int):
                 def callback(update) -> None:
-                    if update.type == "rows-appended":
-                        for seq in update.data["seq_num"].tolist():
-                            seen[i][seq] = seen[i].get(seq, 0) + 1
+                    if update.type != "rows-appended":
+                        return
+                    data = update.data
+                    if data is not None:
+                        seqs = data["seq_num"].tolist()
+                    else:  # sent without its rows (too large, or unreadable now): the range
+                        first, last = update["seq_nums"]
+                        seqs = range(first, last + 1)
+                        without_data[0] += 1
+                    for seq in seqs:
+                        seen[i][seq] = seen[i].get(seq, 0) + 1
 
                 return callback
 
@@ -301,6 +310,7 @@ def soak(servers: str, args: argparse.Namespace) -> dict:
                 "published": published,
                 "stored": stored,
                 "subscribers": len(subs),
+                "appends_without_data": without_data[0],
                 "lost_in_storage": sum(p - s for p, s in zip(published, stored, strict=True)),
                 "lost_by_subscribers": lost,
                 "duplicated": duplicated,
@@ -327,6 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--publishers", type=int, default=3, help="publishing processes (3)")
     ap.add_argument("--subscribers", type=int, default=50, help="live subscriptions (50)")
     ap.add_argument("--rate", type=float, default=20.0, help="events/s per publisher (20)")
+    ap.add_argument(
+        "--consumer",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a kafka-python setting for the ingest worker (repeatable)",
+    )
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bluebroker-soak-") as tmp:
         broker, servers = start_broker(tmp)
