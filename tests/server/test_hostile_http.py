@@ -10,8 +10,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import numpy as np
@@ -23,34 +21,11 @@ from tests.compare import assert_run_matches
 INSIDE = ("SELECT", "sqlalchemy", "psycopg", "sqlite3", "Traceback", 'File "', "[SQL")
 
 
-@contextmanager
-def serve(catalog, **limits) -> Iterator[str]:
+def serve(catalog, **limits):
     """The app with ``limits`` (create_app keywords) on a real uvicorn server."""
-    import uvicorn
+    from bluebroker.server.run import background_server
 
-    from bluebroker.server.app import create_app
-
-    config = uvicorn.Config(
-        create_app(catalog, **limits),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    return background_server(catalog, **limits)
 
 
 def _uids(beamline) -> list[str]:
