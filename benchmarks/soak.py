@@ -131,14 +131,26 @@ class Abuse:
 
         s = f"{self.base}/api/v1/search/{PATH}"
         asks = [
-            (s, {"filter[regex][condition][key]": "plan_name",
-                 "filter[regex][condition][pattern]": "^(a|a)*$"}),
+            (
+                s,
+                {
+                    "filter[regex][condition][key]": "plan_name",
+                    "filter[regex][condition][pattern]": "^(a|a)*$",
+                },
+            ),
             (s, {"filter[eq][condition][key]": "a\x00b", "filter[eq][condition][value]": "1"}),
             (s, {"sort": "\x00"}),
-            (s, {"filter[eq][condition][key]": "scan_id",
-                 "filter[eq][condition][value]": "9" * 40}),
-            (s, {"filter[eq][condition][key]": "x",
-                 "filter[eq][condition][value]": "[" * 5000 + "]" * 5000}),
+            (
+                s,
+                {"filter[eq][condition][key]": "scan_id", "filter[eq][condition][value]": "9" * 40},
+            ),
+            (
+                s,
+                {
+                    "filter[eq][condition][key]": "x",
+                    "filter[eq][condition][value]": "[" * 5000 + "]" * 5000,
+                },
+            ),
             (s, {"page[offset]": str(2**70)}),
             (f"{self.base}/api/v1/metadata/" + "a/" * 300, {}),
             (f"{self.base}/api/v1/array/full/{PATH}/nope", {"slice": "::0,::-1," * 50}),
@@ -211,7 +223,10 @@ def soak(servers: str, args: argparse.Namespace) -> dict:
             admin.close()
             worker = [exe, "ingest", "kafka", "--bootstrap-servers", servers, "--topic", topic]
             worker += ["--catalog", uri, "--group-id", "soak"]
-            for key, value in {**CONSUMER, **dict(c.split("=", 1) for c in args.consumer)}.items():
+            # Tansu answers a fetch with no records when reading takes longer than the wait:
+            # 2 ms (the latency benchmarks' setting) starves the worker under this load
+            settings = {**CONSUMER, "fetch_max_wait_ms": 100}
+            for key, value in {**settings, **dict(c.split("=", 1) for c in args.consumer)}.items():
                 worker += ["--consumer-config", f"{key}={value}"]
             procs.append(subprocess.Popen(worker, stdout=subprocess.DEVNULL))
             port = free_port()
@@ -228,8 +243,11 @@ def soak(servers: str, args: argparse.Namespace) -> dict:
                     [sys.executable, __file__, "--publish", servers, topic],
                     stdout=subprocess.PIPE,
                     text=True,
-                    env={**os.environ, "SOAK_DURATION": str(args.duration),
-                         "SOAK_RATE": str(args.rate)},
+                    env={
+                        **os.environ,
+                        "SOAK_DURATION": str(args.duration),
+                        "SOAK_RATE": str(args.rate),
+                    },
                 )
                 for _ in range(args.publishers)
             ]
@@ -316,8 +334,10 @@ def soak(servers: str, args: argparse.Namespace) -> dict:
                 "duplicated": duplicated,
                 "abuse": abuse.statuses,
                 "server_errors": len(abuse.server_errors),
-                "healthz": {**percentiles([h for h in health if h != float("inf")]),
-                            "failed": sum(h == float("inf") for h in health)},
+                "healthz": {
+                    **percentiles([h for h in health if h != float("inf")]),
+                    "failed": sum(h == float("inf") for h in health),
+                },
                 "server_rss_mb": {"start": memory_start, "end": rss_mb(server.pid)},
             }
         finally:

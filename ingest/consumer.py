@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from bluebroker.catalog import Catalog
 
 from .dead_letters import MAX_MESSAGE_BYTES, DeadLetterError, DeadLetters, producer_settings
+from .lag import LagWatch
 from .offsets import Offsets, Rebalance
 from .wire import WireError, catalog_path, decode, document_bytes, topic_for
 from .writer import CatalogWriter
@@ -96,6 +97,7 @@ class KafkaIngestWorker:
         dead_letter_max_bytes: int = MAX_MESSAGE_BYTES,
         batch_size: int = 2000,
         report_every: float = 10.0,
+        stall_after: float = 60.0,
         consumer_config: dict[str, Any] | None = None,
     ) -> None:
         from kafka import KafkaConsumer
@@ -122,6 +124,9 @@ class KafkaIngestWorker:
         self.batch_size = batch_size
         self.report_every = report_every
         self.counters = Counters()
+        # lag per partition, checked every report; a partition that lags and does not move
+        # for ``stall_after`` seconds is reported and its fetch restarted
+        self.lag = LagWatch(stall_after)
         self.ready = threading.Event()  # set once the group has assigned partitions
         self.assigned: frozenset = frozenset()  # the partitions the group gave this worker
         self.waiting: str | None = None  # why the worker is waiting, while it is
@@ -334,14 +339,30 @@ class KafkaIngestWorker:
 
     def _report(self) -> None:
         try:
-            assigned = self.consumer.assignment()
-            ends = self.consumer.end_offsets(list(assigned)) if assigned else {}
-            self.counters.lag = sum(
-                max(0, end - self.consumer.position(tp)) for tp, end in ends.items()
-            )
+            self._watch_lag()
         except Exception:  # lag is a courtesy; never let it stop ingest
             self.counters.lag = None
         log.info("kafka ingest: %s", self.counters.line())
+
+    def _watch_lag(self) -> None:
+        assigned = list(self.consumer.assignment())
+        ends = self.consumer.end_offsets(assigned) if assigned else {}
+        positions = {tp: self.consumer.position(tp) for tp in ends}
+        if self.waiting is not None:  # paused on purpose: not a stall
+            self.lag.partitions.clear()
+        for p in self.lag.update(positions, ends):
+            log.warning(
+                "kafka ingest: partition %s[%s] lags %d messages and has brought none for "
+                "%.0f s; restarting its fetch (a broker that answers fetches with no records "
+                "does this; on Tansu raise fetch_max_wait_ms)",
+                p.topic,
+                p.partition,
+                p.lag,
+                self.lag.clock() - p.since,
+            )
+            tp = next(tp for tp in positions if (tp.topic, tp.partition) == (p.topic, p.partition))
+            self.consumer.seek(tp, p.position)  # drops the client's fetch state for it
+        self.counters.lag = self.lag.total()
 
 
 def _describe(err: BaseException) -> str:

@@ -58,10 +58,13 @@ class IngestSupervisor:
     def health(self) -> dict[str, Any]:
         """What ``/healthz`` shows: ``ok`` is False while no worker consumes."""
         worker = self.worker
-        waiting = getattr(worker, "waiting", None) if self.state == "running" else None
+        running = self.state == "running" and worker is not None
+        waiting = worker.waiting if running else None
+        stalled = worker.lag.stalled() if running else []
+        state = "waiting" if waiting else "stalled" if stalled else self.state
         out: dict[str, Any] = {
-            "state": "waiting" if waiting else self.state,
-            "ok": self.state == "running" and not waiting,
+            "state": state,
+            "ok": state == "running",
             "topic": self.kafka.get("topic"),
             "restarts": self.restarts,
         }
@@ -69,12 +72,17 @@ class IngestSupervisor:
             out["waiting_for"] = waiting
         if self.error and self.state != "running":
             out["error"] = self.error
-        if worker is not None and self.state == "running":
+        if stalled:  # partitions that lag and bring nothing (see ingest/lag.py)
+            out["stalled"] = [
+                {"topic": p.topic, "partition": p.partition, "lag": p.lag} for p in stalled
+            ]
+        if running:
             counters = worker.counters
             out["counters"] = {
                 "consumed": counters.consumed,
                 "written": counters.written,
                 "dead_lettered": counters.dead_lettered,
+                "lag": counters.lag,
             }
         return out
 
