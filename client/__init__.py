@@ -14,7 +14,7 @@ from .base import BaseClient
 from .container import Container
 from .live import LiveTable, Subscription, Update
 from .nodes import CatalogClient, RunClient, StreamClient, fetch
-from .table import TableClient
+from .table import ColumnsLeftOut, TableClient
 from .transport import (
     AuthenticationError,
     BadRequestError,
@@ -30,6 +30,7 @@ __all__ = [
     "BaseClient",
     "CatalogClient",
     "ClientError",
+    "ColumnsLeftOut",
     "Container",
     "LiveTable",
     "NotFoundError",

@@ -56,7 +56,9 @@ class BaseClient:
 
     def export(self, filepath: str | Path, format: str | None = None, **params: Any) -> Path:
         """Save the whole node to ``filepath``; the format is taken from the extension unless
-        given (``'csv'``, ``'parquet'``, ``'nc'``, ``'h5'``, ``'png'``...)."""
+        given (``'csv'``, ``'parquet'``, ``'nc'``, ``'h5'``, ``'png'``...). A CSV holds one
+        value per cell: columns it cannot hold are named in its first line (``# left out
+        ...``) and in a :class:`~bluebroker.client.table.ColumnsLeftOut` warning."""
         filepath = Path(filepath)
         name = format or filepath.suffix.lstrip(".")
         if not name:
@@ -69,6 +71,13 @@ class BaseClient:
             accept=media,
         )
         filepath.write_bytes(response.content)
+        if media == formats.CSV and response.content.startswith(b"# left out"):
+            import warnings
+
+            from .table import ColumnsLeftOut
+
+            note = response.content.split(b"\n", 1)[0].decode()
+            warnings.warn(f"{filepath.name}: {note[2:]}", ColumnsLeftOut, stacklevel=2)
         return filepath
 
     def subscribe(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from bluebroker.mongo_queries import from_mongo
 from bluebroker.queries import PartialUID, Query, ScanID
 
@@ -138,33 +140,60 @@ class StreamClient(Container):
         return LiveTable(self["data"])
 
     def read(self, fields: list[str] | None = None) -> xarray.Dataset:
-        """The stream along dimension ``time``; detector-file fields only when named."""
+        """The stream along dimension ``time``, in one request: a variable per field, n-d
+        for fields holding an array per event (an image field is ``(time, 64, 64)``).
+
+        Detector-file fields are read only when named in ``fields``: without ``fields`` they
+        are left out, listed in ``ds.attrs['left_out']``, with a one-line
+        :class:`~bluebroker.client.table.ColumnsLeftOut` warning."""
         import xarray
+
+        from .table import warn_left_out
 
         data = self["data"]
         keys: dict[str, dict] = {}
         for d in self.descriptors:
             for k, v in d["data_keys"].items():
                 keys.setdefault(k, v)
-        names = (
-            [k for k, v in keys.items() if not v.get("external")]
-            if fields is None
-            else list(fields)
-        )
-        flat = [n for n in names if not keys[n].get("shape") and not keys[n].get("external")]
-        table = data.read(["time", *flat])
-        variables = {
-            n: xarray.Variable("time", table[n].to_numpy(), attrs=_attrs(keys[n])) for n in flat
-        }
+        if fields is None:
+            names = [k for k, v in keys.items() if not v.get("external")]
+            left_out = [k for k in keys if k not in names]
+        else:
+            names, left_out = [n for n in fields if n != "time"], []
+            unknown = [n for n in names if n not in keys]
+            if unknown:
+                raise KeyError(
+                    f"stream {self.path[-1]!r} has no field {unknown[0]!r}; fields: {list(keys)}"
+                )
+        table = data.read(["time", *names])
+        variables = {}
         for n in names:
-            if n not in variables:
-                node = data[n]
-                variables[n] = xarray.Variable(node.dims, node.read(), attrs=_attrs(keys[n]))
+            values = _stacked(table[n].to_numpy())
+            dims = data[n].dims if values.ndim > 1 else ("time",)
+            if len(dims) != values.ndim:
+                dims = ("time", *(f"dim_{i}" for i in range(1, values.ndim)))
+            variables[n] = xarray.Variable(dims, values, attrs=_attrs(keys[n]))
+        attrs: dict[str, Any] = {"stream_name": self.path[-1], "uid": self.path[-2]}
+        if left_out:
+            attrs["left_out"] = left_out
+            warn_left_out(left_out, "stream.read", "stream['data']")
         return xarray.Dataset(
-            {n: variables[n] for n in names},
+            variables,
             coords={"time": table["time"].to_numpy(), "seq_num": ("time", table.index.to_numpy())},
-            attrs={"stream_name": self.path[-1], "uid": self.path[-2]},
+            attrs=attrs,
         )
+
+
+def _stacked(values: np.ndarray) -> np.ndarray:
+    """A column of per-row arrays as one n-d array, when every row has the same shape."""
+    if values.dtype != object or not len(values):
+        return values
+    if not all(isinstance(v, np.ndarray) for v in values):
+        return values
+    try:
+        return np.stack(list(values))
+    except ValueError:  # ragged rows stay a column of arrays
+        return values
 
 
 def _attrs(data_key: dict) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import msgpack
@@ -76,7 +77,9 @@ def encode_arrays(arrays: dict[str, np.ndarray], metadata: dict[str, str] | None
     return sink.getvalue()
 
 
-def encode_table(df: pd.DataFrame, media: str) -> bytes:
+def encode_table(df: pd.DataFrame, media: str, unread: Sequence[str] = ()) -> bytes:
+    """``df`` in ``media``; ``unread`` names the table's columns that were not read (detector
+    files, read only when named), which a CSV says it left out."""
     if media in (formats.ARROW, formats.PARQUET):
         import pyarrow as pa
 
@@ -91,7 +94,7 @@ def encode_table(df: pd.DataFrame, media: str) -> bytes:
             pq.write_table(table, sink)
         return sink.getvalue()
     if media == formats.CSV:
-        return df.to_csv().encode()
+        return encode_csv(df, unread)
     if media == formats.JSON:
         return dumps(df.reset_index().to_dict(orient="records"))
     if media == formats.MSGPACK:
@@ -104,6 +107,59 @@ def encode_table(df: pd.DataFrame, media: str) -> bytes:
     if media == formats.HDF5:
         return encode_hdf5_table(df)
     raise ApiError(406, f"tables are not served as {media}")
+
+
+def unread_columns(node: Any, columns: Sequence[str] | None) -> list[str]:
+    """The columns of ``node`` a read of ``columns`` leaves out: with no columns named, a
+    stream's detector-file fields (only read when named)."""
+    if columns is not None or not hasattr(node, "internal_columns"):
+        return []
+    read = set(node.internal_columns)
+    return [c for c in node.columns if c not in read]
+
+
+def _per_row_shape(values: pd.Series) -> tuple[int, ...] | None:
+    """The shape of a column's per-row arrays (``(64, 64)`` for images), or None when its
+    cells are single values that a CSV cell can hold."""
+    if values.dtype != object:
+        return None
+    for v in values:
+        if isinstance(v, np.ndarray) and v.ndim:
+            return v.shape
+        if isinstance(v, list | tuple):
+            return (len(v),)
+    return None
+
+
+def encode_csv(df: pd.DataFrame, unread: Sequence[str] = ()) -> bytes:
+    """CSV holds one value per cell. Columns with an array per row (and the detector-file
+    columns not read) are left out and named in a first ``#`` line, never written as
+    truncated numpy text; a request for such columns alone is a 400 saying where to read
+    them."""
+    shapes = {c: _per_row_shape(df[c]) for c in df.columns}
+    arrays = {c: shape for c, shape in shapes.items() if shape is not None}
+    if arrays and len(arrays) == len(df.columns):
+        name, shape = next(iter(arrays.items()))
+        raise ApiError(
+            400,
+            f"CSV holds one value per cell, and {', '.join(arrays)} "
+            f"{'holds' if len(arrays) == 1 else 'hold'} {_size(shape)} per row: read "
+            f"{name} as an array (/array/full/<table path>/{name}?slice=0&format=csv for one "
+            "row), or the table as parquet, h5 or json (format=...)",
+        )
+    notes = [f"{c} ({_size(shape)} per row)" for c, shape in arrays.items()]
+    notes += [f"{c} (detector file: read only when named)" for c in unread]
+    text = df.drop(columns=list(arrays)).to_csv()
+    if notes:
+        text = (
+            f"# left out of this CSV: {'; '.join(notes)}. CSV holds one value per cell: read "
+            "these as arrays (/array/full/...), or the table as parquet, h5 or json\n" + text
+        )
+    return text.encode()
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) or "1"
 
 
 def _tolist(series: pd.Series) -> list:

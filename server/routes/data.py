@@ -17,7 +17,7 @@ from ..deps import data_response, node_at
 from ..encoders import ARRAY_FORMATS, RUN_FORMATS, STREAM_FORMATS, TABLE_FORMATS
 from ..encoders.arrays import encode_array
 from ..encoders.containers import encode_run, encode_stream
-from ..encoders.tables import encode_arrays, encode_table
+from ..encoders.tables import encode_arrays, encode_table, unread_columns
 from ..errors import ApiError
 from ..limits import limits
 from ..negotiation import choose
@@ -156,7 +156,7 @@ def _send_table(request: Request, node: TableNode) -> Response:
         about = {"descriptors": str(len(node.stream.descriptors))} if node.fillable else None
         body = encode_arrays(node.read_arrays(columns, **options), about)
     else:
-        body = encode_table(node.read(columns, **options), media)
+        body = encode_table(node.read(columns, **options), media, unread_columns(node, columns))
     return data_response(request, body, media, node)
 
 
