@@ -15,6 +15,7 @@ from .engine import time_limit
 from .errors import AmbiguousKey, NotFound
 from .node import Container
 from .schema import catalogs, runs
+from .sort_keys import check_sort_keys
 
 if TYPE_CHECKING:
     from .run import Run
@@ -67,8 +68,11 @@ class RunCatalog(Container):
         )
 
     def sort(self, *keys: tuple[str, int]) -> RunCatalog:
-        """A catalog ordered by ``(key, 1 | -1)`` pairs, e.g. ``("start.scan_id", -1)``."""
+        """A catalog ordered by ``(key, 1 | -1)`` pairs, e.g. ``("start.scan_id", -1)``; a
+        key that no run of this path holds is refused (a QueryError naming the keys)."""
         search.order_by(list(keys), self.root.dialect)
+        with self._connect() as conn:
+            check_sort_keys(conn, self.catalog_id, list(keys), self.root.dialect)
         return RunCatalog(self.root, self.path, self.catalog_id, self.queries, tuple(keys))
 
     def _where(self) -> list[sa.ColumnElement]:

@@ -65,8 +65,15 @@ class CatalogClient(Container):
             self._transport, self._item, self.path, (*self._queries, *queries), self._sort
         )
 
-    def sort(self, *keys: tuple[str, int]) -> CatalogClient:
-        return CatalogClient(self._transport, self._item, self.path, self._queries, keys)
+    def sort(self, *keys: str | tuple[str, int]) -> CatalogClient:
+        """The runs ordered by ``keys``, each ``'-time'`` / ``'scan_id'`` (``-`` for
+        descending) or a pair ``('start.time', -1)``. A key that no run has is refused here
+        and now (``BadRequestError``, naming the keys the runs do have)."""
+        ordered = CatalogClient(
+            self._transport, self._item, self.path, self._queries, _sort_keys(keys)
+        )
+        ordered._page(0, 0, fields="")  # the server checks the keys
+        return ordered
 
     def __getitem__(self, key: str | int) -> Any:  # type: ignore[override]
         if isinstance(key, bool):
@@ -74,7 +81,11 @@ class CatalogClient(Container):
         if isinstance(key, int):
             if key < 0:
                 return self.values()[key]
-            found, _ = self.search(ScanID(key)).sort(("start.time", -1))._page(0, 1)
+            newest = (("start.time", -1),)
+            by_id = CatalogClient(
+                self._transport, self._item, self.path, (*self._queries, ScanID(key)), newest
+            )
+            found, _ = by_id._page(0, 1)
             if not found:
                 raise NotFoundError(404, f"no run with scan_id {key} in /{'/'.join(self.path)}")
             return self._child(found[0])
@@ -91,6 +102,27 @@ class CatalogClient(Container):
                 "this search; give more characters",
             )
         return super().__getitem__(key)
+
+
+def _sort_keys(keys: tuple[str | tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+    out = []
+    for key in keys:
+        if isinstance(key, str) and key.strip("+-"):
+            out.append((key[1:], -1) if key.startswith("-") else (key.lstrip("+"), 1))
+        elif (
+            isinstance(key, tuple)
+            and len(key) == 2
+            and isinstance(key[0], str)
+            and key[1] in (1, -1)
+            and not isinstance(key[1], bool)
+        ):
+            out.append(key)
+        else:
+            raise TypeError(
+                f"a sort key is 'name' or '-name' (descending), or a pair ('name', 1 or -1), "
+                f"not {key!r:.80}"
+            )
+    return tuple(out)
 
 
 class RunClient(Container):
