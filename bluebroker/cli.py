@@ -107,6 +107,26 @@ def _add_server_options(p: argparse.ArgumentParser, free_port: bool) -> None:
     )
 
 
+def _add_folder_options(p: argparse.ArgumentParser) -> None:
+    """Served folders of files (bluebroker.directory)."""
+    p.add_argument(
+        "source",
+        nargs="*",
+        metavar="directory PATH",
+        help="serve the folder PATH (its files as nodes, indexed in --catalog) at the root",
+    )
+    p.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="NAME=directory:PATH",
+        help="also serve the folder PATH at /NAME beside the catalogs of runs (repeatable)",
+    )
+    p.add_argument(
+        "--watch", action="store_true", help="register files added, changed or removed live"
+    )
+
+
 def _add_kafka_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--group-id",
@@ -206,6 +226,7 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve a catalog over HTTP")
     _add_server_options(serve, free_port=False)
+    _add_folder_options(serve)
     serve.add_argument(
         "--root-map",
         action="append",

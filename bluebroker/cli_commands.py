@@ -188,7 +188,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     bounds = server_limits(args.limit)
     from bluebroker.server.run import serve  # after the checks: the server takes a while
 
+    folders = args.source or args.mount or args.watch  # served folders: checked first,
+    if folders:  # then indexed and mounted before serving (bluebroker.directory)
+        from bluebroker.directory.serving import check_folders, mount_folders
+
+        check_folders(args.source, args.mount, args.watch)
     catalog = open_for_use(args.catalog, data_roots=args.data_root, root_map=moved)
+    if folders:
+        mount_folders(catalog, args.source, args.mount, args.watch)
     if kafka:
         logging.getLogger("bluebroker").setLevel(logging.INFO)
     serve(

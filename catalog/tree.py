@@ -73,6 +73,15 @@ class Catalog(Container):
         self._paths: tuple[float, dict[str, int]] | None = None
         self._changes: ChangeFeed | None = None
         self._write_engine: sa.Engine | None = None
+        # Other sources served in the same tree (bluebroker.directory): name -> an object
+        # whose node(parts) gives its nodes; the name '' serves one in place of the root.
+        self.mounts: dict[str, Any] = {}
+
+    def mount(self, name: str, source: Any) -> None:
+        """Serve ``source`` (e.g. a ``DirectorySource``) at ``/name`` beside the runs."""
+        if name and (name in self.catalog_paths() or not SEGMENT.fullmatch(name)):
+            raise CatalogError(f"cannot mount at {name!r}: not a free, plain path segment")
+        self.mounts[name] = source
 
     @property
     def write_engine(self) -> sa.Engine:
@@ -158,6 +167,8 @@ class Catalog(Container):
             parts = split_path(path)
             if len(parts) > len(prefix) and parts[: len(prefix)] == prefix:
                 names[parts[len(prefix)]] = None
+        if not prefix:
+            names.update(dict.fromkeys(n for n in self.mounts if n))
         return sorted(names)
 
     def __iter__(self) -> Iterator[str]:
@@ -172,6 +183,9 @@ class Catalog(Container):
     def node(self, path: str | tuple[str, ...]) -> Node:
         """The node at a '/'-separated path (or a tuple of segments)."""
         parts = split_path(path)
+        if self.mounts and ((parts and parts[0] in self.mounts) or "" in self.mounts):
+            name = parts[0] if parts and parts[0] in self.mounts else ""
+            return self.mounts[name].node(parts[1:] if name else parts)
         paths = self.catalog_paths()
         if parts and not any(p == parts[0] or p.startswith(parts[0] + "/") for p in paths):
             paths = self.catalog_paths(max_age=0)  # perhaps created a moment ago elsewhere

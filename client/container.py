@@ -61,6 +61,18 @@ class Container(BaseClient, Mapping):
 
         return make_node(self._transport, item, (*self.path, item["id"]))
 
+    def search(self, query: Query) -> Container:
+        """The children that also satisfy ``query``, for containers the server can filter
+        (served folders: ``Key('NX_class') == 'NXentry'``, ``FullText('copper')``)."""
+        if not isinstance(query, Query):
+            raise TypeError(
+                f"search takes a query such as Key('NX_class') == 'NXentry', "
+                f"not {type(query).__name__}"
+            )
+        return type(self)(
+            self._transport, self._item, self.path, (*self._queries, query), self._sort
+        )
+
     # -- mapping -------------------------------------------------------------------------
 
     def __len__(self) -> int:

@@ -65,6 +65,9 @@ def view_of(node: Node) -> View:
         and path[-2] in ("data", "timestamps")
     ):
         return View("stream", stream.id, path, "array", path[-2], path[-1])
+    watched = getattr(node, "live_scope", None)  # a served folder (bluebroker.directory)
+    if watched is not None:
+        return View(watched[0], watched[1], path, "container")
     raise ApiError(
         400,
         f"/{'/'.join(path)} has no live updates; subscribe to a catalog of runs, a run, a "
@@ -95,7 +98,7 @@ def schema_message(
         elif isinstance(node, ArrayNode):
             shape, dtype, dims = node.info()
             msg.update(shape=list(shape), dtype=str(dtype), dims=list(dims))
-    if view.scope != "catalog":
+    if view.scope in ("run", "stream"):
         msg["stopped"] = _stopped(catalog, view)
     return msg
 

@@ -74,10 +74,10 @@ def search(
             400, f"/{path} is a {node.structure_family}, not a container; use /metadata for it"
         )
     queries = from_params(list(request.query_params.multi_items()))
-    if (queries or sort) and not isinstance(node, RunCatalog):
+    if (queries or sort) and not isinstance(node, RunCatalog) and not hasattr(node, "search"):
         raise ApiError(
             400,
-            f"/{path} is not a catalog of runs; only catalogs of runs can be filtered and sorted",
+            f"/{path} cannot be filtered or sorted; catalogs of runs and served folders can",
         )
     for query in queries:
         node = node.search(query)
