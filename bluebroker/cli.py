@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, cli_auth
 from . import cli_commands as commands
 
 DEFAULT_DATA = Path("bluebroker-data")
@@ -99,12 +99,7 @@ def _add_server_options(p: argparse.ArgumentParser, free_port: bool) -> None:
         help="port to listen on (8000); pick another when 8000 is taken"
         + ("; 0 picks a free one" if free_port else ""),
     )
-    p.add_argument(
-        "--api-key",
-        metavar="KEY",
-        default=os.environ.get("BLUEBROKER_API_KEY"),
-        help="require this key from every client (or $BLUEBROKER_API_KEY)",
-    )
+    cli_auth.add_server_auth_options(p)  # --api-key, --public, --cors-origin
 
 
 def _add_folder_options(p: argparse.ArgumentParser) -> None:
@@ -223,6 +218,49 @@ def parser() -> argparse.ArgumentParser:
         help="most messages per catalog transaction (2000)",
     )
     kafka.set_defaults(func=commands.cmd_ingest_kafka)
+    mongo = isub.add_parser("mongo", help="migrate runs from a Databroker MongoDB database")
+    mongo.add_argument(
+        "--uri",
+        required=True,
+        metavar="MONGODB_URI",
+        help="the metadatastore database, e.g. mongodb://host:27017/metadatastore",
+    )
+    mongo.add_argument(
+        "--assets-uri",
+        metavar="MONGODB_URI",
+        help="the asset registry database (resources, datums), if it is another",
+    )
+    _add_catalog(mongo)
+    _add_data_root(mongo)
+    mongo.add_argument(
+        "--path",
+        metavar="CATALOG_PATH",
+        required=True,
+        help="catalog path for the runs, e.g. csx/raw",
+    )
+    mongo.add_argument("--since", metavar="TIME", help="runs started at or after (ISO date or s)")
+    mongo.add_argument("--until", metavar="TIME", help="runs started before (ISO date or s)")
+    mongo.add_argument("--query", metavar="JSON", help="a MongoDB filter on the start documents")
+    mongo.add_argument(
+        "--root-map",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="rewrite resource roots that moved (repeatable)",
+    )
+    mongo.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="where the JSON report goes (default mongo-migration-<time>.json)",
+    )
+    mongo.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    mongo.set_defaults(
+        func=commands.cmd_ingest_mongo,
+        interrupted="runs written so far stay; the same command again continues",
+    )
+
+    cli_auth.add_api_key_parser(sub, lambda q: _add_catalog(q, DEFAULT_URI))
 
     serve = sub.add_parser("serve", help="serve a catalog over HTTP")
     _add_server_options(serve, free_port=False)
