@@ -96,7 +96,9 @@ class Readers:
     """The readers in use, looked up by name or by a file name's suffix."""
 
     def __init__(self, readers: dict[str, Reader] | None = None) -> None:
-        self.by_name = load_readers() if readers is None else dict(readers)
+        """The built-in and entry-point readers, with ``readers`` added (or replacing
+        those of the same name)."""
+        self.by_name = {**load_readers(), **(readers or {})}
         self._suffixes = sorted(
             ((s.lower(), r) for r in self.by_name.values() for s in r.suffixes),
             key=lambda item: -len(item[0]),
