@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -10,6 +11,18 @@ import numpy as np
 from .readers import Entry, Reader
 
 MAX_HEADER_LINES = 10_000
+# Text tables are parsed whole (to count rows and find column types); a larger one is
+# listed as unreadable, with its bytes still served, rather than held in memory.
+MAX_TEXT_BYTES = 512 * 2**20
+
+
+def check_size(path: str) -> None:
+    size = os.path.getsize(path)
+    if size > MAX_TEXT_BYTES:
+        raise ValueError(
+            f"{size:,} bytes: text tables over {MAX_TEXT_BYTES // 2**20} MiB are not parsed "
+            "whole; Parquet serves large tables"
+        )
 
 
 def table_structure(df: Any) -> dict[str, Any]:
@@ -33,6 +46,7 @@ class CSVReader(Reader):
         return pd.read_csv(path, sep=self.separator, usecols=columns)
 
     def describe(self, files: list[str]) -> list[Entry]:
+        check_size(files[0])
         df = self._read(files[0])
         text = " ".join(str(c) for c in df.columns)
         return [Entry("table", self.name, table_structure(df), {}, "", text)]
@@ -108,6 +122,7 @@ class XDIReader(Reader):
         return df[columns] if columns else df
 
     def describe(self, files: list[str]) -> list[Entry]:
+        check_size(files[0])
         meta, _, comments, _ = parse_xdi(files[0])
         df = self._read(files[0])
         if comments:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from .index import delete_units, insert_rows, signatures, sources
 from .readers import Entry
-from .walk import Unit, scan
+from .walk import Unit, escaping_link, scan
 
 if TYPE_CHECKING:
     from .source import DirectorySource
@@ -89,6 +89,12 @@ def describe(source: DirectorySource, unit: Unit) -> list[dict]:
         return [_row(source, unit, entry, True, unit.reason)]
     if unit.reader is None:
         return [_row(source, unit, raw_entry(unit), True, None)]
+    if unit.kind == "store":  # its reader opens files below it: none may lead out
+        link = escaping_link(source.root, source.real(unit.path))
+        if link is not None:
+            reason = f"it holds a link out of the served directory ({link}); refused"
+            entry = Entry("container", "refused", {"count": 0}, {"error": reason}, "", unit.name)
+            return [_row(source, unit, entry, True, reason)]
     try:
         entries = unit.reader.describe([source.real(f) for f in unit.files])
     except Exception as err:

@@ -52,6 +52,17 @@ def inside(root: str, real: str) -> bool:
     return os.path.commonpath((real, root)) == root
 
 
+def escaping_link(root: str, folder: str) -> str | None:
+    """The first link below ``folder`` whose target is outside ``root`` (as a path from
+    ``folder``), or None."""
+    for here, dirs, names in os.walk(folder):
+        for name in dirs + names:
+            path = os.path.join(here, name)
+            if os.path.islink(path) and not inside(root, os.path.realpath(path)):
+                return os.path.relpath(path, folder)
+    return None
+
+
 def usable(name: str, rel: str) -> bool:
     try:
         name.encode("utf-8")

@@ -193,3 +193,23 @@ def test_a_plugged_in_reader_serves_its_format(catalog, tmp_path):
     node = src.node(("a.lines",))
     assert node.metadata == {"format": "lines"}
     np.testing.assert_array_equal(node.read((slice(1, None),)), [2.5, 3.5])
+
+
+def test_a_zarr_store_holding_a_link_out_is_refused(catalog, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    root = tmp_path / "z"
+    root.mkdir()
+    group = zarr.open_group(str(root / "run.zarr"), mode="w")
+    group.create_array("image", shape=(4,), dtype="int8", chunks=(4,))[:] = 1
+    secret = tmp_path / "secret"
+    secret.write_bytes(bytes(4))
+    chunk = next(
+        p for p in (root / "run.zarr" / "image").rglob("*") if p.is_file() and p.name != "zarr.json"
+    )
+    chunk.unlink()
+    os.symlink(secret, chunk)
+    src = DirectorySource(catalog, root)
+    src.register()
+    node = src.node(("run.zarr",))
+    assert "link out of the served directory" in node.metadata["error"]
+    assert list(node) == []
