@@ -194,7 +194,9 @@ class Header:
         return dict(result)
 
     def xarray(self, stream_name: str = "primary") -> xarray.Dataset:
-        return self._run[stream_name].read()
+        """Every field, detector images read (as 1.2.5's v2 ``read()`` filled them)."""
+        stream = self._run[stream_name]
+        return stream.read([c for c in stream["data"].columns if c != "time"])
 
     def xarray_dask(self, stream_name: str = "primary") -> xarray.Dataset:
         """The stream as xarray over dask arrays: nothing is read until computed."""

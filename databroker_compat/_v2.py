@@ -140,7 +140,8 @@ class Stream:
         return {"descriptors": self._client.descriptors}
 
     def read(self) -> xarray.Dataset:
-        return self._client.read()
+        """Every field, detector images read, as Databroker's v2 ``read()`` gave them."""
+        return self._client.read([c for c in self._client["data"].columns if c != "time"])
 
     def to_dask(self) -> xarray.Dataset:
         from ._lazy import lazy_dataset

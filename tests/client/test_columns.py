@@ -127,3 +127,6 @@ def test_databroker_tables_follow_the_same_rule(demo):
     np.testing.assert_array_equal(np.stack(list(filled["cam"])), frames)
     unfilled = h.table()  # 1.2.5's default: datum ids for detector fields
     assert all(isinstance(v, str) for v in unfilled["cam"])
+    ds = _no_warning(h.xarray)  # every field, images read, as 1.2.5's v2 read() gave them
+    np.testing.assert_array_equal(ds["cam"].values, frames)
+    assert ds["cam"].dims == ("time", "dim_1", "dim_2")
