@@ -12,7 +12,11 @@ MongoDB server or the catalog stops it.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +133,59 @@ class _RunWriter:
         self.batch, self.events = [], 0
 
 
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+@contextmanager
+def prefetched(items: Iterable, depth: int = 4) -> Iterator[Iterator]:
+    """``items`` produced by a thread of their own, ``depth`` ahead of the consumer: MongoDB
+    reads (waiting on a socket, decoding BSON in C) overlap the catalog's writes instead of
+    taking turns with them. Errors are raised in the consumer; leaving early stops the
+    thread."""
+    box: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as err:  # handed to the consumer, who raises it
+            put(_Failed(err))
+
+    def consume() -> Iterator:
+        while True:
+            item = box.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    thread = threading.Thread(target=pump, name="mongo-reader", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _connection_errors() -> tuple[type[BaseException], ...]:
     errors = _pymongo().errors
     return (errors.ConnectionFailure, errors.ServerSelectionTimeoutError)
@@ -182,13 +239,14 @@ def migrate(
             out = _RunWriter(writer, report, resumed=stored == "partly")
             stopped = False
             try:
-                for name, doc in source.documents(start, counts):
-                    out.add(name, doc)
-                    stopped = stopped or name == "stop"
-                    if name == "event_page":
-                        event_bar.update(len(doc["uid"]))
-                    if out.start_refused:
-                        break
+                with prefetched(source.documents(start, counts)) as documents:
+                    for name, doc in documents:
+                        out.add(name, doc)
+                        stopped = stopped or name == "stop"
+                        if name == "event_page":
+                            event_bar.update(len(doc["uid"]))
+                        if out.start_refused:
+                            break
                 out.flush()
             except lost:
                 raise
