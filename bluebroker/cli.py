@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, cli_auth
 from . import cli_commands as commands
 
 DEFAULT_DATA = Path("bluebroker-data")
@@ -99,12 +99,7 @@ def _add_server_options(p: argparse.ArgumentParser, free_port: bool) -> None:
         help="port to listen on (8000); pick another when 8000 is taken"
         + ("; 0 picks a free one" if free_port else ""),
     )
-    p.add_argument(
-        "--api-key",
-        metavar="KEY",
-        default=os.environ.get("BLUEBROKER_API_KEY"),
-        help="require this key from every client (or $BLUEBROKER_API_KEY)",
-    )
+    cli_auth.add_server_auth_options(p)  # --api-key, --public, --cors-origin
 
 
 def _add_folder_options(p: argparse.ArgumentParser) -> None:
@@ -264,6 +259,8 @@ def parser() -> argparse.ArgumentParser:
         func=commands.cmd_ingest_mongo,
         interrupted="runs written so far stay; the same command again continues",
     )
+
+    cli_auth.add_api_key_parser(sub, lambda q: _add_catalog(q, DEFAULT_URI))
 
     serve = sub.add_parser("serve", help="serve a catalog over HTTP")
     _add_server_options(serve, free_port=False)

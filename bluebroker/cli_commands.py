@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import ipaddress
 import logging
 import os
 import re
@@ -14,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from .cli_auth import auth_settings, check_exposure, sign_in_url
 from .cli_errors import (
     OperatorError,
     check_listen,
@@ -189,7 +189,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise OperatorError("--topic is for --kafka HOST:PORT; give both or neither")
     check_uri(args.catalog)
     check_listen(args.host, args.port)
-    check_exposure(args.host, args.api_key)
+    check_exposure(args.host, args.api_key, args.public)
     moved = root_map(args.root_map)
     bounds = server_limits(args.limit)
     from bluebroker.server.run import serve  # after the checks: the server takes a while
@@ -204,11 +204,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         mount_folders(catalog, args.source, args.mount, args.watch)
     if kafka:
         logging.getLogger("bluebroker").setLevel(logging.INFO)
+    auth = auth_settings(args, catalog)
     serve(
         catalog,
         host=args.host,
         port=args.port,
-        api_key=args.api_key,
+        auth=auth,
+        printed_url=lambda url: sign_in_url(url, auth, args.api_key),
         kafka=kafka,
         live_queue_limit=args.live_queue_limit,
         **bounds,
@@ -242,27 +244,6 @@ def server_limits(items: list[str]) -> dict[str, int | float]:
     return out
 
 
-def check_exposure(host: str, api_key: str | None) -> None:
-    """An empty key would silently serve without one; a server reachable from other
-    machines without a key is allowed, and said so."""
-    if api_key is not None and not api_key.strip():
-        raise OperatorError(
-            "the API key (--api-key or $BLUEBROKER_API_KEY) is empty; give a key, or unset it "
-            "to serve without one"
-        )
-    try:
-        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        local = False
-    if not api_key and not local:
-        print(
-            f"warning: serving on {host} without --api-key: anyone who can reach this machine "
-            "can read every run and post documents",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
 @contextmanager
 def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
     """SIGINT (Ctrl-C) and SIGTERM call ``stop``; a second one quits at once."""
@@ -289,7 +270,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     target = check_uri(args.catalog)
     shown = target.shown
     check_listen(args.host, args.port)
-    check_exposure(args.host, args.api_key)
+    check_exposure(args.host, args.api_key, args.public)
     data_dir = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     # The demo's own detector files stay readable wherever --data-dir puts them, and so do
@@ -304,15 +285,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     writer = CatalogWriter(open_for_use(args.catalog, data_roots=roots), "bmm/raw")
     acquisition = Acquisition(writer, data_dir)
-    with background_server(writer.catalog, args.host, args.port, args.api_key) as url:
-        print(f"serving {shown} at {url}  (API docs: {url}/docs)")
+    auth = auth_settings(args, writer.catalog)
+    with background_server(writer.catalog, args.host, args.port, auth=auth) as url:
+        # the token goes with the URLs: they are the person's way in, as Jupyter's
+        open_url = sign_in_url(url, auth, args.api_key)
+        query = open_url[len(url) + 1 :] if open_url != url else ""
         key = ", api_key=..." if args.api_key else ""
+        print(f"serving {shown} at {open_url}  (API docs: {url}/docs)")
         print(
             f"  python: from bluebroker.client import from_uri; "
-            f"from_uri('{url}'{key})['bmm']['raw'].values().last()"
+            f"from_uri('{open_url}'{key})['bmm']['raw'].values().last()"
         )
-        header = " -H 'Authorization: Apikey ...'" if args.api_key else ""
-        print(f"  shell:  curl -g{header} '{url}/api/v1/search/bmm/raw?page[limit]=3'")
+        header = " -H 'Authorization: Bearer ...'" if args.api_key else ""
+        amp = "&" + query.lstrip("?") if query else ""
+        print(f"  shell:  curl -g{header} '{url}/api/v1/search/bmm/raw?page[limit]=3{amp}'")
         print(
             f"acquiring simulated runs into /bmm/raw (detector files in {data_dir}); "
             "Ctrl-C to stop",

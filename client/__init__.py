@@ -7,7 +7,7 @@ numpy (pandas, pyarrow and xarray when tables and streams are read), never on th
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from .array import ArrayClient
 from .base import BaseClient
@@ -47,11 +47,15 @@ def from_uri(uri: str, api_key: str | None = None, timeout: float = 60.0) -> Bas
     """Connect to a bluebroker server and return the node at ``uri``.
 
     ``http://host:8000`` is the root; ``http://host:8000/api/v1/metadata/bmm/raw`` goes
-    straight to a node. The API key may also come from ``$BLUEBROKER_API_KEY``.
+    straight to a node. The key or token comes from ``api_key``, from the URL (the
+    ``http://127.0.0.1:8000/?token=...`` that ``bluebroker serve`` prints), or from
+    ``$BLUEBROKER_API_KEY``.
     """
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"expected an http(s) URI such as http://localhost:8000, got {uri!r}")
+    given = dict(parse_qsl(parts.query))  # the URL `serve` prints: ...:8000/?token=...
+    api_key = api_key or given.get("token") or given.get("api_key")
     head, marker, tail = parts.path.partition("/api/v1")
     api = f"{parts.scheme}://{parts.netloc}{head.rstrip('/')}/api/v1"
     path = ()

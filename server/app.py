@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from bluebroker import __version__
 from bluebroker.catalog import Catalog
 
 from . import errors, openapi
-from .auth import require_api_key
+from .api_keys import ApiKeyStore
+from .auth import AuthSettings, require
 from .compression import CompressionMiddleware
+from .headers import SecurityHeadersMiddleware
 from .limits import Limits, RequestLimitMiddleware
-from .routes import about, data, documents, nodes, stream
+from .principals import READ_DATA, READ_METADATA, WRITE_DATA
+from .routes import about, auth_routes, data, documents, nodes, stream
 
 
 def create_app(
     catalog: Catalog,
     *,
     api_key: str | None = None,
+    auth: AuthSettings | None = None,
     live_queue_limit: int = 1000,
     **limits: int | float,
 ) -> FastAPI:
-    """Serve ``catalog`` under ``/api/v1``; with ``api_key``, every data route needs it.
+    """Serve ``catalog`` under ``/api/v1``.
+
+    ``auth`` says who may come in (see :class:`~bluebroker.server.auth.AuthSettings`);
+    ``api_key`` alone is the single-user shorthand: that key, and keys made with
+    ``bluebroker api-key create``, are needed for everything. With neither, the server is
+    open (a library server in a test or a notebook; ``bluebroker serve`` never does this).
     A live subscriber more than ``live_queue_limit`` messages behind is disconnected.
     ``limits`` are :class:`~bluebroker.server.limits.Limits` fields (``max_body_bytes``,
     ``max_read_bytes``, ``search_timeout``...), each refused with a status naming it."""
@@ -37,7 +46,10 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.catalog = catalog
-    app.state.api_key = api_key
+    if auth is None:
+        auth = AuthSettings(token=api_key, keys=ApiKeyStore(catalog.engine) if api_key else None)
+    app.state.auth = auth
+    app.state.api_key = auth.token  # what /api/v1/ says about sign-in (routes/about.py)
     app.state.writers = documents.WriterPool(catalog)
     app.state.live_queue_limit = live_queue_limit
     app.state.hub = None  # made on the first subscription (server/live.py)
@@ -50,11 +62,19 @@ def create_app(
         max_body_bytes=bounds.max_body_bytes,
         max_url_bytes=bounds.max_url_bytes,
     )
+    app.add_middleware(SecurityHeadersMiddleware, cors_origins=auth.cors_origins)
     app.add_middleware(errors.InternalErrorMiddleware)  # outermost: catches the others' errors
     app.include_router(about.router)
-    guarded = [Depends(require_api_key)]
-    for module in (nodes, data, documents):
-        app.include_router(module.router, dependencies=guarded)
-    app.include_router(stream.router)  # checks the API key itself: websockets too
+    app.include_router(auth_routes.router)
+    app.include_router(nodes.router, dependencies=[Depends(require(READ_METADATA))])
+    app.include_router(data.router, dependencies=[Depends(require(READ_DATA))])
+    app.include_router(documents.router, dependencies=[Depends(_documents_scope)])
+    app.include_router(stream.router)  # checks the caller itself: websockets too
     openapi.install(app)  # the published schema completed from the registries; offline /docs
     return app
+
+
+async def _documents_scope(request: Request) -> None:
+    """Reading a run's documents is reading data; posting documents is writing."""
+    scope = READ_DATA if request.method in ("GET", "HEAD") else WRITE_DATA
+    await require(scope)(request)

@@ -22,7 +22,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from bluebroker.catalog import Catalog, Node
+from bluebroker.catalog import Catalog, CatalogError, Node
 from bluebroker.catalog.changes import Change, last_seq, since
 
 from .errors import ApiError
@@ -339,7 +339,11 @@ class Hub:
         try:
             return await asyncio.to_thread(self._build, view, change, envelope)
         except Exception as err:
-            log.warning("live message for /%s failed: %s", "/".join(view.path), err)
+            # the catalog's own errors (a detector file gone) are expected; others get a trace
+            unexpected = not isinstance(err, CatalogError)
+            log.warning(
+                "live message for /%s failed: %s", "/".join(view.path), err, exc_info=unexpected
+            )
             return encode(unreadable_message(self.api, view, change, err), envelope)
 
     def _build(self, view: View, change: Change, envelope: str) -> bytes:

@@ -40,7 +40,10 @@ REASONS = {
     400: "The request cannot be read: a bad parameter, slice, query or body, or the wrong "
     "kind of node for this route; the detail says what is accepted. (A request line over "
     "64 KiB never reaches the API: uvicorn refuses it with a plain-text 400.)",
-    401: "A missing or wrong API key (this server was started with one).",
+    401: "No credential, or a wrong, expired or revoked one (the server's token, an API key "
+    "or a session); the detail says how to sign in.",
+    403: "Signed in, but this credential lacks the scope the route needs (read:metadata, "
+    "read:data, write:data or admin).",
     404: "No node at this path (the detail names what exists), or a missing detector file.",
     406: "The format asked for (Accept or ?format=) is not offered here; the detail lists "
     "those that are.",
@@ -49,6 +52,8 @@ REASONS = {
     414: "The URL (path and query) is longer than this server accepts; send fewer or "
     "shorter filters.",
     415: "The body is neither JSON nor msgpack.",
+    429: "Too many failed sign-ins (or API-key requests) from this address in a minute; wait "
+    "the Retry-After seconds.",
     422: "Some documents were refused (each listed with its reason); the others were written.",
     501: "The detector file's format (resource spec) has no reader on this server.",
     502: "A detector file exists but cannot be read.",
@@ -114,6 +119,25 @@ POST_BODY = {
     "content": {formats.JSON: {"schema": PAIRS}, formats.MSGPACK: {"schema": PAIRS}},
 }
 
+PRINCIPAL = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "kind": {"type": "string", "enum": ["owner", "anonymous", "user", "service"]},
+        "scopes": {"type": "array", "items": {"type": "string"}},
+        "via": {"type": "string"},
+    },
+}
+API_KEY = {
+    "type": "object",
+    "properties": {
+        "secret": {"type": "string", "description": "the key: shown in this answer only"},
+        "first_eight": {"type": "string"},
+        "scopes": {"type": "array", "items": {"type": "string"}},
+        "expires": {"type": ["number", "null"]},
+    },
+}
+
 ROUTES: dict[tuple[str, str], Route] = {
     ("get", "/api/v1/"): Route({formats.JSON: schema_ref("About")}, public=True),
     ("get", "/healthz"): Route(
@@ -151,6 +175,16 @@ ROUTES: dict[tuple[str, str], Route] = {
             404: ("Error", "No route: the path holds a line break, which no route takes."),
             422: ("WriteResult", REASONS[422]),
         },
+    ),
+    ("get", "/api/v1/auth/whoami"): Route({formats.JSON: PRINCIPAL}),
+    ("post", "/api/v1/auth/apikey"): Route({formats.JSON: API_KEY}, (400, 403, 404, 429)),
+    ("get", "/api/v1/auth/apikey"): Route(
+        {formats.JSON: {"type": "object", "properties": {"keys": {"type": "array"}}}},
+        (400, 403, 404, 429),
+    ),
+    ("delete", "/api/v1/auth/apikey"): Route(
+        {formats.JSON: {"type": "object", "properties": {"revoked": {"type": "integer"}}}},
+        (400, 403, 404, 429),
     ),
     ("get", "/api/v1/stream/single/{path}"): Route(
         {"text/event-stream": {"type": "string"}},
@@ -239,7 +273,7 @@ def _complete_operation(path: str, op: dict, route: Route, api_key: bool) -> Non
     responses["200"] = _response(200, route.ok, route.headers)
     errors = set(route.errors)
     if api_key and not route.public:
-        errors.add(401)
+        errors |= {401, 403, 429}  # no or a wrong credential; a missing scope; guessing
         op["security"] = [{"apiKeyHeader": []}, {"apiKeyQuery": []}]
     for status in sorted(errors):
         name, why = route.bodies.get(status, ("Error", ""))
@@ -265,7 +299,7 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = complete(base(), api_key=app.state.api_key is not None)
+            app.openapi_schema = complete(base(), api_key=not app.state.auth.open)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

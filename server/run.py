@@ -7,7 +7,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
@@ -15,6 +15,7 @@ import uvicorn
 from bluebroker.catalog import Catalog, CatalogError
 
 from .app import create_app
+from .auth import AuthSettings
 
 
 def _check_port(host: str, port: int) -> None:
@@ -37,13 +38,19 @@ def serve(
     api_key: str | None = None,
     kafka: dict | None = None,
     live_queue_limit: int = 1000,
+    auth: AuthSettings | None = None,
+    printed_url: Callable[[str], str] | None = None,
     **limits: int | float,
 ) -> None:
     """Serve until interrupted; with ``kafka`` (KafkaIngestWorker keyword arguments), ingest
     from Kafka in the same process (a one-process deployment). ``limits`` are
-    :class:`~bluebroker.server.limits.Limits` fields, as for ``create_app``."""
+    :class:`~bluebroker.server.limits.Limits` fields, as for ``create_app``; ``auth`` and
+    ``api_key`` as there. ``printed_url`` turns the base URL into the one to print (with the
+    single-user token)."""
     _check_port(host, port)
-    app = create_app(catalog, api_key=api_key, live_queue_limit=live_queue_limit, **limits)
+    app = create_app(
+        catalog, api_key=api_key, auth=auth, live_queue_limit=live_queue_limit, **limits
+    )
     supervisor = None
     if kafka:
         from bluebroker.ingest.consumer import tune_gc_for_ingest
@@ -55,7 +62,10 @@ def serve(
         supervisor.start()
         print(f"ingesting {kafka['topic']} from {kafka['bootstrap_servers']}", flush=True)
     shown = catalog.engine.url.render_as_string(hide_password=True)  # logs keep no password
-    print(f"serving {shown} at http://{host}:{port} (API docs at /docs)", flush=True)
+    url = f"http://{host}:{port}"
+    app.state.auth.login_url = url
+    shown_url = printed_url(url) if printed_url else url
+    print(f"serving {shown} at {shown_url} (API docs at {url}/docs)", flush=True)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
     # handler that was there before; this one lets the worker drain and the process exit 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -74,13 +84,17 @@ def background_server(
     port: int = 0,
     api_key: str | None = None,
     live_queue_limit: int = 1000,
+    auth: AuthSettings | None = None,
     **limits: int | float,
 ) -> Iterator[str]:
     """Serve in a thread; yields the base URL (port 0 picks a free port). ``limits`` as for
     ``create_app``."""
     _check_port(host, port)
+    app = create_app(
+        catalog, api_key=api_key, auth=auth, live_queue_limit=live_queue_limit, **limits
+    )
     config = uvicorn.Config(
-        create_app(catalog, api_key=api_key, live_queue_limit=live_queue_limit, **limits),
+        app,
         host=host,
         port=port,
         log_level="warning",
@@ -96,6 +110,7 @@ def background_server(
             raise CatalogError(f"the server did not start on {host}:{port}")
         time.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()[1]
+    app.state.auth.login_url = f"http://{host}:{bound}"
     try:
         yield f"http://{host}:{bound}"
     finally:

@@ -12,6 +12,11 @@ import pytest
 
 PG_URI = os.environ.get("BLUEBROKER_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/test")
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# `bluebroker serve` and `demo` started by tests (and the clients that talk to them) share
+# this key, as an operator's service would with --api-key; tests of the default random
+# token and of sign-in take it out of their environment.
+TEST_KEY = "bluebroker-tests"
+os.environ["BLUEBROKER_API_KEY"] = TEST_KEY
 
 
 def _pg_connect():

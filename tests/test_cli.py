@@ -13,8 +13,10 @@ import pytest
 from bluebroker import __version__
 from bluebroker.cli import DATA_ROOT_HELP, main, parser
 from bluebroker.cli_errors import explain
-from tests.conftest import PG_URI
+from tests.conftest import PG_URI, TEST_KEY
 from tests.processes import free_port, run, wait_until_answering
+
+KEY = {"Authorization": f"Bearer {TEST_KEY}"}
 
 
 def assert_one_line(done, code: int, *words: str) -> str:
@@ -332,7 +334,9 @@ def test_data_root_for_serve(detector_run):
         try:
             url = server.wait_for("serving ").split(" at ")[1].split()[0]
             wait_until_answering(url)
-            got = httpx.get(f"{url}/api/v1/array/full/bmm/raw/{uid}/primary/data/cam")
+            got = httpx.get(
+                f"{url}/api/v1/array/full/bmm/raw/{uid}/primary/data/cam", headers=KEY
+            )
             assert got.status_code == status, got.text
             if status == 200:
                 assert got.json() == [frame.tolist() for frame in frames]
@@ -361,18 +365,29 @@ def test_data_root_for_ingest_file(detector_run, tmp_path):
     assert f"{len(docs)} documents written, 0 already present, 0 refused" in taken.stdout
 
 
-def test_serving_to_other_machines_without_a_key_is_said(tmp_path):
+def test_serving_to_other_machines_needs_authentication_chosen_on_purpose(tmp_path):
+    """A random token is for one person on one machine: on 0.0.0.0 `serve` refuses to start
+    without --api-key or --public, in one line naming them; --public starts, and says so."""
+    import httpx
+
     from tests.processes import Running
 
+    no_key = {k: v for k, v in os.environ.items() if k != "BLUEBROKER_API_KEY"}
+    refused = run(
+        *("serve", "--host", "0.0.0.0", "--catalog", f"sqlite:///{tmp_path}/c.db"), env=no_key
+    )
+    assert_one_line(refused, 2, "add --api-key KEY")
+    assert "--public" in refused.stderr and not (tmp_path / "c.db").exists()
     server = Running(
-        *("serve", "--host", "0.0.0.0", "--port", str(free_port())),
+        *("serve", "--host", "0.0.0.0", "--port", str(free_port()), "--public"),
         *("--catalog", f"sqlite:///{tmp_path}/c.db"),
-        env={k: v for k, v in os.environ.items() if k != "BLUEBROKER_API_KEY"},
+        env=no_key,
     )
     try:
-        port = server.wait_for("(API docs").split(" at ")[1].split()[0].rsplit(":", 1)[1]
-        wait_until_answering(f"http://127.0.0.1:{port}")
-        assert "warning: serving on 0.0.0.0 without --api-key" in server.output
+        port = server.wait_for("API docs").split(" at ")[1].split()[0].rsplit(":", 1)[1]
+        wait_until_answering(f"http://127.0.0.1:{port.split('/')[0]}")
+        assert "warning: serving on 0.0.0.0 with --public" in server.output
+        assert httpx.get(f"http://127.0.0.1:{port.split('/')[0]}/api/v1/metadata/").is_success
     finally:
         server.interrupt()
         assert server.finish()[0] == 0
@@ -441,9 +456,11 @@ def test_serve_limits_from_the_command_line(tmp_path):
     try:
         url = server.wait_for("serving ").split(" at ")[1].split()[0]
         wait_until_answering(url)
-        big = httpx.post(f"{url}/api/v1/documents/bmm/raw", content=b"[" + b" " * 2000 + b"]")
+        big = httpx.post(
+            f"{url}/api/v1/documents/bmm/raw", content=b"[" + b" " * 2000 + b"]", headers=KEY
+        )
         assert big.status_code == 413 and "1000" in big.text, big.text
-        small = httpx.post(f"{url}/api/v1/documents/bmm/raw", content=b"[]")
+        small = httpx.post(f"{url}/api/v1/documents/bmm/raw", content=b"[]", headers=KEY)
         assert small.status_code == 200, small.text
     finally:
         server.interrupt()

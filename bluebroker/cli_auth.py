@@ -1,0 +1,212 @@
+"""Who may use a server started from the command line, and ``bluebroker api-key``.
+
+``serve`` and ``demo`` are single-user by default, as Jupyter is: bound to 127.0.0.1 and
+closed by a random token printed as a ready-to-open URL. ``--api-key KEY`` fixes the token (a
+service that restarts keeps its clients working), ``--public`` lets anyone read. A server
+reachable from other machines must be given one of those on purpose: a random token that
+lives in one terminal is not a way to run a facility's service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import secrets
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from .cli_errors import OperatorError
+
+if TYPE_CHECKING:
+    from bluebroker.catalog import Catalog
+    from bluebroker.server.auth import AuthSettings
+
+
+def add_server_auth_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=os.environ.get("BLUEBROKER_API_KEY"),
+        help="the single-user token, fixed (or $BLUEBROKER_API_KEY); default: a random one, "
+        "printed at start as a URL to open",
+    )
+    p.add_argument(
+        "--public",
+        action="store_true",
+        help="let anyone read without a key, on purpose (writing still needs a key)",
+    )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="let web pages from this origin call the API (repeatable; default: none)",
+    )
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, api_key: str | None, public: bool) -> None:
+    """An empty key would silently serve without one; a server reachable from other machines
+    needs authentication chosen on purpose, and ``--public`` there is said out loud."""
+    if api_key is not None and not api_key.strip():
+        raise OperatorError(
+            "the API key (--api-key or $BLUEBROKER_API_KEY) is empty; give a key, or unset it "
+            "to get a random token"
+        )
+    if is_loopback(host):
+        return
+    if not api_key and not public:
+        raise OperatorError(
+            f"serving on {host} reaches other machines, and a random token is for one person "
+            "on one machine: add --api-key KEY (or set BLUEBROKER_API_KEY) for a shared key, "
+            "--public for anonymous reads, or --host 127.0.0.1"
+        )
+    if public:
+        print(
+            f"warning: serving on {host} with --public: anyone who can reach this machine can "
+            "read every run",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def auth_settings(args: argparse.Namespace, catalog: Catalog) -> AuthSettings:
+    """The server's sign-in from the options: a token (given or random), anonymous reads
+    with --public, and the catalog's API keys always."""
+    from bluebroker.server.api_keys import ApiKeyStore
+    from bluebroker.server.auth import AuthSettings
+
+    token = args.api_key or secrets.token_urlsafe(24)
+    return AuthSettings(
+        token=token,
+        public=args.public,
+        keys=ApiKeyStore(catalog.engine),
+        cors_origins=tuple(args.cors_origin),
+    )
+
+
+def sign_in_url(url: str, auth: AuthSettings, given: str | None) -> str:
+    """The URL to print: with ``?token=`` when the token was made here (a key the operator
+    chose is theirs to hand out, and is not printed)."""
+    if auth.token is None or given:
+        return url
+    return f"{url}/?token={auth.token}"
+
+
+# -- bluebroker api-key ----------------------------------------------------------------------
+
+
+def add_api_key_parser(sub, add_catalog) -> None:
+    keys = sub.add_parser(
+        "api-key",
+        help="make, list and revoke API keys (kept hashed in the catalog database)",
+        description="API keys for people and services (a beamline's Kafka worker, a "
+        "pipeline). Run on a machine that reaches the catalog database; the same can be done "
+        "over HTTP at /api/v1/auth/apikey.",
+    )
+    ksub = keys.add_subparsers(dest="key_command", required=True, metavar="COMMAND")
+    create = ksub.add_parser("create", help="make a key and print it (shown once)")
+    add_catalog(create)
+    create.add_argument(
+        "--principal",
+        default="owner",
+        help="whose key: owner (the server's single user), service:NAME or user:PROVIDER:ID "
+        "(default owner)",
+    )
+    create.add_argument(
+        "--scopes",
+        default="read:metadata,read:data",
+        help="comma-separated: read:metadata, read:data, write:data, admin "
+        "(default read:metadata,read:data)",
+    )
+    create.add_argument("--expires-in", metavar="DURATION", help="e.g. 90d, 12h (default never)")
+    create.add_argument("--note", default="", help="what the key is for")
+    create.set_defaults(func=cmd_api_key_create)
+    listing = ksub.add_parser("list", help="list keys (never their secrets)")
+    add_catalog(listing)
+    listing.add_argument("--principal", help="only this principal's keys")
+    listing.set_defaults(func=cmd_api_key_list)
+    revoke = ksub.add_parser("revoke", help="revoke a key by its first eight characters")
+    add_catalog(revoke)
+    revoke.add_argument("first_eight", help="the key's first eight characters after 'bb_'")
+    revoke.set_defaults(func=cmd_api_key_revoke)
+
+
+def _store(args: argparse.Namespace):
+    from bluebroker.server.api_keys import ApiKeyStore
+
+    from .cli_commands import check_uri, open_for_use
+
+    check_uri(args.catalog)
+    return ApiKeyStore(open_for_use(args.catalog).engine)
+
+
+def _principal(text: str) -> str:
+    kind, _, name = text.partition(":")
+    if text == "owner" or (kind in ("service", "user") and name and len(text) <= 400):
+        return text
+    raise OperatorError(f"--principal {text!r}: use owner, service:NAME or user:PROVIDER:ID")
+
+
+def cmd_api_key_create(args: argparse.Namespace) -> int:
+    from bluebroker.server.api_keys import parse_duration
+    from bluebroker.server.principals import parse_scopes
+
+    try:
+        scopes = parse_scopes(args.scopes)
+        expires = None if args.expires_in is None else parse_duration(args.expires_in)
+    except ValueError as err:
+        raise OperatorError(str(err)) from None
+    secret, info = _store(args).create(
+        _principal(args.principal), scopes, expires_in=expires, note=args.note
+    )
+    print(secret)
+    until = (
+        "never"
+        if info.expires is None
+        else time.strftime("%Y-%m-%d %H:%M", time.localtime(info.expires))
+    )
+    print(
+        f"key {info.first_eight} for {info.principal}, scopes {','.join(info.scopes)}, "
+        f"expires {until}; it is shown only now",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_api_key_list(args: argparse.Namespace) -> int:
+    keys = _store(args).list(args.principal)
+    if not keys:
+        print("no API keys", file=sys.stderr)
+    for k in keys:
+        state = (
+            "revoked"
+            if k.revoked
+            else "expired"
+            if k.expires and k.expires < time.time()
+            else "live"
+        )
+        made = time.strftime("%Y-%m-%d", time.localtime(k.created))
+        print(
+            f"{k.first_eight}  {state:7}  {k.principal:24}  "
+            f"{','.join(k.scopes):40}  {made}  {k.note}"
+        )
+    return 0
+
+
+def cmd_api_key_revoke(args: argparse.Namespace) -> int:
+    n = _store(args).revoke(args.first_eight)
+    if n == 0:
+        raise OperatorError(
+            f"no live key starts with {args.first_eight!r}; see: bluebroker api-key list"
+        )
+    print(f"revoked {n} key{'s' if n > 1 else ''}")
+    return 0
