@@ -299,9 +299,12 @@ class LiveTable:
                 stop = int(update["stop_row"])
                 data = update.data
                 if data is None:  # too big to come inline: read those rows
-                    frame = self._table.read().iloc[self._rows : stop]
+                    from .table import read_table, stack_rows
+
+                    whole = read_table(self._table._transport, self._table.path)
+                    frame = whole.iloc[self._rows : stop]
                     data = {"seq_num": frame.index.to_numpy()}
-                    data.update({c: frame[c].to_numpy() for c in frame.columns})
+                    data.update({c: stack_rows(frame[c].to_numpy()) for c in frame.columns})
                 if stop > self._rows:
                     skip = self._rows - (stop - len(data["seq_num"]))
                     self._parts.append({k: v[max(skip, 0) :] for k, v in data.items()})
@@ -338,7 +341,26 @@ class LiveTable:
         return self
 
     def read(self) -> pd.DataFrame:
-        """The rows so far, as ``table.read()`` gives them (index seq_num)."""
+        """The rows so far, as ``table.read()`` gives them (index seq_num): arrays per row
+        as one ndarray per cell, detector-file fields left out (``df.attrs['left_out']``,
+        and a :class:`~bluebroker.client.table.ColumnsLeftOut` warning)."""
+        df = self._frame()
+        left_out = self._left_out(df)
+        if left_out:
+            from .table import warn_left_out
+
+            warn_left_out(left_out, "live.read", "table")
+        return df
+
+    def _left_out(self, df: pd.DataFrame) -> list[str]:
+        if not (self._sub.schema or {}).get("columns"):
+            return []  # the server has not said yet which columns it sends
+        left_out = [c for c in self._table.columns if c not in df.columns]
+        if left_out:
+            df.attrs["left_out"] = left_out
+        return left_out
+
+    def _frame(self) -> pd.DataFrame:
         import pandas as pd
 
         with self._lock:
@@ -360,18 +382,22 @@ class LiveTable:
         """The rows so far along dimension ``time``, like ``stream.read()``."""
         import xarray
 
-        df = self.read()
+        from .table import stack_rows, warn_left_out
+
+        df = self._frame()
+        left_out = self._left_out(df)
         variables = {}
         for c in df.columns:
-            values = df[c].to_numpy()
-            if values.dtype == object and len(values) and isinstance(values[0], np.ndarray):
-                values = np.stack(list(values))  # per-event arrays: (time, *shape)
+            values = stack_rows(df[c].to_numpy())  # per-event arrays: (time, *shape)
             dims = ("time", *(f"dim_{i}" for i in range(1, values.ndim)))
             variables[c] = (dims, values)
         variables.pop("time", None)
+        if left_out:
+            warn_left_out(left_out, "live.to_xarray", "table")
         return xarray.Dataset(
             variables,
             coords={"time": df["time"].to_numpy(), "seq_num": ("time", df.index.to_numpy())},
+            attrs={"left_out": left_out} if left_out else {},
         )
 
     def close(self) -> None:

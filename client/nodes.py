@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from bluebroker.mongo_queries import from_mongo
 from bluebroker.queries import PartialUID, Query, ScanID
 
@@ -180,7 +178,7 @@ class StreamClient(Container):
         :class:`~bluebroker.client.table.ColumnsLeftOut` warning."""
         import xarray
 
-        from .table import warn_left_out
+        from .table import stack_rows, warn_left_out
 
         data = self["data"]
         keys: dict[str, dict] = {}
@@ -200,7 +198,7 @@ class StreamClient(Container):
         table = data.read(["time", *names])
         variables = {}
         for n in names:
-            values = _stacked(table[n].to_numpy())
+            values = stack_rows(table[n].to_numpy())
             dims = data[n].dims if values.ndim > 1 else ("time",)
             if len(dims) != values.ndim:
                 dims = ("time", *(f"dim_{i}" for i in range(1, values.ndim)))
@@ -214,18 +212,6 @@ class StreamClient(Container):
             coords={"time": table["time"].to_numpy(), "seq_num": ("time", table.index.to_numpy())},
             attrs=attrs,
         )
-
-
-def _stacked(values: np.ndarray) -> np.ndarray:
-    """A column of per-row arrays as one n-d array, when every row has the same shape."""
-    if values.dtype != object or not len(values):
-        return values
-    if not all(isinstance(v, np.ndarray) for v in values):
-        return values
-    try:
-        return np.stack(list(values))
-    except ValueError:  # ragged rows stay a column of arrays
-        return values
 
 
 def _attrs(data_key: dict) -> dict[str, Any]:

@@ -157,6 +157,18 @@ class TableClient(BaseClient):
         return f"<TableClient {self.columns} rows={len(self)}>"
 
 
+def stack_rows(values: np.ndarray) -> np.ndarray:
+    """A column of per-row arrays as one n-d array, when every row has the same shape."""
+    if values.dtype != object or not len(values):
+        return values
+    if not all(isinstance(v, np.ndarray) for v in values):
+        return values
+    try:
+        return np.stack(list(values))
+    except ValueError:  # ragged rows stay a column of arrays
+        return values
+
+
 def warn_left_out(left_out: list[str], call: str, node: str) -> None:
     """One line saying which detector-file columns a whole-table read left out, and how to
     read them (by name: they may be many gigabytes of images)."""

@@ -66,7 +66,7 @@ def test_image_columns_are_nd_variables_in_xarray(demo):
 def test_whole_reads_say_what_they_left_out(demo):
     _, run, _ = demo
     table = run["primary"]["data"]
-    assert "cam" in table.keys()
+    assert "cam" in table.columns
     with pytest.warns(ColumnsLeftOut, match=r"table\.read\(\) left out cam: .*named"):
         df = table.read()
     assert "cam" not in df.columns and df.attrs["left_out"] == ["cam"]
@@ -130,3 +130,21 @@ def test_databroker_tables_follow_the_same_rule(demo):
     ds = _no_warning(h.xarray)  # every field, images read, as 1.2.5's v2 read() gave them
     np.testing.assert_array_equal(ds["cam"].values, frames)
     assert ds["cam"].dims == ("time", "dim_1", "dim_2")
+
+
+def test_live_tables_follow_the_same_rule(demo, served, beamline):
+    _, run, _ = demo
+    with run["primary"].live() as live:
+        live.wait_for(None)
+        with pytest.warns(ColumnsLeftOut, match=r"live\.read\(\) left out cam"):
+            df = live.read()
+        assert len(df) == 5 and df.attrs["left_out"] == ["cam"] and "det1" in df
+        with pytest.warns(ColumnsLeftOut, match=r"live\.to_xarray\(\) left out cam"):
+            ds = live.to_xarray()
+        assert ds.attrs["left_out"] == ["cam"] and ds.sizes["time"] == 5
+    wave = from_uri(served)["bmm"]["raw"].values().last()["primary"]
+    with wave.live() as live:
+        live.wait_for(None)
+        df = _no_warning(live.read)
+        assert all(isinstance(c, np.ndarray) and c.shape == (7,) for c in df["wave"])
+        assert _no_warning(live.to_xarray)["wave"].shape == (2, 7)

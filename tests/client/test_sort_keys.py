@@ -33,7 +33,7 @@ def test_http_refuses_a_key_no_run_has(demo):
 
 
 def test_client_raises_the_servers_message_at_sort(demo):
-    url, _, uids = demo
+    url, _, _ = demo
     runs = from_uri(url)["bmm"]["raw"]
     with pytest.raises(BadRequestError, match=r"did you mean -time\?"):
         runs.sort("-starttime")
