@@ -48,24 +48,29 @@ def _refusal(conn: sa.Connection, where: Any, key: str, direction: int) -> str:
     hint = f"did you mean {sign}{close}? " if close else ""
     listed = ", ".join(known[:SHOWN]) + (", ..." if len(known) > SHOWN else "")
     return (
-        f"no run here has {q.normalize_key(key)!r} to sort by (sort={sign}{key:.80}); "
+        f"no run here has {q.normalize_key(key)[:80]!r} to sort by (sort={sign}{key:.80}); "
         f"{hint}keys the runs have: {listed}"
     )
 
 
 def _likeliest(key: str, known: list[str]) -> str | None:
-    """The known key most like ``key``, as written or in full (``starttime`` is most like
-    ``start.time``, so ``time``), if any is alike enough."""
+    """The known key most like ``key``, if any is alike enough. A bare key is compared as
+    written and in full (``starttime`` is most like ``start.time``, so ``time``); a key with
+    its section (``stop.exit_stat``) by its name within that section first."""
+    section, _, name = q.normalize_key(key).partition(".")
+    bare = section == "start" and not key.startswith("start.")
+    if not name.strip("."):
+        return None
 
-    def score(name: str) -> float:
-        full = name if "." in name else f"start.{name}"
-        return max(
-            difflib.SequenceMatcher(None, key, name).ratio(),
-            difflib.SequenceMatcher(None, key, full).ratio(),
-        )
+    def score(candidate: str) -> float:
+        c_section, _, c_name = q.normalize_key(candidate).partition(".")
+        alike = difflib.SequenceMatcher(None, name, c_name).ratio()
+        if bare:
+            alike = max(alike, difflib.SequenceMatcher(None, key, f"start.{c_name}").ratio())
+        return alike + (0.05 if c_section == section else 0.0)
 
     best = max(known, key=score, default=None)
-    return best if best is not None and score(best) >= 0.6 else None
+    return best if best is not None and score(best) >= 0.65 else None
 
 
 def _known_keys(conn: sa.Connection, where: Any) -> list[str]:
