@@ -70,7 +70,9 @@ class Broker:
         """A Broker from a config mapping: ``uri``, ``catalog``, optional ``api_key`` and
         ``timezone``. ``auto_register`` is accepted for compatibility (handlers run on the
         server)."""
-        config = _config.check_config(config, f"the config {name!r}" if name else "the config")
+        config = _config.check_config(
+            config, f"the config {name!r}" if name else "the config", name=name
+        )
         return cls(
             config["uri"],
             config["catalog"],
