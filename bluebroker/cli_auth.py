@@ -38,6 +38,12 @@ def add_server_auth_options(p: argparse.ArgumentParser) -> None:
         help="let anyone read without a key, on purpose (writing still needs a key)",
     )
     p.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="who may read which runs (YAML; see docs/security.md); default: every signed-in "
+        "caller reads everything",
+    )
+    p.add_argument(
         "--cors-origin",
         action="append",
         default=[],
@@ -90,7 +96,20 @@ def auth_settings(args: argparse.Namespace, catalog: Catalog) -> AuthSettings:
         public=args.public,
         keys=ApiKeyStore(catalog.engine),
         cors_origins=tuple(args.cors_origin),
+        policy=load_policy(args.policy),
     )
+
+
+def load_policy(path: str | None):
+    """The access policy file, checked now: a mistake is one line before anything serves."""
+    if path is None:
+        return None
+    from bluebroker.server.policy import AccessPolicy, PolicyError
+
+    try:
+        return AccessPolicy.from_file(path)
+    except PolicyError as err:
+        raise OperatorError(str(err)) from None
 
 
 def sign_in_url(url: str, auth: AuthSettings, given: str | None) -> str:
@@ -126,6 +145,11 @@ def add_api_key_parser(sub, add_catalog) -> None:
         default="read:metadata,read:data",
         help="comma-separated: read:metadata, read:data, write:data, admin "
         "(default read:metadata,read:data)",
+    )
+    create.add_argument(
+        "--groups",
+        default="",
+        help="comma-separated groups the key's holder is in, for the access policy",
     )
     create.add_argument("--expires-in", metavar="DURATION", help="e.g. 90d, 12h (default never)")
     create.add_argument("--note", default="", help="what the key is for")
@@ -165,8 +189,9 @@ def cmd_api_key_create(args: argparse.Namespace) -> int:
         expires = None if args.expires_in is None else parse_duration(args.expires_in)
     except ValueError as err:
         raise OperatorError(str(err)) from None
+    groups = {g.strip() for g in args.groups.split(",") if g.strip()}
     secret, info = _store(args).create(
-        _principal(args.principal), scopes, expires_in=expires, note=args.note
+        _principal(args.principal), scopes, expires_in=expires, note=args.note, groups=groups
     )
     print(secret)
     until = (

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from bluebroker import queries as q
 
-from . import search
+from . import access, search
 from .engine import time_limit
 from .errors import AmbiguousKey, NotFound
 from .node import Container
@@ -79,6 +79,7 @@ class RunCatalog(Container):
         return [
             runs.c.catalog_id == self.catalog_id,
             *(search.condition(query, self.root.dialect) for query in self.queries),
+            *access.run_condition("/".join(self.path), self.root.dialect),  # the caller's runs
         ]
 
     def _ordered(self, columns: list, reverse: bool = False) -> sa.Select:
@@ -115,7 +116,7 @@ class RunCatalog(Container):
 
     def __len__(self) -> int:
         with self._connect() as conn:
-            if not self.queries:  # the writer keeps this count
+            if not self.queries and access.current() is None:  # the writer keeps this count
                 return conn.execute(
                     sa.select(catalogs.c.num_runs).where(catalogs.c.id == self.catalog_id)
                 ).scalar_one()

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import roots
+from . import access, roots
 from .changes import ChangeFeed
 from .engine import create_engine
 from .errors import CatalogError, NotFound
@@ -222,6 +222,7 @@ class Catalog(Container):
             .where(
                 runs.c.catalog_id == runs_node.catalog_id, runs.c.uid == uid, streams.c.name == name
             )
+            .where(*access.run_condition("/".join(runs_node.path), self.dialect))
         )
         with self.connect() as conn:
             row = conn.execute(stmt).first()

@@ -30,6 +30,9 @@ api_keys = sa.Table(
     sa.Column("first_eight", sa.String(8), nullable=False, index=True),
     sa.Column("principal", sa.String(400), nullable=False, index=True),
     sa.Column("scopes", sa.String(200), nullable=False),
+    # the owner's groups when the key was made (for the access policy; keys of a person who
+    # signed in with OpenID Connect read what that person reads)
+    sa.Column("groups", sa.Text, nullable=False, default=""),
     sa.Column("note", sa.String(400), nullable=False, default=""),
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("expires", sa.Float, nullable=True),
@@ -45,6 +48,7 @@ class KeyInfo:
     first_eight: str
     principal: str
     scopes: tuple[str, ...]
+    groups: tuple[str, ...]
     note: str
     created: float
     expires: float | None
@@ -56,6 +60,7 @@ class KeyInfo:
             "first_eight": self.first_eight,
             "principal": self.principal,
             "scopes": list(self.scopes),
+            "groups": list(self.groups),
             "note": self.note,
             "created": self.created,
             "expires": self.expires,
@@ -74,6 +79,7 @@ def _info(row: sa.Row) -> KeyInfo:
         row.first_eight,
         row.principal,
         scopes,
+        tuple(g for g in (row.groups or "").split("\n") if g),
         row.note,
         row.created,
         row.expires,
@@ -101,6 +107,7 @@ class ApiKeyStore:
         *,
         expires_in: float | None = None,
         note: str = "",
+        groups: frozenset[str] | set[str] = frozenset(),
     ) -> tuple[str, KeyInfo]:
         """A new key for ``principal``: returns the secret (shown once) and its info."""
         if not scopes or set(scopes) - set(SCOPES):
@@ -116,6 +123,7 @@ class ApiKeyStore:
             "principal": principal,
             "scopes": ",".join(s for s in SCOPES if s in scopes),
             "note": note[:400],
+            "groups": "\n".join(sorted(g for g in groups if "\n" not in g)),
             "created": now,
             "expires": None if expires_in is None else now + expires_in,
         }

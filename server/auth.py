@@ -21,6 +21,8 @@ from typing import Any
 from fastapi import Request
 from starlette.requests import HTTPConnection
 
+from bluebroker.catalog import access
+
 from .api_keys import ApiKeyStore, KeyInfo
 from .errors import ApiError
 from .principals import ANONYMOUS, OWNER, READ_METADATA, Principal
@@ -80,7 +82,10 @@ def key_principal(info: KeyInfo) -> Principal:
     if info.principal == OWNER.id:
         return OWNER.with_scopes(scopes, "api-key")
     kind, _, name = info.principal.partition(":")
-    return Principal(info.principal, kind or "user", scopes, name=name, via="api-key")
+    groups = frozenset(info.groups)
+    return Principal(
+        info.principal, kind or "user", scopes, name=name, groups=groups, via="api-key"
+    )
 
 
 def authenticate(conn: HTTPConnection) -> Principal:
@@ -88,8 +93,11 @@ def authenticate(conn: HTTPConnection) -> Principal:
     cached = getattr(conn.state, "principal", None)
     if cached is not None:
         return cached
-    principal = _authenticate(conn, settings(conn))
+    auth = settings(conn)
+    principal = _authenticate(conn, auth)
     conn.state.principal = principal
+    # what the caller may read, for every catalog query of this request (catalog/access.py)
+    access.set_current(None if auth.policy is None else auth.policy.access_for(principal))
     return principal
 
 

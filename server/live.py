@@ -22,7 +22,8 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from bluebroker.catalog import Catalog, CatalogError, Node
+from bluebroker.catalog import Catalog, CatalogError, Node, access
+from bluebroker.catalog.access import Access, reading_as
 from bluebroker.catalog.changes import Change, last_seq, since
 
 from .errors import ApiError
@@ -71,6 +72,9 @@ class Subscriber:
         self.sender: asyncio.Task | None = None
         self.topic: Topic | None = None  # while subscribed
         self.why: str | None = None  # why the hub dropped it
+        # what the subscriber may read (catalog/access.py): changes of other runs are skipped
+        self.access: Access | None = access.current()
+        self.readable: dict[str, bool] = {}  # run uid -> may it be told of (start is fixed)
 
     @property
     def reason(self) -> str | None:
@@ -322,6 +326,9 @@ class Hub:
         for sub in list(topic.subscribers):
             if sub.catching_up or sub.why is not None:
                 continue
+            if sub.next_seq == change.seq and not await self._may_hear(sub, change):
+                sub.next_seq = change.seq + 1  # another's run: skipped, never told
+                continue
             if sub.next_seq == change.seq:
                 groups[(sub.view, sub.envelope)].append(sub)
             elif sub.next_seq < change.seq:  # never expected; the table fills the gap
@@ -331,6 +338,23 @@ class Hub:
             message = await self._encoded(view, change, envelope)
             for sub in subs:
                 sub.offer(message, change.seq, change.kind)
+
+    async def _may_hear(self, sub: Subscriber, change: Change) -> bool:
+        """May ``sub`` be told of ``change``? Only a catalog's changes concern several runs:
+        a subscriber to a run or below could subscribe only because it may read that run."""
+        if sub.access is None or sub.view.scope != "catalog":
+            return True
+        uid = (change.body or {}).get("uid")
+        if not isinstance(uid, str):
+            return True
+        if uid not in sub.readable:
+            sub.readable[uid] = await asyncio.to_thread(self._readable, sub, uid)
+        return sub.readable[uid]
+
+    def _readable(self, sub: Subscriber, uid: str) -> bool:
+        with reading_as(sub.access):
+            runs = self.catalog.node(sub.view.path)
+            return uid in runs
 
     async def _encoded(self, view: View, change: Change, envelope: str) -> bytes:
         """The change's message for the view; without its rows when they could not be read
@@ -374,6 +398,9 @@ class Hub:
                     if change.seq > topic.last:
                         break
                     await sub.room()
+                    if not await self._may_hear(sub, change):
+                        sub.next_seq = change.seq + 1
+                        continue
                     message = await self._encoded(sub.view, change, sub.envelope)
                     sub.offer(message, change.seq, change.kind)
         except Exception:

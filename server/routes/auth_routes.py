@@ -79,7 +79,10 @@ def create_key(request: Request, body: NewKey) -> Response:
         if not caller.has(ADMIN):
             raise ApiError(403, "only admins make keys for others")
         owner = body.principal
-    secret, info = store.create(owner, scopes, expires_in=body.expires_in, note=body.note)
+    groups = caller.groups if owner == caller.id else frozenset()
+    secret, info = store.create(
+        owner, scopes, expires_in=body.expires_in, note=body.note, groups=groups
+    )
     return json_response({"secret": secret, **info.as_dict()})
 
 
