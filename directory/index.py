@@ -73,6 +73,11 @@ nodes = sa.Table(
 )
 
 
+# SQLite's full-text index of node text (rowid = directory_nodes.id); PostgreSQL indexes
+# the text column itself.
+fts = sa.table("directory_fts", sa.column("rowid"), sa.column("text"))
+
+
 def ensure_tables(engine: sa.Engine) -> None:
     """Create the index tables (and their full-text index) where they are missing."""
     with engine.begin() as conn:
@@ -118,30 +123,25 @@ def delete_units(conn: sa.Connection, source: int, units: list[str]) -> None:
         batch = units[i : i + 500]
         where = sa.and_(nodes.c.source_id == source, nodes.c.unit.in_(batch))
         if conn.dialect.name == "sqlite":
-            ids = sa.select(nodes.c.id).where(where)
-            conn.execute(
-                sa.text("DELETE FROM directory_fts WHERE rowid IN (:ids)").bindparams(
-                    sa.bindparam("ids", expanding=True)
-                ),
-                {"ids": list(conn.execute(ids).scalars())},
-            )
+            ids = sa.select(nodes.c.id).where(where).scalar_subquery()
+            conn.execute(sa.delete(fts).where(fts.c.rowid.in_(ids)))
         conn.execute(sa.delete(nodes).where(where))
 
 
-def insert_rows(conn: sa.Connection, rows: list[dict]) -> None:
-    """Insert node rows (full-text entries too, on SQLite)."""
+def insert_rows(conn: sa.Connection, source: int, rows: list[dict]) -> None:
+    """Insert node rows in one statement, then (SQLite) their full-text entries in another."""
     if not rows:
         return
-    if conn.dialect.name == "sqlite":
-        for row in rows:
-            new_id = conn.execute(sa.insert(nodes).values(**row)).inserted_primary_key[0]
-            if row.get("text"):
-                conn.execute(
-                    sa.text("INSERT INTO directory_fts(rowid, text) VALUES (:id, :t)"),
-                    {"id": new_id, "t": row["text"]},
-                )
-        return
     conn.execute(sa.insert(nodes), rows)
+    if conn.dialect.name == "sqlite":
+        units = sorted({row["unit"] for row in rows})
+        for i in range(0, len(units), 500):
+            batch = sa.select(nodes.c.id, nodes.c.text).where(
+                nodes.c.source_id == source,
+                nodes.c.unit.in_(units[i : i + 500]),
+                nodes.c.text != "",
+            )
+            conn.execute(sa.insert(fts).from_select(["rowid", "text"], batch))
 
 
 def signatures(conn: sa.Connection, source: int) -> dict[str, str]:

@@ -152,7 +152,7 @@ def register(
             units_gone += [m.path for u in batch for m in u.members]
             with source.engine.begin() as conn:
                 delete_units(conn, source.id, units_gone)
-                insert_rows(conn, rows)
+                insert_rows(conn, source.id, rows)
     finally:
         bar.close()
     if removed:
