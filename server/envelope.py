@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from bluebroker.catalog import ArrayNode, Catalog, Container, Node, Run, RunCatalog, TableNode
 from bluebroker.catalog.external import ExternalArray
 from bluebroker.catalog.run import Stream
 from bluebroker.catalog.tables import EventTable
 from bluebroker.catalog.tree import Namespace
 from bluebroker.structures import ArrayStructure, ContainerStructure, TableStructure
+
+from .tiled_shapes import arrow_schema, data_source, frame_schema
 
 ATTRIBUTES = (
     "ancestors",
@@ -22,8 +26,27 @@ ATTRIBUTES = (
 )
 
 
-def structure(node: Node, base: str = "", rows: int | None = None) -> dict[str, Any]:
+# Spec versions are strings, as Tiled sends them. bluesky-tiled-plugins picks its run and
+# stream classes by them: "3.x" is TiledWriter's SQL layout; any other version selects the
+# classes of Databroker 2's layout (data / timestamps / config), which is bluebroker's tree.
+SPEC_VERSIONS = {"CatalogOfBlueskyRuns": "1", "BlueskyRun": "1", "BlueskyEventStream": "1"}
+
+
+def _table(columns: list[str], rows: int, schema: str) -> dict[str, Any]:
+    out = TableStructure(columns, rows).to_json()
+    out["arrow_schema"] = schema  # Tiled's client builds its empty frames (meta) from it
+    out["resizable"] = False
+    return out
+
+
+def structure(
+    node: Node, base: str = "", rows: int | None = None, inline: bool = True
+) -> dict[str, Any]:
+    """``inline=False`` leaves the contents of the containers above the runs out, as Tiled's
+    client needs (it reads inlined children of a catalog of runs as a list of runs)."""
     if isinstance(node, Catalog | Namespace):
+        if not inline:
+            return ContainerStructure(len(list(node))).to_json()
         # The few containers above the catalogs of runs come with their contents, so a
         # client walks c['bmm']['raw'] without a request per step.
         children = {key: resource(node[key], base) for key in node}
@@ -32,11 +55,15 @@ def structure(node: Node, base: str = "", rows: int | None = None) -> dict[str, 
         rows = node.num_rows()
         return {"count": 3, "contents": {key: resource(node[key], base, rows=rows) for key in node}}
     if isinstance(node, EventTable) and node.kind == "timestamps" and rows is not None:
-        return TableStructure(node.columns, rows).to_json()  # listed in a stream: kept short
+        # listed in a stream: kept short (timestamps are float64 seconds)
+        f64 = np.dtype("float64")
+        schema = arrow_schema("seq_num", {c: ((rows,), f64) for c in node.columns})
+        return _table(node.columns, rows, schema)
     if isinstance(node, EventTable):  # and with a table, its columns' structures
         infos = node.column_infos(rows)
         rows = next(iter(infos.values()))[1][0][0] if infos else len(node)
-        out = TableStructure(node.columns, rows).to_json()
+        schema = arrow_schema("seq_num", {n: info[:2] for n, (_, info) in infos.items()})
+        out = _table(node.columns, rows, schema)
         out["contents"] = {
             name: resource(child, base, info=info, embedded=True)
             for name, (child, info) in infos.items()
@@ -44,8 +71,9 @@ def structure(node: Node, base: str = "", rows: int | None = None) -> dict[str, 
         return out
     if isinstance(node, ArrayNode):
         return ArrayStructure.from_array_info(*node.info()).to_json()
-    if isinstance(node, TableNode):
-        return TableStructure(node.columns, len(node)).to_json()
+    if isinstance(node, TableNode):  # configuration: one row per descriptor, read whole
+        frame = node.read()
+        return _table(node.columns, len(frame), frame_schema(frame))
     if isinstance(node, Run):  # stream names are in the summary: no query per run
         return ContainerStructure(len(node.summary.get("stream_names", []))).to_json()
     if isinstance(node, Container):
@@ -57,20 +85,8 @@ def data_sources(node: Node) -> list[dict[str, Any]]:
     """Where external data lie, so users with direct access can open the files."""
     if not isinstance(node, ExternalArray):
         return []
-    sources = []
-    for asset in node.asset_locations():
-        source = {
-            "mimetype": asset.get("mimetype") or asset.get("spec"),
-            "assets": [
-                {
-                    "data_uri": asset.get("uri") or f"file://localhost{asset['path']}",
-                    "path": asset["path"],
-                }
-            ],
-        }
-        source["parameters"] = asset.get("parameters", asset.get("resource_kwargs", {}))
-        sources.append(source)
-    return sources
+    shaped = ArrayStructure.from_array_info(*node.info()).to_json()
+    return [data_source(asset, shaped) for asset in node.asset_locations()]
 
 
 def links(node: Node, base: str) -> dict[str, str]:
@@ -100,11 +116,13 @@ def resource(
     info: tuple | None = None,
     embedded: bool = False,
     rows: int | None = None,
+    inline: bool = True,
 ) -> dict[str, Any]:
     """The JSON for one node; ``fields`` limits the attributes (None: all of them).
 
     ``info`` is an array's (shape, dtype, dims) when already known; ``embedded`` leaves out
-    what costs a query per node (data_sources), for nodes listed inside their parent.
+    what costs a query per node (data_sources), for nodes listed inside their parent;
+    ``inline=False`` gives Tiled's client the containers above the runs without contents.
     """
     wanted = ATTRIBUTES if fields is None else fields
     attrs: dict[str, Any] = {}
@@ -113,12 +131,14 @@ def resource(
     if "structure_family" in wanted:
         attrs["structure_family"] = node.structure_family
     if "specs" in wanted:
-        attrs["specs"] = [{"name": s, "version": None} for s in node.specs]
+        attrs["specs"] = [{"name": s, "version": SPEC_VERSIONS.get(s)} for s in node.specs]
     if "metadata" in wanted:
         attrs["metadata"] = node.metadata
     if "structure" in wanted:
         attrs["structure"] = (
-            ArrayStructure.from_array_info(*info).to_json() if info else structure(node, base, rows)
+            ArrayStructure.from_array_info(*info).to_json()
+            if info
+            else structure(node, base, rows, inline)
         )
     if "sorting" in wanted and isinstance(node, RunCatalog):
         attrs["sorting"] = [{"key": k, "direction": d} for k, d in node.sort_keys]

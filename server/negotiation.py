@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+import msgpack
+import orjson
+from fastapi import Request, Response
 
 from bluebroker import formats
 
+from .encoders.jsonable import dumps
 from .errors import ApiError
 
 
@@ -50,3 +53,38 @@ def _unavailable(asked: str, offered: list[str]) -> str:
         f"{asked} is not available here; ask for one of {', '.join(offered)} "
         f"(or ?format= {', '.join(names)})"
     )
+
+
+def wants_msgpack(request: Request) -> bool:
+    """Whether metadata should go as msgpack: the client asked for it by ``Accept`` (as
+    Tiled's client does for every metadata request) or by ``?format=msgpack``, ahead of
+    JSON."""
+    explicit = request.query_params.get("format")
+    if explicit:
+        return formats.resolve(explicit) == formats.MSGPACK
+    accept = request.headers.get("accept", "")
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media == formats.MSGPACK:
+            return True
+        if media in (formats.JSON, "application/*", "*/*"):
+            return False
+    return False
+
+
+def tiled_client(request: Request) -> bool:
+    """Whether the request comes from Tiled's own Python client (``python-tiled/<version>``
+    in ``User-Agent``, which Tiled's server also reads to serve each client version what it
+    understands). It is given Tiled's shapes where ours differ: no contents inlined above
+    the runs, and Arrow tables with pandas metadata (the index named there)."""
+    return request.headers.get("user-agent", "").startswith("python-tiled/")
+
+
+def metadata_response(request: Request, obj: object, status: int = 200) -> Response:
+    """Metadata (the envelope, the root's description, search pages) as JSON, or as msgpack
+    when the client prefers it."""
+    if wants_msgpack(request):
+        # Through JSON first: the same values either way (NaN as nil, numpy as numbers).
+        body = msgpack.packb(orjson.loads(dumps(obj)))
+        return Response(body, status_code=status, media_type=formats.MSGPACK)
+    return Response(dumps(obj), status_code=status, media_type=formats.JSON)

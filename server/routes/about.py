@@ -5,37 +5,58 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from bluebroker import __version__, formats
-from bluebroker.queries import QUERIES
+from bluebroker.queries import LOOKUPS, QUERIES
 
 from ..deps import api_base, catalog, json_response
 from ..encoders import ARRAY_FORMATS, DOCUMENT_FORMATS, STREAM_FORMATS, TABLE_FORMATS
+from ..negotiation import metadata_response
 
 router = APIRouter()
+
+
+def _aliases(offered: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+    """Tiled's shape: structure family -> media type -> its short names for ``?format=``."""
+    return {
+        family: {
+            media: sorted(k for k, v in formats.ALIASES.items() if v == media) for media in types
+        }
+        for family, types in offered.items()
+    }
+
+
+def _required(request: Request) -> bool:
+    """Whether a caller needs a credential to read (Tiled's client then insists on one)."""
+    auth = getattr(request.app.state, "auth", None)
+    if auth is None:
+        return request.app.state.api_key is not None
+    return not (auth.open or auth.public)
 
 
 @router.get("/api/v1/", summary="About this server: version, formats, queries, auth")
 @router.get("/api/v1", include_in_schema=False)
 def about(request: Request) -> Response:
     base = api_base(request)
-    return json_response(
+    offered = {
+        "array": ARRAY_FORMATS,
+        "table": TABLE_FORMATS,
+        "container": STREAM_FORMATS,
+        "documents": DOCUMENT_FORMATS,
+    }
+    return metadata_response(
+        request,
         {
             "api_version": 1,
             "library_version": __version__,
-            "formats": {
-                "array": ARRAY_FORMATS,
-                "table": TABLE_FORMATS,
-                "container": STREAM_FORMATS,
-                "documents": DOCUMENT_FORMATS,
-            },
-            "aliases": formats.ALIASES,
-            "queries": sorted(QUERIES),
+            "formats": offered,
+            "aliases": _aliases(offered),
+            "queries": sorted([*QUERIES, *LOOKUPS]),
+            # Tiled's shape: an API-key-only server lists no login providers (Tiled's client
+            # then asks for api_key=...); how to send the key is said beside them.
             "authentication": {
-                "required": request.app.state.api_key is not None,
-                "providers": [
-                    {"mode": "api_key", "header": "Authorization: Apikey <key>", "query": "api_key"}
-                ]
-                if request.app.state.api_key
-                else [],
+                "required": _required(request),
+                "providers": [],
+                "links": None,
+                "api_key": {"header": "Authorization: Apikey <key>", "query": "api_key"},
             },
             "links": {
                 "self": base + "/",
@@ -43,7 +64,7 @@ def about(request: Request) -> Response:
                 "openapi": str(request.base_url) + "openapi.json",
             },
             "meta": {"root_path": base},
-        }
+        },
     )
 
 

@@ -20,7 +20,8 @@ from ..encoders.containers import encode_run, encode_stream
 from ..encoders.tables import encode_arrays, encode_table, unread_columns
 from ..errors import ApiError
 from ..limits import limits
-from ..negotiation import choose
+from ..negotiation import choose, tiled_client
+from ..tiled_shapes import with_pandas_index
 
 router = APIRouter()
 MAX_IMAGE = 1024  # the default max_size of pictures
@@ -155,6 +156,8 @@ def _send_table(request: Request, node: TableNode) -> Response:
         # tables from this one response when it is 1, and per descriptor otherwise.
         about = {"descriptors": str(len(node.stream.descriptors))} if node.fillable else None
         body = encode_arrays(node.read_arrays(columns, **options), about)
+        if tiled_client(request):  # its read_pandas() takes the index from pandas metadata
+            body = with_pandas_index(body)
     else:
         body = encode_table(node.read(columns, **options), media, unread_columns(node, columns))
     return data_response(request, body, media, node)

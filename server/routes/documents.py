@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 
+import event_model
 import msgpack
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
@@ -45,8 +46,11 @@ class WriterPool:
 def _encode(name: str, doc: dict, media: str) -> bytes:
     if media == formats.MSGPACK:
         return packing.packb([name, doc])
-    line = dumps([name, doc])
-    return b"\x1e" + line + b"\n" if media == formats.JSON_SEQ else line + b"\n"
+    if media == formats.JSON_SEQ:  # RFC 7464 records, shaped as Tiled sends them
+        if name == "datum":  # Tiled's Bluesky clients know datums in pages only
+            name, doc = "datum_page", event_model.pack_datum_page(doc)
+        return b"\x1e" + dumps({"name": name, "doc": doc}) + b"\n"
+    return dumps([name, doc]) + b"\n"
 
 
 @router.get("/api/v1/documents/{path:path}", summary="A run's documents, in order, as written")
@@ -54,6 +58,13 @@ def get_documents(request: Request, path: str) -> Response:
     node = node_at(request, path)
     if not isinstance(node, Run):
         raise ApiError(400, f"/{path} is not a run; documents are served per run")
+    fill = request.query_params.get("fill", "false").lower()
+    if fill not in ("false", "no", "0"):  # Tiled's client sends fill=False by default
+        raise ApiError(
+            400,
+            f"fill={fill!r:.40} is not offered: documents come as written (fill=false), "
+            "with detector data referenced; read it from the run's arrays",
+        )
     media = choose(request, DOCUMENT_FORMATS, formats.NDJSON)
     headers = {"Content-Disposition": f'inline; filename="{filename(node, media)}"'}
     if media == formats.JSON:

@@ -9,20 +9,24 @@ from fastapi import APIRouter, Query, Request, Response
 from bluebroker.catalog import Container, RunCatalog
 from bluebroker.queries import QueryError, from_params, normalize_key
 
-from ..deps import api_base, json_response, node_at
+from ..deps import api_base, node_at
 from ..envelope import ATTRIBUTES, resource
 from ..errors import ApiError
 from ..limits import limits
+from ..negotiation import metadata_response, tiled_client
 
 router = APIRouter()
 MAX_PAGE = 300
 MAX_SORT_KEYS = 16
 
 
-def _fields(value: str | None) -> tuple[str, ...] | None:
+def _fields(value: str | list[str] | None) -> tuple[str, ...] | None:
+    """The attributes asked for: ``fields=a,b`` (ours) or ``fields=a&fields=b`` (Tiled's),
+    where ``count`` (Tiled's ``len()``) asks for none of them."""
     if value is None:
         return None
-    wanted = tuple(f for f in value.split(",") if f)
+    parts = [value] if isinstance(value, str) else value
+    wanted = tuple(f for part in parts for f in part.split(",") if f and f != "count")
     unknown = [f for f in wanted if f not in ATTRIBUTES]
     if unknown:
         raise ApiError(
@@ -31,10 +35,27 @@ def _fields(value: str | None) -> tuple[str, ...] | None:
     return wanted
 
 
+def _inline(request: Request) -> bool:
+    """Whether containers above the runs embed their children: yes for our client, no for
+    Tiled's (see envelope.structure) or when asked with Tiled's ``max_depth=0``."""
+    depth = request.query_params.get("max_depth")
+    if depth is not None:
+        if not depth.isdigit() or len(depth) > 6:
+            raise ApiError(400, f"max_depth must be a whole number >= 0, not {depth!r:.40}")
+        return int(depth) > 0
+    return not tiled_client(request)
+
+
+def _fields_param(request: Request) -> tuple[str, ...] | None:
+    values = request.query_params.getlist("fields")
+    return _fields(values) if values else None
+
+
 @router.get("/api/v1/metadata/{path:path}", summary="A node: metadata, structure, links")
 def metadata(request: Request, path: str, fields: str | None = None) -> Response:
     node = node_at(request, path)
-    return json_response({"data": resource(node, api_base(request), _fields(fields))})
+    item = resource(node, api_base(request), _fields_param(request), inline=_inline(request))
+    return metadata_response(request, {"data": item})
 
 
 def parse_sort(text: str) -> list[tuple[str, int]]:
@@ -81,18 +102,29 @@ def search(
         )
     for query in queries:
         node = node.search(query)
+    sort = ",".join(request.query_params.getlist("sort")) or None  # Tiled repeats sort=
     if sort:
         node = node.sort(*parse_sort(sort))
     count = len(node)
     base = api_base(request)
-    wanted = _fields(fields)
-    data = [resource(child, base, wanted) for _, child in node.items_range(offset, limit)]
-    return json_response(
+    counting = request.query_params.getlist("fields") == ["count"]  # Tiled's len()
+    wanted = _fields_param(request)
+    inline = _inline(request)
+    data = (
+        []
+        if counting
+        else [
+            resource(child, base, wanted, inline=inline)
+            for _, child in node.items_range(offset, limit)
+        ]
+    )
+    return metadata_response(
+        request,
         {
             "data": data,
             "links": _page_links(request, path, offset, limit, count),
             "meta": {"count": count},
-        }
+        },
     )
 
 
