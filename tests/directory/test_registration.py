@@ -50,6 +50,37 @@ def test_restart_reads_only_changed_files(catalog, tree):
     assert table.read()["det"].tolist() == [50]
 
 
+def test_a_changed_hdf5_file_is_indexed_anew(catalog, tree):
+    """Every row of a file (the file, its groups, its datasets) and its words are replaced."""
+    import h5py
+
+    from bluebroker.queries import FullText, Key
+
+    root, _ = tree
+    src = DirectorySource(catalog, root)
+    src.register()
+    path = root / "scans" / "copper.nxs"
+    with h5py.File(path, "w") as f:
+        f.attrs["NX_class"] = "NXroot"
+        entry = f.create_group("entry2")
+        entry.attrs["NX_class"] = "NXentry"
+        entry.attrs["title"] = "zinc oxide"
+        entry.create_dataset("counts", data=np.arange(6))
+    os.utime(path, ns=(1, 2_000_000_000_000_000_000))
+    report = src.register()
+    assert report.changed == ["scans/copper.nxs"]
+    nexus = src.node(("scans", "copper.nxs"))
+    assert list(nexus) == ["entry2"]
+    assert list(nexus.search(Key("NX_class") == "NXentry")) == ["entry2"]
+    assert list(nexus.search(FullText("zinc"))) == ["entry2"]
+    assert list(nexus.search(FullText("copper"))) == []
+    np.testing.assert_array_equal(
+        src.node(("scans", "copper.nxs", "entry2", "counts")).read(), np.arange(6)
+    )
+    with pytest.raises(KeyError):
+        src.node(("scans", "copper.nxs", "entry", "data", "counts"))
+
+
 def test_watch_sees_new_changed_and_removed_files_and_sends_notices(client, source):
     from bluebroker.directory.live import Watcher
 

@@ -55,6 +55,7 @@ def test_hdf5_attributes_are_metadata_and_slices_match_h5py(client, tree):
     )
     assert r.status_code == 200
     assert r.headers["X-Array-Shape"] == "2,2"
+    assert len(r.content) == 2 * 2 * 4  # the slice's bytes, nothing more
     np.testing.assert_array_equal(
         np.frombuffer(r.content, dtype="float32").reshape(2, 2), frames[3:5, 7:9]
     )
