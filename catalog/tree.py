@@ -79,7 +79,8 @@ class Catalog(Container):
 
     def mount(self, name: str, source: Any) -> None:
         """Serve ``source`` (e.g. a ``DirectorySource``) at ``/name`` beside the runs."""
-        if name and (name in self.catalog_paths() or not SEGMENT.fullmatch(name)):
+        taken = any(p == name or p.startswith(name + "/") for p in self.catalog_paths(0))
+        if name and (taken or not SEGMENT.fullmatch(name)):
             raise CatalogError(f"cannot mount at {name!r}: not a free, plain path segment")
         self.mounts[name] = source
 

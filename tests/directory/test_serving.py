@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 
 from bluebroker.queries import FullText, Key
 
@@ -125,3 +126,14 @@ def test_mounted_beside_runs(client, catalog):
     c, url = client
     assert {"bmm", "files"} <= set(c)
     assert httpx.get(f"{url}/api/v1/metadata/files/nothing-here").status_code == 404
+
+
+def test_a_mount_cannot_hide_a_catalog_of_runs(catalog, tree):
+    from bluebroker.catalog import CatalogError
+    from bluebroker.directory import DirectorySource
+
+    catalog.create_catalog("bmm/raw")
+    src = DirectorySource(catalog, tree[0], "bmm")
+    for name in ("bmm", "bmm/raw", "a b", ".."):
+        with pytest.raises(CatalogError, match="cannot mount"):
+            catalog.mount(name, src)
