@@ -22,6 +22,7 @@ from .cli_errors import (
     open_for_use,
     reaching,
 )
+from .runtime_files import remove_token, write_token
 
 DEAD_LETTERS = "bluebroker.dead-letters"  # the worker's default dead-letter topic
 
@@ -205,16 +206,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if kafka:
         logging.getLogger("bluebroker").setLevel(logging.INFO)
     auth = auth_settings(args, catalog)
-    serve(
-        catalog,
-        host=args.host,
-        port=args.port,
-        auth=auth,
-        printed_url=lambda url: sign_in_url(url, auth, args.api_key),
-        kafka=kafka,
-        live_queue_limit=args.live_queue_limit,
-        **bounds,
-    )
+    left = None if args.api_key else write_token(args.host, args.port, auth.token)
+    try:
+        serve(
+            catalog,
+            host=args.host,
+            port=args.port,
+            auth=auth,
+            printed_url=lambda url: sign_in_url(url, auth, args.api_key),
+            kafka=kafka,
+            live_queue_limit=args.live_queue_limit,
+            **bounds,
+        )
+    finally:
+        remove_token(left)
     return 0
 
 
@@ -287,28 +292,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     acquisition = Acquisition(writer, data_dir)
     auth = auth_settings(args, writer.catalog)
     with background_server(writer.catalog, args.host, args.port, auth=auth) as url:
-        # the token goes with the URLs: they are the person's way in, as Jupyter's
-        open_url = sign_in_url(url, auth, args.api_key)
-        query = open_url[len(url) + 1 :] if open_url != url else ""
-        key = ", api_key=..." if args.api_key else ""
-        print(f"serving {shown} at {open_url}  (API docs: {url}/docs)")
-        print(
-            f"  python: from bluebroker.client import from_uri; "
-            f"from_uri('{open_url}'{key})['bmm']['raw'].values().last()"
-        )
-        header = " -H 'Authorization: Bearer ...'" if args.api_key else ""
-        amp = "&" + query.lstrip("?") if query else ""
-        print(f"  shell:  curl -g{header} '{url}/api/v1/search/bmm/raw?page[limit]=3{amp}'")
-        print(
-            f"acquiring simulated runs into /bmm/raw (detector files in {data_dir}); "
-            "Ctrl-C to stop",
-            flush=True,
-        )
-        with _stop_on_signals(acquisition.stop):
-            acquisition.run(args.runs, args.interval)
-            if args.runs is not None and args.keep_serving and not acquisition.stopping:
-                print("done acquiring; still serving, Ctrl-C to stop", flush=True)
-                acquisition.wait()
+        port = int(url.rsplit(":", 1)[1])
+        left = None if args.api_key else write_token(args.host, port, auth.token)
+        try:
+            # the token goes with the URLs: they are the person's way in, as Jupyter's
+            open_url = sign_in_url(url, auth, args.api_key)
+            query = open_url[len(url) + 1 :] if open_url != url else ""
+            key = ", api_key=..." if args.api_key else ""
+            print(f"serving {shown} at {open_url}  (API docs: {url}/docs)")
+            # on this machine the client finds the token itself (bluebroker/runtime_files.py)
+            py_url = url if left is not None else open_url
+            print(
+                f"  python: from bluebroker.client import from_uri; "
+                f"from_uri('{py_url}'{key})['bmm']['raw'].values().last()"
+            )
+            header = " -H 'Authorization: Bearer ...'" if args.api_key else ""
+            amp = "&" + query.lstrip("?") if query else ""
+            print(f"  shell:  curl -g{header} '{url}/api/v1/search/bmm/raw?page[limit]=3{amp}'")
+            print(
+                f"acquiring simulated runs into /bmm/raw (detector files in {data_dir}); "
+                "Ctrl-C to stop",
+                flush=True,
+            )
+            with _stop_on_signals(acquisition.stop):
+                acquisition.run(args.runs, args.interval)
+                if args.runs is not None and args.keep_serving and not acquisition.stopping:
+                    print("done acquiring; still serving, Ctrl-C to stop", flush=True)
+                    acquisition.wait()
+        finally:
+            remove_token(left)
     cut = "; the run in progress was aborted (its stop document says so)"
     print(
         f"stopped after {acquisition.done} run{'' if acquisition.done == 1 else 's'}"

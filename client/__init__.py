@@ -56,6 +56,11 @@ def from_uri(uri: str, api_key: str | None = None, timeout: float = 60.0) -> Bas
         raise ValueError(f"expected an http(s) URI such as http://localhost:8000, got {uri!r}")
     given = dict(parse_qsl(parts.query))  # the URL `serve` prints: ...:8000/?token=...
     api_key = api_key or given.get("token") or given.get("api_key")
+    if not api_key and not os.environ.get("BLUEBROKER_API_KEY") and parts.hostname:
+        # a server on this machine started with a random token left it for its own user
+        from bluebroker.runtime_files import find_token
+
+        api_key = find_token(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
     head, marker, tail = parts.path.partition("/api/v1")
     api = f"{parts.scheme}://{parts.netloc}{head.rstrip('/')}/api/v1"
     path = ()

@@ -14,7 +14,7 @@ from .compression import CompressionMiddleware
 from .headers import SecurityHeadersMiddleware
 from .limits import Limits, RequestLimitMiddleware
 from .principals import READ_DATA, READ_METADATA, WRITE_DATA
-from .routes import about, auth_routes, data, documents, nodes, stream
+from .routes import about, auth_routes, data, documents, home, nodes, stream
 
 
 def create_app(
@@ -66,6 +66,7 @@ def create_app(
     app.add_middleware(errors.InternalErrorMiddleware)  # outermost: catches the others' errors
     app.include_router(about.router)
     app.include_router(auth_routes.router)
+    app.include_router(home.router)  # where the printed ?token= URL lands
     app.include_router(nodes.router, dependencies=[Depends(require(READ_METADATA))])
     app.include_router(data.router, dependencies=[Depends(require(READ_DATA))])
     app.include_router(documents.router, dependencies=[Depends(_documents_scope)])
