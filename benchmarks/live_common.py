@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -39,6 +40,10 @@ CONSUMER = {
     "session_timeout_ms": 5000,
     "heartbeat_interval_ms": 1000,
 }
+# `bluebroker serve` needs a key since the sign-in work: the benchmarks' servers and clients
+# share one, through the environment both read (the client's from_uri and serve's --api-key)
+BENCH_KEY = os.environ.setdefault("BLUEBROKER_API_KEY", "bluebroker-benchmarks")
+AUTH = {"Authorization": f"Bearer {BENCH_KEY}"}
 STREAM = "primary"
 FIELDS = tuple(f"f{i}" for i in range(5))
 

@@ -37,6 +37,8 @@ sys.path.insert(0, str(HERE))
 
 from kafka_ingest import start_broker  # noqa: E402
 from live_common import (  # noqa: E402
+    AUTH,
+    BENCH_KEY,
     CONSUMER,
     free_port,
     percentiles,
@@ -118,7 +120,7 @@ class Abuse:
                 r = httpx.post(
                     f"{self.base}/api/v1/documents/soak/abuse",
                     content=body(),
-                    headers={"Content-Type": "application/json"},
+                    headers={"Content-Type": "application/json", **AUTH},
                     timeout=30,
                 )
                 self.note("huge-body", r.status_code)
@@ -155,7 +157,7 @@ class Abuse:
             (f"{self.base}/api/v1/metadata/" + "a/" * 300, {}),
             (f"{self.base}/api/v1/array/full/{PATH}/nope", {"slice": "::0,::-1," * 50}),
         ]
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=60, headers=AUTH) as client:  # signed in: the deeper code
             while not self.stop.is_set():
                 for url, params in asks:
                     try:
@@ -168,6 +170,7 @@ class Abuse:
         from websockets.sync.client import connect
 
         url = self.base.replace("http", "ws", 1) + f"/api/v1/stream/single/{PATH}"
+        url += f"?api_key={BENCH_KEY}"
         with contextlib.ExitStack() as socks:
             for _ in range(20):  # twenty that never read what they are sent
                 if self.stop.is_set():
@@ -184,6 +187,7 @@ class Abuse:
                 with contextlib.suppress(OSError), socket.create_connection((host, int(port))) as s:
                     s.sendall(
                         f"GET /api/v1/documents/{PATH}/{uid} HTTP/1.1\r\nHost: x\r\n"
+                        f"Authorization: Bearer {BENCH_KEY}\r\n"
                         "Accept: application/x-ndjson\r\n\r\n".encode()
                     )
                     s.settimeout(5)
