@@ -128,7 +128,12 @@ def _event(doc: dict) -> dict:
         doc["time"] = _seconds(doc["time"])
     for part in ("data", "timestamps"):
         values = doc.get(part)
-        if type(values) is dict:
+        if type(values) is not dict:
+            raise ValueError(
+                f"event {str(doc.get('uid'))[:80]!r} has {part!r} that is "
+                f"{type(values).__name__}, not a mapping of fields"
+            )
+        if values:
             for k, v in values.items():
                 if type(v) not in (float, int, str, bool):
                     values[k] = plain(v, "time" if part == "timestamps" else "")
@@ -273,8 +278,10 @@ class MongoSource:
         self.close()
 
     def count_runs(self) -> int:
+        """How many runs the filter selects; a filter MongoDB refuses is a MongoSourceError."""
         pymongo = _pymongo()
         try:
+            next(iter(self._col["run_start"].find(self.filter).limit(1)), None)
             return self._col["run_start"].count_documents(self.filter)
         except pymongo.errors.OperationFailure as err:
             why = (err.details or {}).get("errmsg") or str(err)

@@ -20,6 +20,7 @@ from .mongo import MongoSource, MongoSourceError, _pymongo, time_bound
 from .mongo_migrate import MigrationReport, migrate
 
 LISTED = 20  # failures shown in the terminal; the report file has them all
+JAVASCRIPT = {"$where", "$function", "$accumulator"}
 
 
 def _query(text: str | None) -> dict | None:
@@ -33,7 +34,20 @@ def _query(text: str | None) -> dict | None:
         raise OperatorError(
             '--query must be a JSON object, a MongoDB filter such as \'{"plan_name": "scan"}\''
         )
+    if _javascript(query):
+        raise OperatorError(
+            "--query may not run JavaScript on the MongoDB server ($where, $function, "
+            "$accumulator); say it with query operators"
+        )
     return query
+
+
+def _javascript(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(k in JAVASCRIPT or _javascript(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_javascript(v) for v in value)
+    return False
 
 
 def _root_map(items: list[str]) -> dict[str, str]:

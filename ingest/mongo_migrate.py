@@ -110,6 +110,11 @@ class _RunWriter:
         self.start_refused = False
 
     def add(self, name: str, doc: dict) -> None:
+        if name == "stop":
+            self.flush()
+            if self.reasons:  # held back: the run stays incomplete, so running again retries it
+                self.reasons.append("its stop was not written, so that the next run retries it")
+                return
         if name == "event_page" and self.resumed:
             self.batch.extend(("event", event) for event in unpack_event_page(doc))
         else:

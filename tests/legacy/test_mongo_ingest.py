@@ -154,7 +154,11 @@ def test_a_bad_run_is_reported_and_the_others_migrated(legacy_runs, catalog):
             "--until must be later",
         ),
         (lambda a: a.extend(["--root-map", "nothing"]), "--root-map takes OLD=NEW"),
-        (lambda a: a.extend(["--query", '{"$where": "sleep(100)"}']), "MongoDB refused --query"),
+        (
+            lambda a: a.extend(["--query", '{"$or": [{"$where": "sleep(100)"}]}']),
+            "may not run JavaScript",
+        ),
+        (lambda a: a.extend(["--query", '{"time": {"$bogus": 1}}']), "MongoDB refused --query"),
     ],
 )
 def test_operator_mistakes_are_one_line(legacy_db, tmp_path, capsys, change, message):
@@ -190,3 +194,40 @@ def test_a_database_that_is_not_a_metadatastore(mongo_uri, tmp_path, capsys):
     assert _cli(*args) == 2
     assert "no run_start collection" in capsys.readouterr().err
     assert not (tmp_path / "c.db").exists()  # refused before a catalog was made
+
+
+def test_hostile_documents_fail_their_run_alone(legacy_runs, catalog):
+    """Runs whose documents are malformed or point outside the data roots are listed with a
+    reason; the rest migrate, and nothing is read outside the data roots."""
+    db = legacy_runs["db"]
+    runs = legacy_runs["runs"]
+    cam_uid, wave_uid = runs[1][0][1]["uid"], runs[2][0][1]["uid"]
+    db.assets["resource"].update_many({"run_start": cam_uid}, {"$set": {"root": "/etc"}})
+    wave_descriptors = [d["uid"] for d in db.mds["event_descriptor"].find({"run_start": wave_uid})]
+    db.mds["event"].update_one(
+        {"descriptor": wave_descriptors[0]}, {"$set": {"data": "not a mapping"}}
+    )
+    db.mds["run_start"].insert_many(
+        [
+            {"uid": "../../escape", "time": 1.0, "scan_id": 7},
+            {"uid": 12345, "time": 2.0},
+            {"uid": "no-time-at-all"},
+        ]
+    )
+    report = _migrate(db, catalog)
+    failed = {f.uid: " ".join(f.reasons) for f in report.failures}
+    assert set(failed) == {cam_uid, wave_uid, "../../escape", "12345", "no-time-at-all"}
+    assert "data root" in failed[cam_uid], failed[cam_uid]
+    assert "'data' that is str, not a mapping" in failed[wave_uid], failed[wave_uid]
+    assert report.runs_migrated == 2  # the scan and the old run
+    stored = catalog["csx/raw"]
+    assert sorted(stored) == sorted([runs[i][0][1]["uid"] for i in (0, 1, 3)])
+    # What of a failed run got in stays without its stop: fixed, the next run retries it
+    assert stored[cam_uid].stop is None
+    db.assets["resource"].update_many(
+        {"run_start": cam_uid},
+        {"$set": {"root": next(d["root"] for n, d in runs[1] if n == "resource")}},
+    )
+    again = _migrate(db, catalog)
+    assert cam_uid not in {f.uid for f in again.failures}
+    assert_migrated(catalog["csx/raw"][cam_uid], runs[1])
