@@ -70,6 +70,15 @@ class WorkerProcess:
         return self
 
 
+def serve_kafka_args(catalog_uri: str, port: int, broker: str, topic: str, *extra: str) -> list:
+    """The command line of ``bluebroker serve --kafka`` with the tests' consumer settings."""
+    args = [str(Path(sys.executable).with_name("bluebroker")), "serve", "--catalog", catalog_uri]
+    args += ["--port", str(port), "--kafka", broker, "--topic", topic, *extra]
+    for key, value in FAST_CONSUMER.items():
+        args += ["--consumer-config", f"{key}={value}"]
+    return args
+
+
 def start_worker(broker, topic, uri, group, log_dir: Path, batch=50) -> WorkerProcess:
     log = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
     return WorkerProcess(broker, topic, uri, group, log, batch)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import msgpack
 import msgpack_numpy
@@ -134,9 +132,7 @@ def test_sigkill_at_several_points_loses_and_duplicates_nothing(
     for threshold in (300, 1200, 2400):  # kill -9 after the catalog holds this many rows
         worker = start_worker(kafka_broker, topic, catalog_uri, group, tmp_path).proc
         wait(
-            lambda t=threshold, w=worker: (
-                rows(catalog_uri, topic, uid) >= t or w.poll() is not None
-            )
+            lambda t=threshold, w=worker: rows(catalog_uri, topic, uid) >= t or w.poll() is not None
         )
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
@@ -258,28 +254,13 @@ def test_our_publisher_feeds_bluesky_kafka_consumers(kafka_broker, new_topic, RE
 
 def test_serve_with_kafka_in_one_process(kafka_broker, new_topic, RE, recorder, tmp_path):
     """`bluebroker serve --kafka`: published documents become readable over HTTP."""
-    import socket
-
     from bluebroker.client import from_uri
+    from tests.ingest.kafka_workers import serve_kafka_args
+    from tests.processes import free_port
 
     topic = new_topic()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    args = [
-        str(Path(sys.executable).with_name("bluebroker")),
-        "serve",
-        "--catalog",
-        f"sqlite:///{tmp_path}/c.db",
-        "--port",
-        str(port),
-        "--kafka",
-        kafka_broker,
-        "--topic",
-        topic,
-    ]
-    for key, value in FAST_CONSUMER.items():
-        args += ["--consumer-config", f"{key}={value}"]
+    port = free_port()
+    args = serve_kafka_args(f"sqlite:///{tmp_path}/c.db", port, kafka_broker, topic)
     server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         RE.subscribe(Publisher(topic, kafka_broker))

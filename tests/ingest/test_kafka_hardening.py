@@ -27,9 +27,11 @@ from tests.ingest.kafka_workers import (
     dead_letters,
     produce,
     rows,
+    serve_kafka_args,
     start_worker,
     wait,
 )
+from tests.processes import free_port
 from tests.proxy import TcpProxy
 
 
@@ -285,10 +287,7 @@ def test_serve_says_ingest_is_down_in_healthz_until_kafka_comes(tmp_path, RE, re
     """`bluebroker serve --kafka` with the broker not there yet: /healthz answers 503 with the
     ingest's state and error (and the log says it), the worker is started again with backoff,
     and once the broker is up /healthz is 200 and published runs arrive."""
-    import socket
     import subprocess
-    import sys
-    from pathlib import Path
 
     import httpx
     from bluesky import plans as bp
@@ -298,30 +297,17 @@ def test_serve_says_ingest_is_down_in_healthz_until_kafka_comes(tmp_path, RE, re
     from bluebroker.client import from_uri
     from tests.conftest import start_tansu
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-    broker_port, port = ports
+    broker_port, port = free_port(), free_port()
     broker = f"127.0.0.1:{broker_port}"
     topic = wire.topic_for(f"bl{uuid.uuid4().hex[:8]}")
-    args = [
-        str(Path(sys.executable).with_name("bluebroker")),
-        "serve",
-        "--catalog",
+    args = serve_kafka_args(
         f"sqlite:///{tmp_path}/c.db",
-        "--port",
-        str(port),
-        "--kafka",
+        port,
         broker,
-        "--topic",
         topic,
         "--consumer-config",
         "bootstrap_timeout_ms=1000",
-    ]
-    for key, value in FAST_CONSUMER.items():
-        args += ["--consumer-config", f"{key}={value}"]
+    )
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
