@@ -14,7 +14,7 @@ from .compression import CompressionMiddleware
 from .headers import SecurityHeadersMiddleware
 from .limits import Limits, RequestLimitMiddleware
 from .principals import READ_DATA, READ_METADATA, WRITE_DATA
-from .routes import about, auth_routes, data, documents, home, nodes, stream
+from .routes import about, auth_routes, data, documents, home, nodes, oidc_routes, stream
 
 
 def create_app(
@@ -67,6 +67,7 @@ def create_app(
     app.include_router(about.router)
     app.include_router(auth_routes.router)
     app.include_router(home.router)  # where the printed ?token= URL lands
+    app.include_router(oidc_routes.router)  # OpenID Connect sign-in (server/oidc.py)
     app.include_router(nodes.router, dependencies=[Depends(require(READ_METADATA))])
     app.include_router(data.router, dependencies=[Depends(require(READ_DATA))])
     app.include_router(documents.router, dependencies=[Depends(_documents_scope)])

@@ -1,0 +1,331 @@
+"""Sign-in with OpenID Connect against a real OpenID provider process (oidc-provider-mock on
+a loopback port): the browser's code flow followed by a real HTTP client, the session cookie
+and its CSRF token, bluebroker's own access tokens (forged, expired, alg=none), refresh with
+rotation, logout, the device-code flow of the Python client, and the hostile cases of the
+flow itself (state, replayed codes, open redirects)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import OctKey
+
+from bluebroker.server.api_keys import ApiKeyStore
+from bluebroker.server.auth import AuthSettings
+from bluebroker.server.oidc import CSRF_COOKIE, OIDC, SESSION_COOKIE, OIDCConfig
+from bluebroker.server.run import background_server
+from tests.ingest.kafka_workers import wait
+
+TOKEN = "single-user-token-for-oidc-tests"
+ALICE = {"sub": "alice-0001", "preferred_username": "alice", "groups": ["bmm-staff", "p-101"]}
+BOB = {"sub": "bob-0002", "preferred_username": "bob", "groups": ["p-202"]}
+SECRET = "a-test-signing-secret-of-at-least-32-characters"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory):
+    """The OpenID provider, as its own process; ready when it serves its discovery document."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("oidc") / "provider.log"
+    args = [sys.executable, "-m", "oidc_provider_mock", "--port", str(port)]
+    for user in (ALICE, BOB):
+        args += ["--user-claims", json.dumps(user)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert proc.poll() is None, f"the provider exited: {log.read_text()[-2000:]}"
+        try:
+            return httpx.get(f"{url}/.well-known/openid-configuration").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait(ready, timeout=60, what="the OpenID provider's discovery document")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _config(provider: str, **changes) -> OIDCConfig:
+    settings = {
+        "issuer": provider,
+        "client_id": "bluebroker-tests",
+        "client_secret": "client-secret",
+        "provider": "testidp",
+        "admins": ["bob"],
+        "secret": SECRET,
+        "device_poll_interval": 0.05,
+        **changes,
+    }
+    return OIDCConfig.from_dict(settings)
+
+
+def _serve(catalog, provider, **changes):
+    oidc = OIDC.from_engine(_config(provider, **changes), catalog.engine)
+    auth = AuthSettings(token=TOKEN, keys=ApiKeyStore(catalog.engine), oidc=oidc)
+    return background_server(catalog, auth=auth)
+
+
+def _sign_in(url: str, user: dict, next_path: str = "/api/v1/auth/whoami"):
+    """A browser: follows redirects to the provider's page, picks the user there (a form post,
+    as a person clicks), and follows the redirects back. Returns it and the last response."""
+    browser = httpx.Client(follow_redirects=True)
+    form = browser.get(f"{url}/api/v1/auth/login", params={"next": next_path})
+    assert form.status_code == 200 and "Authorize" in form.text, form.text
+    assert str(form.url).startswith(url) is False  # at the provider now
+    done = browser.post(str(form.url), data={"sub": user["sub"]})
+    return browser, done
+
+
+@pytest.fixture
+def uid(beamline):
+    return next(iter(beamline))
+
+
+def test_browser_code_flow_gives_a_session_cookie_with_csrf(catalog, provider, uid, monkeypatch):
+    monkeypatch.delenv("BLUEBROKER_API_KEY")
+    with _serve(catalog, provider) as url:
+        api = f"{url}/api/v1"
+        # what a browser that is not signed in is told
+        assert "/api/v1/auth/login" in httpx.get(f"{api}/search/bmm/raw").json()["detail"]
+        browser, me = _sign_in(url, ALICE)
+        assert me.status_code == 200, me.text
+        assert str(me.url) == f"{api}/auth/whoami"  # back where `next` said
+        who = me.json()
+        assert who["id"] == "user:testidp:alice-0001" and who["name"] == "alice"
+        assert who["groups"] == ["bmm-staff", "p-101"] and who["via"] == "session"
+        assert who["scopes"] == ["read:data", "read:metadata", "write:data"]  # not an admin
+        # the cookies: HttpOnly, SameSite=Lax, not Secure over plain http; the login cookie
+        # that bound the flow to this browser is gone
+        callback = next(r for r in me.history if r.url.path == "/api/v1/auth/callback")
+        cookies = callback.headers.get_list("set-cookie")
+        session = next(c for c in cookies if c.startswith(SESSION_COOKIE + "="))
+        assert "HttpOnly" in session and "SameSite=lax" in session and "Secure" not in session
+        csrf = next(c for c in cookies if c.startswith(CSRF_COOKIE + "="))
+        assert "HttpOnly" not in csrf
+        assert any(c.startswith("bluebroker_login=") and "Max-Age=0" in c for c in cookies)
+        # the session reads data
+        assert browser.get(f"{api}/search/bmm/raw").json()["meta"]["count"] == 4
+        assert browser.get(f"{api}/table/full/bmm/raw/{uid}/primary/data").status_code == 200
+        # a state-changing request by cookie needs the CSRF token the page echoes
+        refused = browser.post(f"{api}/documents/bmm/raw", content=b"[]")
+        assert refused.status_code == 403 and "X-CSRF-Token" in refused.json()["detail"]
+        wrong = browser.post(
+            f"{api}/documents/bmm/raw", content=b"[]", headers={"X-CSRF-Token": "0" * 64}
+        )
+        assert wrong.status_code == 403
+        token = browser.cookies[CSRF_COOKIE]
+        posted = browser.post(
+            f"{api}/documents/bmm/raw", content=b"[]", headers={"X-CSRF-Token": token}
+        )
+        assert posted.status_code == 200, posted.text
+        # logout by cookie is state-changing too; then the cookie opens nothing
+        stolen = browser.cookies[SESSION_COOKIE]
+        assert browser.post(f"{api}/auth/logout").status_code == 403
+        out = browser.post(f"{api}/auth/logout", headers={"X-CSRF-Token": token})
+        assert out.status_code == 200 and out.json() == {"revoked": 1}
+        again = httpx.get(f"{api}/search/bmm/raw", cookies={SESSION_COOKIE: stolen})
+        assert again.status_code == 401
+
+
+def test_two_users_get_their_own_principal_and_admins_come_from_the_config(catalog, provider):
+    with _serve(catalog, provider) as url:
+        _, alice = _sign_in(url, ALICE)
+        _, bob = _sign_in(url, BOB)
+        assert alice.json()["groups"] == ["bmm-staff", "p-101"]
+        assert bob.json()["id"] == "user:testidp:bob-0002"
+        assert bob.json()["groups"] == ["p-202"]
+        assert "admin" in bob.json()["scopes"] and "admin" not in alice.json()["scopes"]
+
+
+def test_the_flow_refuses_forged_state_replayed_codes_and_open_redirects(catalog, provider):
+    with _serve(catalog, provider) as url:
+        api = f"{url}/api/v1"
+        # next may only be a path on this server
+        for bad in (
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "api/v1",
+            "/%0d%0aSet-Cookie:x=1".replace("%0d%0a", "\r\n"),
+        ):
+            got = httpx.get(f"{api}/auth/login", params={"next": bad})
+            assert got.status_code == 400 and "path on this server" in got.json()["detail"], bad
+        # a callback with a state this server never made
+        browser = httpx.Client(follow_redirects=False)
+        start = browser.get(f"{api}/auth/login", params={"next": "/api/v1/"})
+        assert start.status_code == 302
+        form_url = start.headers["location"]
+        assert "code_challenge_method=S256" in form_url and "nonce=" in form_url
+        back = browser.post(form_url, data={"sub": ALICE["sub"]})
+        callback = back.headers["location"]
+        assert callback.startswith(f"{api}/auth/callback?")
+        forged = callback.replace("state=", "state=x")
+        assert browser.get(forged).status_code == 400
+        # the same callback in another browser (an attacker's login pushed on a victim)
+        other = httpx.get(callback)
+        assert other.status_code == 400 and "another browser" in other.json()["detail"]
+        # the real one works once ...
+        done = browser.get(callback)
+        assert done.status_code == 303 and done.headers["location"] == "/api/v1/"
+        # ... and a replay of the same code and state is refused
+        replay = browser.get(callback)
+        assert replay.status_code == 400 and "already" in replay.json()["detail"]
+        # the provider saying no
+        denied = browser.get(f"{api}/auth/callback", params={"error": "access_denied"})
+        assert denied.status_code == 400 and "access_denied" in denied.json()["detail"]
+
+
+def _device_tokens(url: str, user: dict) -> dict:
+    """The device-code flow as a client runs it, with a person signing in in a browser."""
+    api = f"{url}/api/v1"
+    start = httpx.post(f"{api}/auth/device_code").json()
+    assert start["verification_uri"] == f"{api}/auth/device"
+    pending = httpx.post(
+        f"{api}/auth/device_code/token", json={"device_code": start["device_code"]}
+    )
+    assert pending.status_code == 400 and pending.json()["error"] == "authorization_pending"
+    browser = httpx.Client(follow_redirects=True)
+    page = browser.get(start["verification_uri_complete"])
+    assert start["user_code"] in page.text
+    form = browser.get(f"{api}/auth/login", params={"user_code": start["user_code"]})
+    done = browser.post(str(form.url), data={"sub": user["sub"]})
+    assert done.status_code == 200 and "Signed in" in done.text
+    assert SESSION_COOKIE not in browser.cookies  # the tokens are the client's, not the page's
+
+    def poll():
+        got = httpx.post(
+            f"{api}/auth/device_code/token", json={"device_code": start["device_code"]}
+        )
+        return got.json() if got.status_code == 200 else None
+
+    tokens = None
+
+    def collected():
+        nonlocal tokens
+        tokens = poll()
+        return tokens is not None
+
+    wait(collected, timeout=30, what="the device's tokens")
+    # collected once: the device code is spent
+    assert poll() is None
+    return tokens
+
+
+def test_device_code_gives_access_and_refresh_tokens_that_rotate(catalog, provider, uid):
+    with _serve(catalog, provider) as url:
+        api = f"{url}/api/v1"
+        tokens = _device_tokens(url, ALICE)
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        who = httpx.get(f"{api}/auth/whoami", headers=bearer).json()
+        assert who["id"] == "user:testidp:alice-0001" and who["via"] == "bearer"
+        assert httpx.get(f"{api}/search/bmm/raw", headers=bearer).json()["meta"]["count"] == 4
+        # refresh: a new access token and a new refresh token; the old one is spent
+        first = tokens["refresh_token"]
+        new = httpx.post(f"{api}/auth/session/refresh", json={"refresh_token": first})
+        assert new.status_code == 200 and new.json()["refresh_token"] != first
+        fresh = new.json()
+        assert (
+            httpx.get(
+                f"{api}/auth/whoami", headers={"Authorization": f"Bearer {fresh['access_token']}"}
+            ).status_code
+            == 200
+        )
+        # presenting the spent refresh token again means it was copied: the session ends
+        reuse = httpx.post(f"{api}/auth/session/refresh", json={"refresh_token": first})
+        assert reuse.status_code == 401
+        assert (
+            httpx.post(
+                f"{api}/auth/session/refresh", json={"refresh_token": fresh["refresh_token"]}
+            ).status_code
+            == 401
+        )
+        assert (
+            httpx.get(
+                f"{api}/auth/whoami", headers={"Authorization": f"Bearer {fresh['access_token']}"}
+            ).status_code
+            == 401
+        )
+
+
+def test_access_tokens_expire_and_logout_revokes_them(catalog, provider):
+    with _serve(catalog, provider, access_token_lifetime=2) as url:
+        api = f"{url}/api/v1"
+        tokens = _device_tokens(url, BOB)
+        assert tokens["expires_in"] == 2
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert httpx.get(f"{api}/auth/whoami", headers=bearer).status_code == 200
+        wait(
+            lambda: httpx.get(f"{api}/auth/whoami", headers=bearer).status_code == 401,
+            timeout=30,
+            what="the access token to expire",
+        )
+        fresh = httpx.post(
+            f"{api}/auth/session/refresh", json={"refresh_token": tokens["refresh_token"]}
+        ).json()
+        bearer = {"Authorization": f"Bearer {fresh['access_token']}"}
+        assert httpx.get(f"{api}/auth/whoami", headers=bearer).status_code == 200
+        assert httpx.post(f"{api}/auth/logout", headers=bearer).json() == {"revoked": 1}
+        assert httpx.get(f"{api}/auth/whoami", headers=bearer).status_code == 401
+        assert (
+            httpx.post(
+                f"{api}/auth/session/refresh", json={"refresh_token": fresh["refresh_token"]}
+            ).status_code
+            == 401
+        )
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def test_forged_expired_and_unsigned_tokens_are_refused(catalog, provider):
+    with _serve(catalog, provider) as url:
+        api = f"{url}/api/v1"
+        tokens = _device_tokens(url, ALICE)
+        claims = jwt.decode(tokens["access_token"], OctKey.import_key(SECRET)).claims
+        now = int(time.time())
+
+        def refused(token: str) -> bool:
+            got = httpx.get(f"{api}/auth/whoami", headers={"Authorization": f"Bearer {token}"})
+            return got.status_code == 401
+
+        other_key = OctKey.import_key("another-secret-that-is-also-long-enough!!")
+        admin = {**claims, "sub": "user:testidp:bob-0002"}
+        cases = {
+            "signed with another key": jwt.encode({"alg": "HS256"}, claims, other_key),
+            "expired": jwt.encode(
+                {"alg": "HS256"}, {**claims, "exp": now - 5}, OctKey.import_key(SECRET)
+            ),
+            "alg none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(admin)}.",
+            "claims swapped under a valid signature": ".".join(
+                [
+                    tokens["access_token"].split(".")[0],
+                    _b64(admin),
+                    tokens["access_token"].split(".")[2],
+                ]
+            ),
+            "another user in a genuinely signed token of a session not theirs": jwt.encode(
+                {"alg": "HS256"}, admin, OctKey.import_key(SECRET)
+            ),
+            "not a token": "a.b.c",
+        }
+        for what, token in cases.items():
+            assert refused(token), what
+        assert not refused(tokens["access_token"])
