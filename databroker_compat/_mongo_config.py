@@ -168,7 +168,10 @@ def serve_mongo(settings: MongoSettings, catalog_path: str) -> str:
             ) from None
         folder.mkdir(parents=True, exist_ok=True)
         with MongoSource(
-            settings.metadatastore, settings.assets, root_map=settings.root_map
+            settings.metadatastore,
+            settings.assets,
+            root_map=settings.root_map,
+            names=("the config's metadatastore_db", "the config's asset_registry_db"),
         ) as source:
             roots = _roots(source, folder)
             catalog = open_catalog(f"sqlite:///{folder}/catalog.db", data_roots=roots)

@@ -240,9 +240,11 @@ class MongoSource:
         until: float | None = None,
         root_map: dict[str, str] | None = None,
         page_size: int = PAGE,
+        names: tuple[str, str] = ("--uri", "--assets-uri"),
     ) -> None:
-        self.mds = open_database(uri, "--uri")
-        self.assets = self.mds if not assets_uri else open_database(assets_uri, "--assets-uri")
+        """``names``: how errors call the two URIs (the command's options by default)."""
+        self.mds = open_database(uri, names[0])
+        self.assets = self.mds if not assets_uri else open_database(assets_uri, names[1])
         if query is not None and not isinstance(query, dict):
             raise MongoSourceError("--query must be a JSON object (a MongoDB filter on run_start)")
         names = set(self.mds.list_collection_names())

@@ -162,3 +162,18 @@ def test_a_config_missing_its_databases_says_so(home):
     )
     with pytest.raises(ValueError, match="lacks metadatastore_db, asset_registry_db"):
         databroker.Broker.named("bad")
+
+
+def test_an_unreachable_database_is_said_in_the_configs_words(home):
+    import databroker
+
+    _write(
+        home / ".config" / "databroker" / "gone.yml",
+        "sources:\n  gone:\n    driver: bluesky-mongo-normalized-catalog\n    args:\n"
+        "      metadatastore_db: mongodb://127.0.0.1:1/mds?serverSelectionTimeoutMS=300\n"
+        "      asset_registry_db: mongodb://127.0.0.1:1/assets?serverSelectionTimeoutMS=300\n",
+    )
+    with pytest.raises(
+        ValueError, match="cannot reach the MongoDB server of the config's metadatastore_db"
+    ):
+        databroker.Broker.named("gone")
