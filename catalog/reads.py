@@ -7,6 +7,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from . import columns as col
+from .errors import CatalogError
 from .schema import chunks
 
 _LAYOUT = (
@@ -72,6 +73,16 @@ def column_layout(
     return column_layouts(conn, stream_id, [column]).get(column)
 
 
+# Chunks are listed, then their bytes read, in two statements; a writer that merges a stream's
+# tail between the two (catalog/writes_appends.py) deletes the chunks listed. Each retry lists
+# the merged chunk instead; merges of one tail are seconds apart, so a second try succeeds.
+MERGE_RETRIES = 5
+
+
+class _Merged(Exception):
+    """A listed chunk was gone when its bytes were read."""
+
+
 def read_columns(
     conn: sa.Connection, stream_id: int, columns: list[str], start: int, stop: int
 ) -> dict[str, np.ndarray]:
@@ -79,8 +90,18 @@ def read_columns(
     parts: dict[str, list[col.Chunk]] = {}
     if stop > start:
         params = {"stream_id": stream_id, "columns": columns, "start": start, "stop": stop}
-        for c in conn.execute(_COVERING, params):
-            parts.setdefault(c.column, []).append(_chunk(conn, c, start, stop))
+        for attempt in range(MERGE_RETRIES):
+            try:
+                parts = {}
+                for c in conn.execute(_COVERING, params):
+                    parts.setdefault(c.column, []).append(_chunk(conn, c, start, stop))
+                break
+            except _Merged:  # a writer merged the chunks listed (PostgreSQL reads each
+                if attempt == MERGE_RETRIES - 1:  # statement afresh): list them again
+                    raise CatalogError(
+                        "the rows kept moving while being read (chunks merged by a busy "
+                        "writer); read them again"
+                    ) from None
     missing = [c for c in columns if c not in parts]
     if missing:  # an empty range, a gap, or a column that was never written
         for column, (dtype, shape) in column_layouts(conn, stream_id, missing).items():
@@ -105,9 +126,15 @@ def _chunk(conn: sa.Connection, c: sa.Row, start: int, stop: int) -> col.Chunk:
         piece = conn.execute(
             _PIECE,
             {"id": c.id, "offset": (lo - c.start_row) * per_row + 1, "length": (hi - lo) * per_row},
-        ).scalar_one()
+        ).first()
+        if piece is None:
+            raise _Merged
+        piece = piece[0]
         return col.Chunk(lo, col.decode(c.dtype, c.shape, piece, hi - lo))
-    whole = conn.execute(_WHOLE, {"id": c.id}).scalar_one()
+    row = conn.execute(_WHOLE, {"id": c.id}).first()
+    if row is None:
+        raise _Merged
+    whole = row[0]
     return col.Chunk(c.start_row, col.decode(c.dtype, c.shape, whole, c.stop_row - c.start_row))
 
 
