@@ -247,7 +247,11 @@ class MongoSource:
         self.assets = self.mds if not assets_uri else open_database(assets_uri, names[1])
         if query is not None and not isinstance(query, dict):
             raise MongoSourceError("--query must be a JSON object (a MongoDB filter on run_start)")
-        names = set(self.mds.list_collection_names())
+        try:
+            names = set(self.mds.list_collection_names())
+        except _pymongo().errors.OperationFailure as err:  # not authorized, and the like
+            why = (err.details or {}).get("errmsg") or str(err)
+            raise MongoSourceError(f"MongoDB refused to list {self.mds.name!r}: {why}") from None
         if "run_start" not in names:
             raise MongoSourceError(
                 f"database {self.mds.name!r} has no run_start collection: it is not a "

@@ -101,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger("bluebroker.ingest.writer").setLevel(logging.ERROR)
         try:
             migrate(source, writer, show_progress=not args.quiet, report=report)
+        except KeyboardInterrupt:
+            report.write(report_path)  # what was done so far, for the record
+            print(f"report so far: {report_path}", file=sys.stderr)
+            raise
         except MongoSourceError as err:
             raise OperatorError(str(err)) from None
         except lost as err:

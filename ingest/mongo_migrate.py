@@ -209,65 +209,73 @@ def migrate(
     report.path = writer.path
     stored_runs = _stored_runs(writer)
     lost = _connection_errors()
+    refused = _pymongo().errors.OperationFailure
     began = time.perf_counter()
     report.runs_selected = source.count_runs()
-    with (
-        tqdm(
-            total=report.runs_selected,
-            unit="run",
-            desc="runs",
-            disable=not show_progress,
-            position=0,
-        ) as run_bar,
-        tqdm(
-            total=source.estimated_events(),
-            unit="ev",
-            unit_scale=True,
-            desc="events",
-            disable=not show_progress,
-            position=1,
-        ) as event_bar,
-    ):
-        for start in source.run_starts():
-            uid = start.get("uid")
-            if not isinstance(uid, str):
-                report.failures.append(
-                    RunFailure(str(uid), start.get("scan_id"), ["its start has no string uid"])
-                )
+    try:
+        with (
+            tqdm(
+                total=report.runs_selected,
+                unit="run",
+                desc="runs",
+                disable=not show_progress,
+                position=0,
+            ) as run_bar,
+            tqdm(
+                total=source.estimated_events(),
+                unit="ev",
+                unit_scale=True,
+                desc="events",
+                disable=not show_progress,
+                position=1,
+            ) as event_bar,
+        ):
+            for start in source.run_starts():
+                uid = start.get("uid")
+                if not isinstance(uid, str):
+                    report.failures.append(
+                        RunFailure(str(uid), start.get("scan_id"), ["its start has no string uid"])
+                    )
+                    run_bar.update()
+                    continue
+                stored = stored_runs.get(uid)  # None: not there; False: there, without its stop
+                if stored:
+                    report.runs_skipped += 1
+                    run_bar.update()
+                    continue
+                counts: dict[str, int] = {}
+                out = _RunWriter(writer, report, resumed=stored is False)
+                stopped = False
+                try:
+                    with prefetched(source.documents(start, counts)) as documents:
+                        for name, doc in documents:
+                            out.add(name, doc)
+                            stopped = stopped or name == "stop"
+                            if name == "event_page":
+                                event_bar.update(len(doc["uid"]))
+                            if out.start_refused:
+                                break
+                    out.flush()
+                except lost:
+                    raise
+                except refused as err:  # e.g. a sort past MongoDB's memory limit
+                    why = (err.details or {}).get("errmsg") or str(err)
+                    out.reasons.append(f"MongoDB refused reading it: {why}"[:500])
+                except (KeyError, TypeError, ValueError, AttributeError) as err:
+                    what = (
+                        f"a Mongo document lacks {err}" if isinstance(err, KeyError) else str(err)
+                    )
+                    out.reasons.append(f"could not be read: {what}"[:500])
+                report.events += counts.get("events", 0)
+                if out.reasons:
+                    report.failures.append(
+                        RunFailure(uid, start.get("scan_id"), out.reasons, out.refused)
+                    )
+                else:
+                    report.runs_migrated += 1
+                    report.runs_without_stop += not stopped
                 run_bar.update()
-                continue
-            stored = stored_runs.get(uid)  # None: not there; False: there, without its stop
-            if stored:
-                report.runs_skipped += 1
-                run_bar.update()
-                continue
-            counts: dict[str, int] = {}
-            out = _RunWriter(writer, report, resumed=stored is False)
-            stopped = False
-            try:
-                with prefetched(source.documents(start, counts)) as documents:
-                    for name, doc in documents:
-                        out.add(name, doc)
-                        stopped = stopped or name == "stop"
-                        if name == "event_page":
-                            event_bar.update(len(doc["uid"]))
-                        if out.start_refused:
-                            break
-                out.flush()
-            except lost:
-                raise
-            except (KeyError, TypeError, ValueError, AttributeError) as err:
-                what = f"a Mongo document lacks {err}" if isinstance(err, KeyError) else str(err)
-                out.reasons.append(f"could not be read: {what}"[:500])
-            report.events += counts.get("events", 0)
-            if out.reasons:
-                report.failures.append(
-                    RunFailure(uid, start.get("scan_id"), out.reasons, out.refused)
-                )
-            else:
-                report.runs_migrated += 1
-                report.runs_without_stop += not stopped
-            run_bar.update()
-            run_bar.set_postfix(failed=len(report.failures), refresh=False)
-    report.seconds = time.perf_counter() - began
+                run_bar.set_postfix(failed=len(report.failures), refresh=False)
+    finally:
+        report.seconds = time.perf_counter() - began
     return report
