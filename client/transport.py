@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 import httpx
 
+from .auth_flow import SignIn
+
 
 class ClientError(Exception):
     """The server refused a request; ``detail`` is its explanation."""
@@ -77,6 +79,8 @@ class Transport:
         headers = {"Authorization": f"Apikey {api_key}"} if api_key else {}
         headers["Accept-Encoding"] = "zstd, gzip"
         self.http = httpx.Client(headers=headers, timeout=timeout, verify=_ssl_context())
+        if not api_key:  # OpenID Connect sign-in when the server offers it (auth_flow.py)
+            self.http.auth = SignIn(self.api, self.http.headers)
         self._about: dict[str, Any] | None = None
 
     def url(self, route: str, path: tuple[str, ...] = ()) -> str:

@@ -329,3 +329,88 @@ def test_forged_expired_and_unsigned_tokens_are_refused(catalog, provider):
         for what, token in cases.items():
             assert refused(token), what
         assert not refused(tokens["access_token"])
+
+
+def test_the_python_client_signs_in_with_a_device_code_and_keeps_its_tokens(
+    catalog, provider, uid, monkeypatch, tmp_path
+):
+    """from_uri(url) with no key: the person is shown a URL and a code (here a function that
+    signs in with a real browser session at the provider, as a person would), the client's
+    polling gets the tokens, they are cached 0600, refreshed when they expire, and ended by
+    sign_out."""
+    from bluebroker.client import auth_flow, from_uri
+    from bluebroker.client.transport import Transport
+
+    monkeypatch.delenv("BLUEBROKER_API_KEY")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    shown = []
+
+    def person(link: str, user_code: str) -> None:
+        shown.append(user_code)
+        browser = httpx.Client(follow_redirects=True)
+        page = browser.get(link)
+        assert user_code in page.text
+        form = browser.get(
+            page.url.copy_with(path="/api/v1/auth/login"), params={"user_code": user_code}
+        )
+        assert "Signed in" in browser.post(str(form.url), data={"sub": ALICE["sub"]}).text
+
+    monkeypatch.setattr(auth_flow, "show_prompt", person)
+    with _serve(catalog, provider, access_token_lifetime=2) as url:
+        api = f"{url}/api/v1"
+        assert len(from_uri(url)["bmm"]["raw"]) == 4
+        assert len(shown) == 1
+        cached = auth_flow.cache_file(api)
+        assert cached.stat().st_mode & 0o777 == 0o600
+        assert cached.parent.stat().st_mode & 0o777 == 0o700
+        tokens = json.loads(cached.read_text())
+        assert tokens["principal"] == "user:testidp:alice-0001"
+        # a new Python session on this machine starts signed in (the person is not asked)
+        fresh = Transport(api)
+        assert fresh.request("GET", f"{api}/auth/whoami").json()["id"] == "user:testidp:alice-0001"
+        # the access token expires; the client refreshes by itself, rotating the refresh token
+        old = {"Authorization": f"Bearer {tokens['access_token']}"}
+        wait(
+            lambda: httpx.get(f"{api}/auth/whoami", headers=old).status_code == 401,
+            timeout=30,
+            what="the access token to expire",
+        )
+        assert Transport(api).get_json("search/bmm/raw")["meta"]["count"] == 4
+        renewed = json.loads(cached.read_text())
+        assert renewed["refresh_token"] != tokens["refresh_token"]
+        assert len(shown) == 1
+        # a cache file others could read is not trusted: the person is asked again
+        cached.chmod(0o644)
+        assert Transport(api).request("GET", f"{api}/auth/whoami").json()["name"] == "alice"
+        assert len(shown) == 2 and cached.stat().st_mode & 0o777 == 0o600
+        # sign_out ends the session on the server and forgets the tokens
+        last = json.loads(cached.read_text())
+        assert auth_flow.sign_out(url) is True
+        assert not cached.exists()
+        assert (
+            httpx.post(
+                f"{api}/auth/session/refresh", json={"refresh_token": last["refresh_token"]}
+            ).status_code
+            == 401
+        )
+
+
+def test_a_client_without_a_key_is_not_prompted_by_a_server_without_sign_in(
+    catalog, monkeypatch, tmp_path
+):
+    from bluebroker.client import AuthenticationError, auth_flow
+    from bluebroker.client.transport import Transport
+
+    monkeypatch.delenv("BLUEBROKER_API_KEY")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def person(link: str, user_code: str) -> None:
+        raise AssertionError("asked to sign in where no sign-in is offered")
+
+    monkeypatch.setattr(auth_flow, "show_prompt", person)
+    auth = AuthSettings(token=TOKEN, keys=ApiKeyStore(catalog.engine))
+    with (
+        background_server(catalog, auth=auth) as url,
+        pytest.raises(AuthenticationError, match="api_key"),
+    ):
+        Transport(f"{url}/api/v1").get_json("search/bmm/raw")
