@@ -44,6 +44,12 @@ def add_server_auth_options(p: argparse.ArgumentParser) -> None:
         "caller reads everything",
     )
     p.add_argument(
+        "--oidc-config",
+        metavar="FILE",
+        help="sign people in with the facility's OpenID Connect provider (YAML: issuer, "
+        "client_id, client_secret, admins, groups_claim...; see docs/operator-guide.md)",
+    )
+    p.add_argument(
         "--cors-origin",
         action="append",
         default=[],
@@ -59,9 +65,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_exposure(host: str, api_key: str | None, public: bool) -> None:
+def check_exposure(host: str, api_key: str | None, public: bool, oidc: str | None = None) -> None:
     """An empty key would silently serve without one; a server reachable from other machines
-    needs authentication chosen on purpose, and ``--public`` there is said out loud."""
+    needs authentication chosen on purpose (a key, sign-in with OpenID Connect, or
+    ``--public``), and ``--public`` there is said out loud. ``oidc``, the --oidc-config file,
+    is read here so that its mistakes are said before anything opens."""
+    if oidc is not None:
+        oidc_config(oidc)
     if api_key is not None and not api_key.strip():
         raise OperatorError(
             "the API key (--api-key or $BLUEBROKER_API_KEY) is empty; give a key, or unset it "
@@ -69,11 +79,12 @@ def check_exposure(host: str, api_key: str | None, public: bool) -> None:
         )
     if is_loopback(host):
         return
-    if not api_key and not public:
+    if not api_key and not public and not oidc:
         raise OperatorError(
             f"serving on {host} reaches other machines, and a random token is for one person "
             "on one machine: add --api-key KEY (or set BLUEBROKER_API_KEY) for a shared key, "
-            "--public for anonymous reads, or --host 127.0.0.1"
+            "--oidc-config FILE for sign-in with your provider, --public for anonymous "
+            "reads, or --host 127.0.0.1"
         )
     if public:
         print(
@@ -97,7 +108,26 @@ def auth_settings(args: argparse.Namespace, catalog: Catalog) -> AuthSettings:
         keys=ApiKeyStore(catalog.engine),
         cors_origins=tuple(args.cors_origin),
         policy=load_policy(args.policy),
+        oidc=load_oidc(getattr(args, "oidc_config", None), catalog),
     )
+
+
+def load_oidc(path: str | None, catalog: Catalog):
+    """OpenID Connect sign-in from its YAML file, checked now (one line on a mistake)."""
+    if path is None:
+        return None
+    from bluebroker.server.oidc import OIDC
+
+    return OIDC.from_engine(oidc_config(path), catalog.engine)
+
+
+def oidc_config(path: str):
+    from bluebroker.server.oidc import OIDCConfig, OIDCConfigError
+
+    try:
+        return OIDCConfig.from_file(path)
+    except OIDCConfigError as err:
+        raise OperatorError(f"--oidc-config {path}: {err}") from None
 
 
 def load_policy(path: str | None):

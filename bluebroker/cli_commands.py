@@ -190,7 +190,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise OperatorError("--topic is for --kafka HOST:PORT; give both or neither")
     check_uri(args.catalog)
     check_listen(args.host, args.port)
-    check_exposure(args.host, args.api_key, args.public)
+    check_exposure(args.host, args.api_key, args.public, oidc=args.oidc_config)
     moved = root_map(args.root_map)
     bounds = server_limits(args.limit)
     from bluebroker.server.run import serve  # after the checks: the server takes a while
@@ -275,7 +275,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     target = check_uri(args.catalog)
     shown = target.shown
     check_listen(args.host, args.port)
-    check_exposure(args.host, args.api_key, args.public)
+    check_exposure(args.host, args.api_key, args.public, oidc=args.oidc_config)
     data_dir = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     # The demo's own detector files stay readable wherever --data-dir puts them, and so do

@@ -89,22 +89,46 @@ class OIDCConfig:
                 f"unknown setting {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
         for need in ("issuer", "client_id"):
-            if not raw.get(need) or not isinstance(raw[need], str):
+            if not raw.get(need):
                 raise OIDCConfigError(f"'{need}' is missing; it comes from the provider")
         values = dict(raw)
+        for name in (
+            "issuer",
+            "client_id",
+            "client_secret",
+            "provider",
+            "username_claim",
+            "groups_claim",
+            "public_url",
+            "secret",
+        ):
+            if name in values and values[name] is not None:
+                if not isinstance(values[name], str | int | float) or isinstance(
+                    values[name], bool
+                ):
+                    raise OIDCConfigError(f"'{name}' must be a single value")
+                values[name] = str(values[name])
         if not str(values["issuer"]).startswith(("https://", "http://")):
             raise OIDCConfigError("'issuer' must be the provider's http(s) URL")
         for name in ("scopes", "admins"):
             if name in values:
-                item = values[name]
+                item = values[name] or ()
+                if not isinstance(item, str | list | tuple):
+                    raise OIDCConfigError(f"'{name}' must be a list")
                 values[name] = tuple(item.split() if isinstance(item, str) else map(str, item))
         if "openid" not in values.get("scopes", ("openid",)):
             raise OIDCConfigError("'scopes' must include openid")
         for name in ("access_token_lifetime", "session_lifetime", "device_code_lifetime"):
             if name in values:
                 values[name] = _seconds(values[name], name)
-        if "device_poll_interval" in values:
-            values["device_poll_interval"] = float(values["device_poll_interval"])
+        for name in ("device_poll_interval", "timeout"):
+            if name in values:
+                try:
+                    values[name] = float(values[name])
+                except (TypeError, ValueError):
+                    raise OIDCConfigError(f"'{name}' must be a number of seconds") from None
+                if not 0 <= values[name] <= 600:
+                    raise OIDCConfigError(f"'{name}' must be between 0 and 600 seconds")
         if ":" in str(values.get("provider", "")):
             raise OIDCConfigError("'provider' is a short name without ':' (e.g. the site's)")
         if values.get("secret") is not None and len(str(values["secret"])) < 32:
@@ -121,7 +145,9 @@ class OIDCConfig:
         except OSError as err:
             raise OIDCConfigError(f"cannot read {path}: {err.strerror}") from None
         except yaml.YAMLError as err:
-            raise OIDCConfigError(f"{path} is not valid YAML: {err}") from None
+            where = getattr(err, "problem_mark", None)
+            line = f" (line {where.line + 1})" if where is not None else ""
+            raise OIDCConfigError(f"{path} is not valid YAML{line}") from None
         return cls.from_dict(raw or {})
 
 

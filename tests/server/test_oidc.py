@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
+import os
 import subprocess
 import sys
 import time
@@ -23,6 +23,7 @@ from bluebroker.server.auth import AuthSettings
 from bluebroker.server.oidc import CSRF_COOKIE, OIDC, SESSION_COOKIE, OIDCConfig
 from bluebroker.server.run import background_server
 from tests.ingest.kafka_workers import wait
+from tests.processes import Running, free_port, run, wait_until_answering
 
 TOKEN = "single-user-token-for-oidc-tests"
 ALICE = {"sub": "alice-0001", "preferred_username": "alice", "groups": ["bmm-staff", "p-101"]}
@@ -30,16 +31,10 @@ BOB = {"sub": "bob-0002", "preferred_username": "bob", "groups": ["p-202"]}
 SECRET = "a-test-signing-secret-of-at-least-32-characters"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory):
     """The OpenID provider, as its own process; ready when it serves its discovery document."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("oidc") / "provider.log"
     args = [sys.executable, "-m", "oidc_provider_mock", "--port", str(port)]
     for user in (ALICE, BOB):
@@ -414,3 +409,34 @@ def test_a_client_without_a_key_is_not_prompted_by_a_server_without_sign_in(
         pytest.raises(AuthenticationError, match="api_key"),
     ):
         Transport(f"{url}/api/v1").get_json("search/bmm/raw")
+
+
+def test_serve_with_an_oidc_config_may_listen_beyond_loopback(provider, tmp_path, monkeypatch):
+    """`bluebroker serve --oidc-config FILE`: the file's mistakes are one line before anything
+    serves, and with sign-in configured a bind to every interface is allowed."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    env = {k: v for k, v in os.environ.items() if k != "BLUEBROKER_API_KEY"}
+    port = free_port()
+    catalog = f"sqlite:///{tmp_path}/c.db"
+    everywhere = ("serve", "--host", "0.0.0.0", "--port", str(port), "--catalog", catalog)
+    refused = run(*everywhere, env=env)
+    assert refused.returncode == 2 and "--oidc-config FILE" in refused.stderr
+    config = tmp_path / "oidc.yml"
+    config.write_text(f"issuer: {provider}\nclient_id: bb\ncolour: blue\n")
+    wrong = run(*everywhere, "--oidc-config", str(config), env=env)
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "unknown setting colour" in wrong.stderr and len(wrong.stderr.splitlines()) == 1
+    config.write_text(
+        f"issuer: {provider}\nclient_id: bb\nclient_secret: s\nprovider: site\n"
+        "admins: [bob]\ngroups_claim: groups\naccess_token_lifetime: 10m\n"
+    )
+    server = Running(*everywhere, "--oidc-config", str(config), env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_answering(base)
+        _, me = _sign_in(base, BOB)
+        assert me.json()["id"] == "user:site:bob-0002" and "admin" in me.json()["scopes"]
+    finally:
+        server.interrupt()
+        server.finish()
+        server.close()
