@@ -177,3 +177,48 @@ def test_an_unreachable_database_is_said_in_the_configs_words(home):
         ValueError, match="cannot reach the MongoDB server of the config's metadatastore_db"
     ):
         databroker.Broker.named("gone")
+
+
+def test_the_local_catalog_is_kept_and_a_new_session_sees_new_runs(legacy_runs, home, RE):
+    """Runs added to MongoDB after a session are seen by the next one (a new process), which
+    opens the same kept catalog."""
+    import os
+    import subprocess
+    import sys
+
+    from bluesky import plans as bp
+    from ophyd.sim import det1
+
+    from .conftest import record_runs
+
+    db_ = legacy_runs["db"]
+    _write(
+        home / ".config" / "databroker" / "csx.yml",
+        f"sources:\n  csx:\n    driver: bluesky-mongo-normalized-catalog\n    args:\n"
+        f"      metadatastore_db: {db_.mds_uri}\n      asset_registry_db: {db_.assets_uri}\n",
+    )
+    session = (
+        "import databroker, json; db = databroker.Broker.named('csx');"
+        "print(json.dumps([h.start['uid'] for h in db()]))"
+    )
+
+    def new_session() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", session],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=dict(os.environ),
+            check=True,
+        )
+        import json
+
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first = new_session()
+    assert len(first) == 4
+    (added,) = record_runs(RE, db_.serializer(), [bp.count([det1], num=3)])
+    second = new_session()
+    assert second[0] == added[0][1]["uid"] and second[1:] == first  # newest first
+    cache = next((home / "cache").iterdir())
+    assert (cache / "catalog.db").exists()
