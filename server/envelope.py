@@ -40,10 +40,11 @@ def _table(columns: list[str], rows: int, schema: str) -> dict[str, Any]:
 
 
 def structure(
-    node: Node, base: str = "", rows: int | None = None, inline: bool = True
+    node: Node, base: str = "", rows: int | None = None, inline: bool = True, tiled: bool = False
 ) -> dict[str, Any]:
     """``inline=False`` leaves the contents of the containers above the runs out, as Tiled's
-    client needs (it reads inlined children of a catalog of runs as a list of runs)."""
+    client needs (it reads inlined children of a catalog of runs as a list of runs);
+    ``tiled`` gives a stream's data and timestamps as xarray datasets (see ``_dataset``)."""
     if isinstance(node, Catalog | Namespace):
         if not inline:
             return ContainerStructure(len(list(node))).to_json()
@@ -53,7 +54,10 @@ def structure(
         return {"count": len(children), "contents": children}
     if isinstance(node, Stream):  # data, timestamps and config come along (see below)
         rows = node.num_rows()
-        return {"count": 3, "contents": {key: resource(node[key], base, rows=rows) for key in node}}
+        contents = {key: resource(node[key], base, rows=rows, tiled=tiled) for key in node}
+        return {"count": 3, "contents": contents}
+    if isinstance(node, EventTable) and tiled:
+        return _dataset(node, base, rows)
     if isinstance(node, EventTable) and node.kind == "timestamps" and rows is not None:
         # listed in a stream: kept short (timestamps are float64 seconds)
         f64 = np.dtype("float64")
@@ -79,6 +83,21 @@ def structure(
     if isinstance(node, Container):
         return ContainerStructure(len(node)).to_json()
     return {}
+
+
+def _dataset(node: EventTable, base: str, rows: int | None) -> dict[str, Any]:
+    """A stream's data or timestamps as Tiled's client expects them from Databroker 2's
+    layout: an ``xarray_dataset`` container whose arrays are its variables (``time`` the
+    coordinate), so ``stream.read()`` gives an xarray.Dataset as it does there."""
+    contents = {}
+    for name, (child, info) in node.column_infos(rows).items():
+        item = resource(child, base, info=info, embedded=True)
+        attrs = item["attributes"]
+        role = "xarray_coord" if name == "time" else "xarray_data_var"
+        attrs["specs"] = [{"name": role, "version": None}]
+        attrs["metadata"] = {**attrs["metadata"], "attrs": {}}
+        contents[name] = item
+    return {"count": len(contents), "contents": contents}
 
 
 def data_sources(node: Node) -> list[dict[str, Any]]:
@@ -117,36 +136,50 @@ def resource(
     embedded: bool = False,
     rows: int | None = None,
     inline: bool = True,
+    tiled: bool = False,
 ) -> dict[str, Any]:
     """The JSON for one node; ``fields`` limits the attributes (None: all of them).
 
     ``info`` is an array's (shape, dtype, dims) when already known; ``embedded`` leaves out
     what costs a query per node (data_sources), for nodes listed inside their parent;
-    ``inline=False`` gives Tiled's client the containers above the runs without contents.
+    ``inline=False`` gives Tiled's client the containers above the runs without contents,
+    and ``tiled`` the shapes it needs where ours differ (a stream's tables as datasets).
     """
     wanted = ATTRIBUTES if fields is None else fields
+    dataset = tiled and isinstance(node, EventTable)
     attrs: dict[str, Any] = {}
     if "ancestors" in wanted:
         attrs["ancestors"] = list(node.path[:-1])
     if "structure_family" in wanted:
-        attrs["structure_family"] = node.structure_family
+        attrs["structure_family"] = "container" if dataset else node.structure_family
     if "specs" in wanted:
-        attrs["specs"] = [{"name": s, "version": SPEC_VERSIONS.get(s)} for s in node.specs]
+        specs = ["xarray_dataset"] if dataset else node.specs
+        attrs["specs"] = [{"name": s, "version": SPEC_VERSIONS.get(s)} for s in specs]
     if "metadata" in wanted:
-        attrs["metadata"] = node.metadata
+        attrs["metadata"] = {**node.metadata, "attrs": {}} if dataset else node.metadata
     if "structure" in wanted:
         attrs["structure"] = (
             ArrayStructure.from_array_info(*info).to_json()
             if info
-            else structure(node, base, rows, inline)
+            else structure(node, base, rows, inline, tiled)
         )
     if "sorting" in wanted and isinstance(node, RunCatalog):
         attrs["sorting"] = [{"key": k, "direction": d} for k, d in node.sort_keys]
+    if "sorting" in wanted and dataset:  # "_": as stored, which lets Tiled's client use
+        attrs["sorting"] = [{"key": "_", "direction": 1}]  # the inlined variables
     if "data_sources" in wanted and isinstance(node, ArrayNode) and not embedded:
         attrs["data_sources"] = data_sources(node)
+    out_links = links(node, base)
+    if dataset:  # its variables' columns in one Arrow table (Tiled's wide-table read)
+        path = "/".join(node.path)
+        out_links = {
+            "self": out_links["self"],
+            "search": f"{base}/search/{path}",
+            "full": f"{base}/container/full/{path}",
+        }
     return {
         "id": node.path[-1] if node.path else "",
         "attributes": attrs,
-        "links": links(node, base),
+        "links": out_links,
         "meta": None,
     }

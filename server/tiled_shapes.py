@@ -65,12 +65,21 @@ def _pandas_dtype(shape: tuple[int, ...], dtype: np.dtype) -> str:
 
 def arrow_schema(index: str, infos: dict[str, tuple[tuple[int, ...], np.dtype]]) -> str:
     """Tiled's ``arrow_schema``: the base64 Arrow IPC schema, data-URI prefixed, of a table
-    with ``index`` (int64) and the columns of ``infos`` (name -> (shape, dtype))."""
+    with ``index`` (int64) and the columns of ``infos`` (name -> (shape, dtype)). Cached by
+    layout (not by row count), so listing a stream costs it once per kind of stream."""
+    layout = tuple(
+        (name, tuple(shape[1:]), np.dtype(dt).str) for name, (shape, dt) in infos.items()
+    )
+    return _arrow_schema(index, layout)
+
+
+@lru_cache(maxsize=1024)
+def _arrow_schema(index: str, layout: tuple[tuple[str, tuple[int, ...], str], ...]) -> str:
     import pyarrow as pa
 
     fields = [pa.field(index, pa.int64())]
-    fields += [pa.field(name, _arrow_type(shape, dtype)) for name, (shape, dtype) in infos.items()]
-    described = tuple((name, _pandas_dtype(s, d)) for name, (s, d) in infos.items())
+    fields += [pa.field(name, _arrow_type((0, *row), np.dtype(dt))) for name, row, dt in layout]
+    described = tuple((name, _pandas_dtype((0, *row), np.dtype(dt))) for name, row, dt in layout)
     schema = pa.schema(fields, metadata={b"pandas": _pandas_metadata(index, described)})
     return ARROW_SCHEMA_PREFIX + base64.b64encode(schema.serialize().to_pybytes()).decode()
 

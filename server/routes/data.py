@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from bluebroker import formats
 from bluebroker.catalog import ArrayNode, Node, Run, Stream, TableNode
+from bluebroker.catalog.tables import EventTable
 from bluebroker.slicing import parse_index, result_shape
 from bluebroker.structures import block_chunks
 
@@ -189,9 +190,30 @@ def table_partition(request: Request, path: str, partition: int = Query(...)) ->
     return _send_table(request, node)
 
 
+def _dataset_variables(request: Request, node: EventTable) -> Response:
+    """A stream's data or timestamps read as Tiled's client reads an xarray dataset: the
+    variables named in ``field=`` as one Arrow table (seq_num the pandas index)."""
+    fields = request.query_params.getlist("field") or None
+    unknown = [f for f in fields or [] if f not in node.columns]
+    if unknown:
+        raise ApiError(400, f"no variables {unknown[:5]!r:.200} here; variables: {node.columns}")
+    media = choose(request, [formats.ARROW], formats.ARROW)
+    _check_size(request, _table_bytes(node, fields), "ask for fewer variables (field=...)")
+    return data_response(
+        request, with_pandas_index(encode_arrays(node.read_arrays(fields))), media, node
+    )
+
+
 @router.get("/api/v1/container/full/{path:path}", summary="A stream or run as one file")
 def container_full(request: Request, path: str) -> Response:
     node = node_at(request, path)
+    if isinstance(node, EventTable):  # a stream's table, seen by Tiled's client as a dataset
+        explicit = request.query_params.get("format")
+        if request.query_params.getlist("field") or (
+            explicit and formats.resolve(explicit) == formats.ARROW
+        ):
+            return _dataset_variables(request, node)  # its wide-table read of variables
+        return _send_table(request, node)  # its exports (format=csv...): the table's formats
     streams = [node] if isinstance(node, Stream) else []
     if isinstance(node, Run):
         streams = list(node.values())

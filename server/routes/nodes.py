@@ -54,7 +54,10 @@ def _fields_param(request: Request) -> tuple[str, ...] | None:
 @router.get("/api/v1/metadata/{path:path}", summary="A node: metadata, structure, links")
 def metadata(request: Request, path: str, fields: str | None = None) -> Response:
     node = node_at(request, path)
-    item = resource(node, api_base(request), _fields_param(request), inline=_inline(request))
+    tiled = tiled_client(request)
+    item = resource(
+        node, api_base(request), _fields_param(request), inline=_inline(request), tiled=tiled
+    )
     return metadata_response(request, {"data": item})
 
 
@@ -114,7 +117,7 @@ def search(
         []
         if counting
         else [
-            resource(child, base, wanted, inline=inline)
+            resource(child, base, wanted, inline=inline, tiled=tiled_client(request))
             for _, child in node.items_range(offset, limit)
         ]
     )

@@ -112,6 +112,24 @@ def test_our_client_keeps_inlined_contents(tiled_url):
     assert bad.status_code == 400 and "max_depth" in bad.json()["detail"]
 
 
+def test_stream_tables_as_datasets_for_tiled_only(tiled_url, beamline):
+    """A stream's data is a table for our client and an xarray dataset for Tiled's, whose
+    wide-table read takes named variables and refuses unknown ones with a 400."""
+    uid = next(iter(starts(beamline)))
+    url = f"{tiled_url}/api/v1/metadata/bmm/raw/{uid}/primary/data"
+    ours = httpx.get(url).json()["data"]["attributes"]
+    assert ours["structure_family"] == "table" and ours["specs"] == []
+    tiled_ua = {"User-Agent": "python-tiled/0.2.20"}
+    theirs = httpx.get(url, headers=tiled_ua).json()["data"]
+    assert theirs["attributes"]["structure_family"] == "container"
+    assert theirs["attributes"]["specs"] == [{"name": "xarray_dataset", "version": None}]
+    time_spec = theirs["attributes"]["structure"]["contents"]["time"]["attributes"]["specs"]
+    assert time_spec == [{"name": "xarray_coord", "version": None}]
+    full = theirs["links"]["full"]
+    bad = httpx.get(full, params={"format": "arrow", "field": ["det1", "nope"]})
+    assert bad.status_code == 400 and "nope" in bad.json()["detail"]
+
+
 def test_paging_through_thousands_of_runs(catalog):
     """2,500 runs: len(), iteration page by page, the newest and a run deep in the middle."""
     from bluebroker.ingest import CatalogWriter

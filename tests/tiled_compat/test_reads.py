@@ -1,6 +1,7 @@
 """Reading data with Tiled's client: array slices and blocks (an HDF5 area detector and a
-streaming detector too), tables whole and by columns, streams, exports through format=,
-run.documents(), data_sources() of external arrays, and the dask structure clients."""
+streaming detector too), streams as xarray datasets whole and by variables, configuration
+tables, exports through format=, run.documents(), data_sources() of external arrays, and the
+dask structure clients."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import event_model
 import numpy as np
 import pandas as pd
 import pytest
+import xarray
 from tiled.client import from_uri
 
 from .conftest import events, plain, starts
@@ -21,28 +23,31 @@ def _runs(tiled, beamline):
     return [raw[uid] for uid in uids], [beamline[uid] for uid in uids]
 
 
-def test_array_slices_and_tables(tiled, beamline):
+def test_array_slices_and_streams(tiled, beamline):
+    """A stream's data and timestamps are xarray datasets, as in Databroker 2's layout (and
+    in Tiled's .v2 view of TiledWriter's runs): stream.read() is an xarray.Dataset."""
     (scan, *_), (docs, *_) = _runs(tiled, beamline)
     evs = events(docs)
     det1 = np.array([e["data"]["det1"] for e in evs])
     data = scan["primary"]["data"]
+    assert set(data) == {"time", "det1", "det2", "motor", "motor_setpoint"}
     got = data["det1"][:5]
     assert isinstance(got, np.ndarray) and got.dtype == np.float64
     np.testing.assert_array_equal(got, det1[:5])
     np.testing.assert_array_equal(data["motor"].read(), [e["data"]["motor"] for e in evs])
-    table = data.read()
-    assert table.index.name == "seq_num"  # as Tiled's tables: the index, from pandas metadata
-    assert list(table.index) == [e["seq_num"] for e in evs]
-    assert list(table.columns) == ["time", "det1", "det2", "motor", "motor_setpoint"]
-    np.testing.assert_array_equal(table["det2"], [e["data"]["det2"] for e in evs])
-    np.testing.assert_array_equal(table["time"], [e["time"] for e in evs])
+    ds = data.read()
+    assert isinstance(ds, xarray.Dataset)
+    assert list(ds.coords) == ["time"] and set(ds.data_vars) == set(data) - {"time"}
+    np.testing.assert_array_equal(ds["time"], [e["time"] for e in evs])
+    np.testing.assert_array_equal(ds["det2"], [e["data"]["det2"] for e in evs])
+    assert ds["det2"].dims == ("time",)
     two = data.read(["det1", "motor"])
-    assert list(two.columns) == ["det1", "motor"] and two.index.name == "seq_num"
-    pd.testing.assert_frame_equal(scan["primary"].read(), table)  # stream.read() is data's
+    assert set(two.data_vars) == {"det1", "motor"}
+    xarray.testing.assert_identical(scan["primary"].read(), ds)  # stream.read() is data's
     stamps = scan["primary"]["timestamps"].read()
     np.testing.assert_array_equal(stamps["det1"], [e["timestamps"]["det1"] for e in evs])
     base = scan["baseline"].read()
-    assert len(base) == 2 and "motor1" in base.columns
+    assert base.sizes["time"] == 2 and "motor1" in base.data_vars
     assert set(scan["primary"]["config"]) == {"det1", "det2", "motor"}
     config = scan["primary"]["config"]["det1"].read()
     descriptor = next(d for n, d in docs if n == "descriptor" and d["name"] == "primary")
@@ -63,9 +68,11 @@ def test_images_and_blocks(tiled, beamline):
     assert scam[:].dtype == np.float32
     wave = runs[3]["primary"]["data"]["wave"]
     np.testing.assert_array_equal(wave[:], np.tile(np.linspace(0, 1, 7), (2, 1)))
-    # A whole-table read leaves the detector-file column out (read it as the array above:
-    # Tiled's client reads tables through dask, which turns cells holding arrays into text).
-    assert "cam" not in runs[1]["primary"]["data"].read().columns
+    # in the stream's dataset, the images are a variable along time like the others
+    ds = runs[1]["primary"].read()
+    assert ds["cam"].dims[0] == "time" and ds["cam"].dtype == frames["cam"].dtype
+    np.testing.assert_array_equal(ds["cam"], frames["cam"])
+    np.testing.assert_array_equal(runs[1]["primary"].read(["cam"])["cam"], frames["cam"])
 
 
 def test_data_sources_of_external_arrays(tiled, beamline):
@@ -104,30 +111,33 @@ def test_documents(tiled, beamline):
 
 
 def test_exports(tiled, beamline, tmp_path):
-    (scan, *_), _ = _runs(tiled, beamline)
+    (scan, *_), (docs, *_) = _runs(tiled, beamline)
+    evs = events(docs)
     data = scan["primary"]["data"]
-    table = data.read()
     buffer = io.BytesIO()
     data.export(buffer, format="csv")
     csv = pd.read_csv(io.BytesIO(buffer.getvalue()), index_col="seq_num")
-    np.testing.assert_allclose(csv["det1"], table["det1"])
+    np.testing.assert_allclose(csv["det1"], [e["data"]["det1"] for e in evs])
+    assert list(csv.index) == [e["seq_num"] for e in evs]
     data.export(tmp_path / "t.parquet", format="parquet")
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), table)
+    frame = pd.read_parquet(tmp_path / "t.parquet")
+    np.testing.assert_array_equal(frame["motor"], [e["data"]["motor"] for e in evs])
     buffer = io.BytesIO()
     data["det1"].export(buffer, format="json")
-    assert np.allclose(pd.read_json(io.BytesIO(buffer.getvalue()), typ="series"), table["det1"])
+    got = pd.read_json(io.BytesIO(buffer.getvalue()), typ="series")
+    np.testing.assert_allclose(got, [e["data"]["det1"] for e in evs])
 
 
 def test_dask_structure_clients(tiled_url, beamline):
     import dask.array
-    import dask.dataframe
 
     uid = list(starts(beamline))[1]
     run = from_uri(tiled_url, structure_clients="dask")["bmm"]["raw"][uid]
     cam = run["primary"]["data"]["cam"].read()
     assert isinstance(cam, dask.array.Array)
     np.testing.assert_array_equal(cam.compute(), beamline["frames"]["cam"])
-    table = run["primary"]["data"].read()
-    assert isinstance(table, dask.dataframe.DataFrame)
+    ds = run["primary"].read()
+    assert isinstance(ds["det1"].data, dask.array.Array)  # lazy until computed
     det1 = [e["data"]["det1"] for e in events(beamline[uid])]
-    np.testing.assert_array_equal(table.compute()["det1"], det1)
+    np.testing.assert_array_equal(ds["det1"].compute(), det1)
+    np.testing.assert_array_equal(ds["cam"].compute(), beamline["frames"]["cam"])
