@@ -228,7 +228,9 @@ class OIDC:
         try:
             registry.validate(token.claims)
         except JoseError as err:
-            raise ApiError(400, f"the provider's ID token was refused ({err.error})") from None
+            raise ApiError(
+                400, f"the provider's ID token was refused ({err.description})"
+            ) from None
         return token.claims
 
     # -- who the claims make ---------------------------------------------------------------

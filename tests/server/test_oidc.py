@@ -440,3 +440,52 @@ def test_serve_with_an_oidc_config_may_listen_beyond_loopback(provider, tmp_path
         server.interrupt()
         server.finish()
         server.close()
+
+
+def test_id_tokens_are_checked_for_nonce_audience_issuer_and_signature(catalog, provider):
+    """A real ID token from the provider (its code flow driven by hand, nonce n-1) passes only
+    with its own nonce, audience, issuer and an untouched signature."""
+    from bluebroker.server.errors import ApiError
+
+    meta = httpx.get(f"{provider}/.well-known/openid-configuration").json()
+    redirect = "http://127.0.0.1:1/cb"
+    form = httpx.post(
+        meta["authorization_endpoint"],
+        params={
+            "response_type": "code",
+            "client_id": "bluebroker-tests",
+            "redirect_uri": redirect,
+            "scope": "openid profile",
+            "state": "s",
+            "nonce": "n-1",
+        },
+        data={"sub": ALICE["sub"]},
+    )
+    code = httpx.URL(form.headers["location"]).params["code"]
+    tokens = httpx.post(
+        meta["token_endpoint"],
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect},
+        auth=("bluebroker-tests", "client-secret"),
+    ).json()
+    id_token = tokens["id_token"]
+    oidc = OIDC.from_engine(_config(provider), catalog.engine)
+    claims = oidc.verify_id_token(id_token, "n-1")
+    assert claims["sub"] == ALICE["sub"] and oidc.groups_of(claims) == ("bmm-staff", "p-101")
+    with pytest.raises(ApiError, match="nonce"):
+        oidc.verify_id_token(id_token, "n-2")
+    other = OIDC.from_engine(_config(provider, client_id="someone-else"), catalog.engine)
+    with pytest.raises(ApiError, match="aud"):
+        other.verify_id_token(id_token, "n-1")
+    head, _, signature = id_token.split(".")
+    forged = _b64({**claims, "sub": BOB["sub"]})
+    with pytest.raises(ApiError, match="signed"):
+        oidc.verify_id_token(f"{head}.{forged}.{signature}", "n-1")
+    with pytest.raises(ApiError, match="signed"):
+        oidc.verify_id_token(f"{_b64({'alg': 'none'})}.{forged}.", "n-1")
+    # a token that another issuer name signed (the provider as 127.0.0.1, configured as
+    # localhost) is refused
+    elsewhere = OIDC.from_engine(
+        _config(provider.replace("127.0.0.1", "localhost")), catalog.engine
+    )
+    with pytest.raises(ApiError, match="'iss'"):
+        elsewhere.verify_id_token(id_token, "n-1")
