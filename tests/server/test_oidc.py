@@ -15,6 +15,7 @@ import time
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
@@ -136,6 +137,14 @@ def test_browser_code_flow_gives_a_session_cookie_with_csrf(catalog, provider, u
         assert out.status_code == 200 and out.json() == {"revoked": 1}
         again = httpx.get(f"{api}/search/bmm/raw", cookies={SESSION_COOKIE: stolen})
         assert again.status_code == 401
+    assert stolen not in _stored(catalog)  # the database holds hashes only
+
+
+def _stored(catalog) -> str:
+    """Everything the sign-in tables hold, as text."""
+    tables = ("bluebroker_sessions", "bluebroker_logins", "bluebroker_device_codes")
+    with catalog.engine.connect() as conn:
+        return repr([conn.execute(sa.text(f"SELECT * FROM {t}")).all() for t in tables])
 
 
 def test_two_users_get_their_own_principal_and_admins_come_from_the_config(catalog, provider):
@@ -257,6 +266,8 @@ def test_device_code_gives_access_and_refresh_tokens_that_rotate(catalog, provid
             ).status_code
             == 401
         )
+    stored = _stored(catalog)
+    assert tokens["refresh_token"] not in stored and fresh["refresh_token"] not in stored
 
 
 def test_access_tokens_expire_and_logout_revokes_them(catalog, provider):
