@@ -227,6 +227,8 @@ class OIDC:
         )
         try:
             registry.validate(token.claims)
+            if not isinstance(token.claims["sub"], str) or not 0 < len(token.claims["sub"]) <= 255:
+                raise ApiError(400, "the provider's ID token has no usable subject (sub)")
         except JoseError as err:
             raise ApiError(
                 400, f"the provider's ID token was refused ({err.description})"

@@ -271,14 +271,18 @@ class SessionStore:
             row = conn.execute(sa.select(sessions).where(sessions.c.refresh_hash == digest(new)))
             return _session(row.one()), new
 
-    def revoke(self, session_id: str) -> int:
+    def revoke(self, session_id: str, principal: str | None = None) -> int:
+        """Revoke a session (only ``principal``'s unless None); how many were revoked."""
         self._tables()
+        query = (
+            sa.update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.revoked.is_(None))
+            .values(revoked=time.time())
+        )
+        if principal is not None:
+            query = query.where(sessions.c.principal == principal)
         with self.engine.begin() as conn:
-            return conn.execute(
-                sa.update(sessions)
-                .where(sessions.c.id == session_id, sessions.c.revoked.is_(None))
-                .values(revoked=time.time())
-            ).rowcount
+            return conn.execute(query).rowcount
 
     def revoke_refresh(self, refresh_token: str) -> str | None:
         """Revoke the session holding ``refresh_token``; its id, or None."""

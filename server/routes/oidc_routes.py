@@ -33,6 +33,7 @@ from ..auth import authenticate, settings
 from ..deps import json_response
 from ..errors import ApiError
 from ..oidc import CSRF_COOKIE, OIDC, SESSION_COOKIE
+from ..principals import ADMIN, Principal
 from ..sessions import Session, normal_user_code
 
 router = APIRouter()
@@ -340,3 +341,28 @@ def device_token(request: Request, body: PollBody) -> Response:
             headers={"Cache-Control": "no-store"},
         )
     return _tokens(oidc, found, oidc.store.issue_refresh(found.id))
+
+
+def _signed_in(request: Request) -> tuple[OIDC, Principal]:
+    oidc = _oidc(request, "session requests")
+    caller = authenticate(request)
+    if caller.kind == "anonymous":
+        raise ApiError(401, "sign in first: anonymous callers have no sessions")
+    return oidc, caller
+
+
+@router.get(f"{AUTH}/sessions", summary="Live sign-in sessions (one's own; admins: all=true)")
+def list_sessions(request: Request, all: bool = Query(False)) -> Response:
+    oidc, caller = _signed_in(request)
+    if all and not caller.has(ADMIN):
+        raise ApiError(403, "only admins list everyone's sessions")
+    return json_response({"sessions": oidc.store.list(None if all else caller.id)})
+
+
+@router.delete(f"{AUTH}/sessions", summary="Revoke a sign-in session (one's own; admins: any)")
+def revoke_session(request: Request, id: str = Query(..., min_length=1, max_length=64)) -> Response:
+    oidc, caller = _signed_in(request)
+    n = oidc.store.revoke(id, None if caller.has(ADMIN) else caller.id)
+    if n == 0:
+        raise ApiError(404, "no live session of yours has that id (see GET /api/v1/auth/sessions)")
+    return json_response({"revoked": n})

@@ -500,3 +500,51 @@ def test_id_tokens_are_checked_for_nonce_audience_issuer_and_signature(catalog, 
     )
     with pytest.raises(ApiError, match="'iss'"):
         elsewhere.verify_id_token(id_token, "n-1")
+
+
+def test_sessions_are_listed_and_revoked_by_their_owner_or_an_admin(catalog, provider):
+    with _serve(catalog, provider) as url:
+        api = f"{url}/api/v1"
+        alice, _ = _sign_in(url, ALICE)
+        bob, _ = _sign_in(url, BOB)  # an admin (the config's admins)
+        device = _device_tokens(url, ALICE)
+        mine = alice.get(f"{api}/auth/sessions").json()["sessions"]
+        assert sorted(s["kind"] for s in mine) == ["browser", "device"]
+        assert {s["principal"] for s in mine} == {"user:testidp:alice-0001"}
+        assert alice.get(f"{api}/auth/sessions", params={"all": "true"}).status_code == 403
+        everyone = bob.get(f"{api}/auth/sessions", params={"all": "true"}).json()["sessions"]
+        assert len(everyone) == 3
+        bobs = next(s["id"] for s in everyone if s["principal"].endswith("bob-0002"))
+        # Alice cannot end Bob's session (nor learn that it exists)
+        csrf = {"X-CSRF-Token": alice.cookies[CSRF_COOKIE]}
+        other = alice.delete(f"{api}/auth/sessions", params={"id": bobs}, headers=csrf)
+        assert other.status_code == 404
+        # Bob, an admin, ends Alice's browser session; by cookie that needs the CSRF token
+        browser_session = next(s["id"] for s in mine if s["kind"] == "browser")
+        assert bob.delete(f"{api}/auth/sessions", params={"id": browser_session}).status_code == 403
+        ended = bob.delete(
+            f"{api}/auth/sessions",
+            params={"id": browser_session},
+            headers={"X-CSRF-Token": bob.cookies[CSRF_COOKIE]},
+        )
+        assert ended.json() == {"revoked": 1}
+        assert alice.get(f"{api}/auth/whoami").status_code == 401
+        # her device session lives on
+        bearer = {"Authorization": f"Bearer {device['access_token']}"}
+        assert httpx.get(f"{api}/auth/whoami", headers=bearer).status_code == 200
+
+
+def test_a_websocket_signed_in_by_cookie_must_come_from_this_site(catalog, provider, uid):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with _serve(catalog, provider) as url:
+        browser, _ = _sign_in(url, ALICE)
+        cookie = f"{SESSION_COOKIE}={browser.cookies[SESSION_COOKIE]}"
+        ws = url.replace("http://", "ws://") + "/api/v1/stream/single/bmm/raw?start=1"
+        with connect(ws, additional_headers={"Cookie": cookie, "Origin": url}) as live:
+            assert json.loads(live.recv(timeout=10))["sequence"] >= 4
+        evil = {"Cookie": cookie, "Origin": "https://evil.example"}
+        with connect(ws, additional_headers=evil) as live, pytest.raises(ConnectionClosed) as err:
+            live.recv(timeout=10)
+        assert err.value.rcvd.code == 1008 and "this site" in err.value.rcvd.reason
