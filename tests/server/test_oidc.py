@@ -364,8 +364,11 @@ def test_the_python_client_signs_in_with_a_device_code_and_keeps_its_tokens(
     monkeypatch.setattr(auth_flow, "show_prompt", person)
     with _serve(catalog, provider, access_token_lifetime=2) as url:
         api = f"{url}/api/v1"
-        assert len(from_uri(url)["bmm"]["raw"]) == 4
+        raw = from_uri(url)["bmm"]["raw"]
+        assert len(raw) == 4
         assert len(shown) == 1
+        # live subscriptions (websockets) go signed in too
+        assert list(raw[uid].updates(start=1, timeout=10))
         cached = auth_flow.cache_file(api)
         assert cached.stat().st_mode & 0o777 == 0o600
         assert cached.parent.stat().st_mode & 0o777 == 0o700
@@ -548,3 +551,17 @@ def test_a_websocket_signed_in_by_cookie_must_come_from_this_site(catalog, provi
         with connect(ws, additional_headers=evil) as live, pytest.raises(ConnectionClosed) as err:
             live.recv(timeout=10)
         assert err.value.rcvd.code == 1008 and "this site" in err.value.rcvd.reason
+
+
+def test_behind_https_the_cookies_are_secure_and_links_use_the_public_url(catalog, provider):
+    public = "https://data.example.org"
+    with _serve(catalog, provider, public_url=public) as url:
+        start = httpx.get(f"{url}/api/v1/auth/login")
+        assert start.status_code == 302
+        location = httpx.URL(start.headers["location"])
+        assert location.params["redirect_uri"] == f"{public}/api/v1/auth/callback"
+        cookie = start.headers["set-cookie"]
+        assert cookie.startswith("bluebroker_login=") and "Secure" in cookie
+        assert "HttpOnly" in cookie and "Path=/api/v1/auth" in cookie
+        device = httpx.post(f"{url}/api/v1/auth/device_code").json()
+        assert device["verification_uri"] == f"{public}/api/v1/auth/device"
