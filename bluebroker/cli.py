@@ -261,6 +261,7 @@ def parser() -> argparse.ArgumentParser:
     )
 
     cli_auth.add_api_key_parser(sub, lambda q: _add_catalog(q, DEFAULT_URI))
+    cli_auth.add_login_parser(sub)  # login URL / logout URL (OpenID Connect)
 
     serve = sub.add_parser("serve", help="serve a catalog over HTTP")
     _add_server_options(serve, free_port=False)

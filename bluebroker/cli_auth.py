@@ -265,3 +265,47 @@ def cmd_api_key_revoke(args: argparse.Namespace) -> int:
         )
     print(f"revoked {n} key{'s' if n > 1 else ''}")
     return 0
+
+
+# -- bluebroker login / logout ------------------------------------------------------------
+
+
+def add_login_parser(sub) -> None:
+    """``bluebroker login URL`` and ``logout URL``: sign this user in to (out of) a server
+    that offers OpenID Connect, as ``tiled login`` does; Python sessions then use the tokens."""
+    login = sub.add_parser(
+        "login",
+        help="sign in to a server with your facility's login (prints a URL and a code)",
+        description="Sign in to a bluebroker server that offers OpenID Connect: open the "
+        "printed URL, check the code and sign in. The tokens are kept for this user in "
+        "~/.cache/bluebroker/tokens (0600), and from_uri(URL) uses them.",
+    )
+    login.add_argument("url", help="the server, e.g. https://data.example.org")
+    login.set_defaults(func=cmd_login)
+    logout = sub.add_parser("logout", help="end your session with a server, forget its tokens")
+    logout.add_argument("url", help="the server, e.g. https://data.example.org")
+    logout.set_defaults(func=cmd_logout)
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from bluebroker.client.auth_flow import SignInError, sign_in
+
+    try:
+        who = sign_in(args.url)
+    except (SignInError, ValueError) as err:
+        raise OperatorError(str(err)) from None
+    except OSError as err:
+        raise OperatorError(f"cannot reach {args.url}: {err}") from None
+    print(f"signed in to {args.url} as {who}")
+    return 0
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from bluebroker.client.auth_flow import sign_out
+
+    try:
+        ended = sign_out(args.url)
+    except ValueError as err:
+        raise OperatorError(str(err)) from None
+    print(f"signed out of {args.url}" if ended else f"no session with {args.url} was open here")
+    return 0

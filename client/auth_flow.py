@@ -246,11 +246,38 @@ def _detail(response: httpx.Response) -> str:
         return f"HTTP {response.status_code}"
 
 
+def _api(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http(s) URL such as https://data.example.org, got {url!r}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.partition('/api/v1')[0].rstrip('/')}/api/v1"
+
+
+def sign_in(url: str, prompt: Callable[[str, str], None] | None = None) -> str:
+    """Sign in to the server at ``url`` now (the device-code flow, unless cached tokens
+    still work) and return who the server says you are."""
+    api = _api(url)
+    auth = SignIn(api, prompt=prompt)
+    if auth._routes() is None:
+        raise SignInError(f"{api} offers no OpenID Connect sign-in; use an API key there")
+    tokens = auth._current() or auth._device_flow()
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    who = httpx.get(f"{api}/auth/whoami", headers=headers, timeout=auth.timeout)
+    if who.status_code == 401:  # revoked meanwhile: once more, from the start
+        with contextlib.suppress(OSError):
+            auth.path.unlink()
+        tokens = auth._device_flow()
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        who = httpx.get(f"{api}/auth/whoami", headers=headers, timeout=auth.timeout)
+    if who.status_code != 200:
+        raise SignInError(f"signed in, but the server says: {_detail(who)}")
+    return str(who.json().get("id"))
+
+
 def sign_out(url: str) -> bool:
     """End this user's session with the server at ``url`` and forget its tokens; whether a
     session was ended."""
-    parts = urlsplit(url)
-    api = f"{parts.scheme}://{parts.netloc}{parts.path.partition('/api/v1')[0].rstrip('/')}/api/v1"
+    api = _api(url)
     path = cache_file(api)
     tokens = read_tokens(path)
     with contextlib.suppress(OSError):

@@ -565,3 +565,38 @@ def test_behind_https_the_cookies_are_secure_and_links_use_the_public_url(catalo
         assert "HttpOnly" in cookie and "Path=/api/v1/auth" in cookie
         device = httpx.post(f"{url}/api/v1/auth/device_code").json()
         assert device["verification_uri"] == f"{public}/api/v1/auth/device"
+
+
+def test_bluebroker_login_and_logout_on_the_command_line(catalog, provider, tmp_path):
+    """`bluebroker login URL` prints a URL and a code, waits for the person, and leaves tokens
+    that Python sessions use; `bluebroker logout URL` ends the session."""
+    env = {k: v for k, v in os.environ.items() if k != "BLUEBROKER_API_KEY"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    with _serve(catalog, provider) as url:
+        login = Running("login", url, env=env)
+        try:
+            line = login.wait_for("To sign in, open ")
+            link = line.split(" open ")[1].split()[0]
+            code = line.rstrip(".\n").split()[-1]
+            browser = httpx.Client(follow_redirects=True)
+            assert code in browser.get(link).text
+            form = browser.get(f"{url}/api/v1/auth/login", params={"user_code": code})
+            assert "Signed in" in browser.post(str(form.url), data={"sub": BOB["sub"]}).text
+            status, lines = login.finish()
+        finally:
+            login.close()
+        assert status == 0, lines
+        assert f"signed in to {url} as user:testidp:bob-0002" in "".join(lines)
+        cached = json.loads(
+            next((tmp_path / "cache" / "bluebroker" / "tokens").glob("*.json")).read_text()
+        )
+        bearer = {"Authorization": f"Bearer {cached['access_token']}"}
+        assert httpx.get(f"{url}/api/v1/auth/whoami", headers=bearer).json()["name"] == "bob"
+        out = run("logout", url, env=env)
+        assert out.returncode == 0 and "signed out" in out.stdout
+        assert httpx.get(f"{url}/api/v1/auth/whoami", headers=bearer).status_code == 401
+        assert "no session" in run("logout", url, env=env).stdout
+    auth = AuthSettings(token=TOKEN, keys=ApiKeyStore(catalog.engine))
+    with background_server(catalog, auth=auth) as url:
+        refused = run("login", url, env=env)
+        assert refused.returncode == 2 and "offers no OpenID Connect sign-in" in refused.stderr
