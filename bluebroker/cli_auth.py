@@ -101,7 +101,7 @@ def auth_settings(args: argparse.Namespace, catalog: Catalog) -> AuthSettings:
     from bluebroker.server.api_keys import ApiKeyStore
     from bluebroker.server.auth import AuthSettings
 
-    token = args.api_key or secrets.token_urlsafe(24)
+    token = args.api_key or secrets.token_hex(24)  # word characters: Tiled's client sends it
     return AuthSettings(
         token=token,
         public=args.public,

@@ -115,7 +115,8 @@ class ApiKeyStore:
         if expires_in is not None and expires_in <= 0:
             raise ValueError("expires_in must be a positive number of seconds")
         self._tables()
-        secret = PREFIX + secrets.token_urlsafe(32)
+        # hex: Tiled's client sends only keys made of word characters (Apikey (\w+))
+        secret = PREFIX + secrets.token_hex(32)
         now = time.time()
         values = {
             "hash": _hash(secret),

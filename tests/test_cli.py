@@ -281,6 +281,7 @@ def test_every_option_has_help():
         "bluebroker demo",
         "bluebroker ingest file",
         "bluebroker ingest kafka",
+        "bluebroker ingest mongo",
         "bluebroker serve",
     ]
     done = run("serve", "--help")
