@@ -133,6 +133,7 @@ class SignIn(httpx.Auth):
         self.timeout = timeout
         self._offered: dict | bool | None = False  # False: not asked yet
         self._lock = threading.Lock()
+        self._device_lock = threading.Lock()
 
     # -- httpx's hook ----------------------------------------------------------------------
 
@@ -143,9 +144,20 @@ class SignIn(httpx.Auth):
         response = yield request
         if response.status_code != 401 or self._routes() is None:
             return
-        tokens = self._renewed(tokens) or self._device_flow()
+        tokens = self._renewed(tokens) or self._signed_in(tokens)
         self._use(request, tokens)
         yield request
+
+    def _signed_in(self, refused: dict | None) -> dict:
+        """One device flow at a time: threads that were refused together (a script and its
+        live subscription) take the tokens the first one got."""
+        with self._device_lock:
+            now = read_tokens(self.path)
+            if now is not None and (
+                refused is None or now["access_token"] != refused["access_token"]
+            ):
+                return now
+            return self._device_flow()
 
     def _use(self, request: httpx.Request, tokens: dict) -> None:
         value = f"Bearer {tokens['access_token']}"

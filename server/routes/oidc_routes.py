@@ -39,6 +39,33 @@ from ..sessions import Session, normal_user_code
 router = APIRouter()
 LOGIN_COOKIE = "bluebroker_login"
 AUTH = "/api/v1/auth"
+_ERROR = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["detail"],
+            "properties": {"detail": {"type": "string", "description": "what to fix"}},
+        }
+    }
+}
+_WHY = {
+    302: "On to the provider's sign-in page.",
+    303: "Signed in: back to `next`, with the session cookie.",
+    400: "A bad parameter, or a sign-in that cannot finish (the detail says why).",
+    401: "Not signed in, or the token is expired, revoked or already used.",
+    403: "A request by cookie without X-CSRF-Token, or a missing scope.",
+    404: "This server has no OpenID Connect sign-in, or no such session of yours.",
+    429: "Too many sign-in requests from this address; see Retry-After.",
+    502: "The sign-in provider cannot be reached, or answered wrongly.",
+}
+
+
+def _doc(*statuses: int) -> dict:
+    """The statuses a route answers with, for the published schema."""
+    return {
+        s: {"description": _WHY[s]} if s < 400 else {"description": _WHY[s], "content": _ERROR}
+        for s in statuses
+    }
 
 
 def _oidc(request: Request, what: str = "sign-in requests") -> OIDC:
@@ -93,7 +120,11 @@ def methods(request: Request) -> Response:
     )
 
 
-@router.get(f"{AUTH}/login", summary="Sign in through the OpenID Connect provider (a browser)")
+@router.get(
+    f"{AUTH}/login",
+    summary="Sign in through the OpenID Connect provider (a browser)",
+    responses=_doc(302, 400, 404, 429, 502),
+)
 def login(
     request: Request,
     next: str = Query("/", max_length=2000, description="a path on this server to return to"),
@@ -131,7 +162,12 @@ def login(
     return response
 
 
-@router.get(f"{AUTH}/callback", summary="Where the provider sends the browser back")
+@router.get(
+    f"{AUTH}/callback",
+    summary="Where the provider sends the browser back",
+    responses=_doc(303, 400, 404, 429, 502),
+    response_class=HTMLResponse,  # a device's approval page; a browser's is a redirect
+)
 def callback(
     request: Request,
     code: str | None = Query(None, max_length=4096),
@@ -244,7 +280,11 @@ def _tokens(oidc: OIDC, session: Session, refresh_token: str) -> Response:
     return response
 
 
-@router.post(f"{AUTH}/session/refresh", summary="A new access token for a refresh token")
+@router.post(
+    f"{AUTH}/session/refresh",
+    summary="A new access token for a refresh token",
+    responses=_doc(400, 401, 404, 429),
+)
 def refresh(request: Request, body: RefreshBody) -> Response:
     oidc = _oidc(request, "token refreshes")
     found = oidc.store.rotate(body.refresh_token)
@@ -260,7 +300,11 @@ class LogoutBody(BaseModel):
     refresh_token: str | None = Field(None, max_length=200)
 
 
-@router.post(f"{AUTH}/logout", summary="End this session (cookie, access token or refresh token)")
+@router.post(
+    f"{AUTH}/logout",
+    summary="End this session (cookie, access token or refresh token)",
+    responses=_doc(400, 401, 403, 404, 429),
+)
 def logout(request: Request, body: LogoutBody | None = None) -> Response:
     oidc = _oidc(request)
     revoked = 0
@@ -281,7 +325,11 @@ def logout(request: Request, body: LogoutBody | None = None) -> Response:
     return response
 
 
-@router.post(f"{AUTH}/device_code", summary="Start signing in a Python client or the CLI")
+@router.post(
+    f"{AUTH}/device_code",
+    summary="Start signing in a Python client or the CLI",
+    responses=_doc(404, 429),
+)
 def device_code(request: Request) -> Response:
     oidc = _oidc(request)
     code, user_code = oidc.store.start_device(oidc.config.device_code_lifetime)
@@ -298,7 +346,12 @@ def device_code(request: Request) -> Response:
     )
 
 
-@router.get(f"{AUTH}/device", summary="The page where a person approves a device's code")
+@router.get(
+    f"{AUTH}/device",
+    summary="The page where a person approves a device's code",
+    responses=_doc(404, 429),
+    response_class=HTMLResponse,
+)
 def device_page(request: Request, user_code: str = Query("", max_length=20)) -> Response:
     _oidc(request)
     shown = html.escape(normal_user_code(user_code) if user_code else "")
@@ -319,7 +372,11 @@ class PollBody(BaseModel):
     device_code: str = Field(..., min_length=1, max_length=200)
 
 
-@router.post(f"{AUTH}/device_code/token", summary="The device's tokens, once its person signed in")
+@router.post(
+    f"{AUTH}/device_code/token",
+    summary="The device's tokens, once its person signed in",
+    responses=_doc(400, 404, 429),
+)
 def device_token(request: Request, body: PollBody) -> Response:
     oidc = settings(request).oidc
     if oidc is None:
@@ -351,7 +408,11 @@ def _signed_in(request: Request) -> tuple[OIDC, Principal]:
     return oidc, caller
 
 
-@router.get(f"{AUTH}/sessions", summary="Live sign-in sessions (one's own; admins: all=true)")
+@router.get(
+    f"{AUTH}/sessions",
+    summary="Live sign-in sessions (one's own; admins: all=true)",
+    responses=_doc(400, 401, 403, 404, 429),
+)
 def list_sessions(request: Request, all: bool = Query(False)) -> Response:
     oidc, caller = _signed_in(request)
     if all and not caller.has(ADMIN):
@@ -359,7 +420,11 @@ def list_sessions(request: Request, all: bool = Query(False)) -> Response:
     return json_response({"sessions": oidc.store.list(None if all else caller.id)})
 
 
-@router.delete(f"{AUTH}/sessions", summary="Revoke a sign-in session (one's own; admins: any)")
+@router.delete(
+    f"{AUTH}/sessions",
+    summary="Revoke a sign-in session (one's own; admins: any)",
+    responses=_doc(400, 401, 403, 404, 429),
+)
 def revoke_session(request: Request, id: str = Query(..., min_length=1, max_length=64)) -> Response:
     oidc, caller = _signed_in(request)
     n = oidc.store.revoke(id, None if caller.has(ADMIN) else caller.id)

@@ -600,3 +600,11 @@ def test_bluebroker_login_and_logout_on_the_command_line(catalog, provider, tmp_
     with background_server(catalog, auth=auth) as url:
         refused = run("login", url, env=env)
         assert refused.returncode == 2 and "offers no OpenID Connect sign-in" in refused.stderr
+
+
+def test_a_provider_that_is_away_is_a_502_that_says_so(catalog):
+    away = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with _serve(catalog, away) as url:
+        got = httpx.get(f"{url}/api/v1/auth/login")
+        assert got.status_code == 502 and "cannot be reached" in got.json()["detail"]
+        assert httpx.get(f"{url}/api/v1/auth/methods").json()["oidc"]["provider"] == "testidp"
