@@ -106,6 +106,9 @@ TABLE = Route(
     TABLE_OK, DATA_ERRORS, (format_param(TABLE_FORMATS), COLUMN, FILL, DOWNLOAD), DISPOSITION
 )
 CONTAINER_FORMATS = [*STREAM_FORMATS, *(m for m in RUN_FORMATS if m not in STREAM_FORMATS)]
+# a stream's table at /container/full (Tiled's client reads tables as datasets there) is sent
+# in the table's formats
+CONTAINER_FORMATS += [m for m in TABLE_FORMATS if m not in CONTAINER_FORMATS]
 DOCUMENTS_OK = {
     **_files(DOCUMENT_FORMATS),
     formats.NDJSON: {"type": "string"},

@@ -51,7 +51,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "api_version": {"type": "integer"},
             "library_version": {"type": "string"},
             "formats": {"type": "object"},
-            "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
+            # Tiled's shape: structure family -> media type -> short names (?format=csv)
+            "aliases": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
             "queries": {"type": "array", "items": {"type": "string"}},
             "authentication": {"type": "object"},
             "links": LINKS,
