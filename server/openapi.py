@@ -131,6 +131,30 @@ PRINCIPAL = {
         "via": {"type": "string"},
     },
 }
+HTML_PAGE = {"text/html": {"type": "string"}}
+REVOKED = {"type": "object", "properties": {"revoked": {"type": "integer"}}}
+TOKENS = {
+    "type": "object",
+    "properties": {
+        "access_token": {"type": "string"},
+        "token_type": {"type": "string"},
+        "expires_in": {"type": "integer"},
+        "refresh_token": {"type": "string"},
+        "refresh_token_expires_in": {"type": "integer"},
+        "principal": {"type": "string"},
+    },
+}
+DEVICE = {
+    "type": "object",
+    "properties": {
+        "device_code": {"type": "string"},
+        "user_code": {"type": "string"},
+        "verification_uri": {"type": "string"},
+        "verification_uri_complete": {"type": "string"},
+        "expires_in": {"type": "integer"},
+        "interval": {"type": "number"},
+    },
+}
 API_KEY = {
     "type": "object",
     "properties": {
@@ -189,6 +213,26 @@ ROUTES: dict[tuple[str, str], Route] = {
         {formats.JSON: {"type": "object", "properties": {"revoked": {"type": "integer"}}}},
         (400, 403, 404, 429),
     ),
+    # OpenID Connect sign-in (server/routes/oidc_routes.py): these are reached before signing
+    # in (a server without sign-in answers them with a 404)
+    ("get", "/api/v1/auth/methods"): Route(
+        {formats.JSON: {"type": "object", "properties": {"oidc": {}}}}, public=True
+    ),
+    ("get", "/api/v1/auth/login"): Route({}, (400, 404, 429, 502), public=True),
+    ("get", "/api/v1/auth/callback"): Route(HTML_PAGE, (400, 404, 429, 502), public=True),
+    ("post", "/api/v1/auth/device_code"): Route({formats.JSON: DEVICE}, (404, 429), public=True),
+    ("get", "/api/v1/auth/device"): Route(HTML_PAGE, (404, 429), public=True),
+    ("post", "/api/v1/auth/device_code/token"): Route(
+        {formats.JSON: TOKENS}, (400, 404, 429), public=True
+    ),
+    # these answer a bad or spent credential with a 401 (and 403, 429 as every such route)
+    ("post", "/api/v1/auth/session/refresh"): Route({formats.JSON: TOKENS}, (400, 404)),
+    ("post", "/api/v1/auth/logout"): Route({formats.JSON: REVOKED}, (400, 404)),
+    ("get", "/api/v1/auth/sessions"): Route(
+        {formats.JSON: {"type": "object", "properties": {"sessions": {"type": "array"}}}},
+        (400, 404),
+    ),
+    ("delete", "/api/v1/auth/sessions"): Route({formats.JSON: REVOKED}, (400, 404)),
     ("get", "/api/v1/stream/single/{path}"): Route(
         {"text/event-stream": {"type": "string"}},
         NODE_ERRORS,
