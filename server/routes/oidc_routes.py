@@ -321,12 +321,20 @@ def device_code(request: Request) -> Response:
 )
 def device_page(request: Request, user_code: str = Query("", max_length=20)) -> Response:
     _oidc(request)
-    shown = html.escape(normal_user_code(user_code) if user_code else "")
+    code = normal_user_code(user_code) if user_code.strip() else ""
+    # The code is typed into a form that comes back here; going on to the provider is a
+    # link, not a form: CSP's form-action 'self' would stop a form's redirect elsewhere.
     form = (
-        f"<form method='get' action='{AUTH}/login'><label>Code "
-        f"<input name='user_code' value='{shown}' required autocomplete='off'></label> "
-        "<button type='submit'>Sign in</button></form>"
+        f"<form method='get' action='{AUTH}/device'><label>Code "
+        f"<input name='user_code' value='{html.escape(code)}' required autocomplete='off'>"
+        "</label> <button type='submit'>Check</button></form>"
     )
+    if len(code) == 9:
+        link = html.escape(f"{AUTH}/login?" + urlencode({"user_code": code}))
+        form = (
+            f"<p>Code: <strong>{html.escape(code)}</strong></p>"
+            f"<p><a id='sign-in' href='{link}'>Sign in to approve it</a></p>{form}"
+        )
     return _page(
         "Sign in a Python session",
         "Check that this code is the one your terminal or notebook shows, then sign in. "

@@ -7,8 +7,10 @@ flow itself (state, replayed codes, open redirects)."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -196,6 +198,14 @@ def test_the_flow_refuses_forged_state_replayed_codes_and_open_redirects(catalog
         assert denied.status_code == 400 and "access_denied" in denied.json()["detail"]
 
 
+def _approve(browser: httpx.Client, page: httpx.Response, user: dict) -> httpx.Response:
+    """On the device page: follow its sign-in link (a link, as a person clicks it), pick the
+    user at the provider, and come back."""
+    link = re.search(r"id='sign-in' href='([^']+)'", page.text).group(1)
+    form = browser.get(page.url.join(html.unescape(link)))
+    return browser.post(str(form.url), data={"sub": user["sub"]})
+
+
 def _device_tokens(url: str, user: dict) -> dict:
     """The device-code flow as a client runs it, with a person signing in in a browser."""
     api = f"{url}/api/v1"
@@ -208,8 +218,10 @@ def _device_tokens(url: str, user: dict) -> dict:
     browser = httpx.Client(follow_redirects=True)
     page = browser.get(start["verification_uri_complete"])
     assert start["user_code"] in page.text
-    form = browser.get(f"{api}/auth/login", params={"user_code": start["user_code"]})
-    done = browser.post(str(form.url), data={"sub": user["sub"]})
+    # a person who types the code in the page's form gets the same page, with the link
+    typed = browser.get(start["verification_uri"], params={"user_code": start["user_code"].lower()})
+    assert typed.text == page.text
+    done = _approve(browser, page, user)
     assert done.status_code == 200 and "Signed in" in done.text
     assert SESSION_COOKIE not in browser.cookies  # the tokens are the client's, not the page's
 
@@ -356,10 +368,7 @@ def test_the_python_client_signs_in_with_a_device_code_and_keeps_its_tokens(
         browser = httpx.Client(follow_redirects=True)
         page = browser.get(link)
         assert user_code in page.text
-        form = browser.get(
-            page.url.copy_with(path="/api/v1/auth/login"), params={"user_code": user_code}
-        )
-        assert "Signed in" in browser.post(str(form.url), data={"sub": ALICE["sub"]}).text
+        assert "Signed in" in _approve(browser, page, ALICE).text
 
     monkeypatch.setattr(auth_flow, "show_prompt", person)
     with _serve(catalog, provider, access_token_lifetime=2) as url:
@@ -579,9 +588,9 @@ def test_bluebroker_login_and_logout_on_the_command_line(catalog, provider, tmp_
             link = line.split(" open ")[1].split()[0]
             code = line.rstrip(".\n").split()[-1]
             browser = httpx.Client(follow_redirects=True)
-            assert code in browser.get(link).text
-            form = browser.get(f"{url}/api/v1/auth/login", params={"user_code": code})
-            assert "Signed in" in browser.post(str(form.url), data={"sub": BOB["sub"]}).text
+            page = browser.get(link)
+            assert code in page.text
+            assert "Signed in" in _approve(browser, page, BOB).text
             status, lines = login.finish()
         finally:
             login.close()
