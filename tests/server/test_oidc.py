@@ -31,6 +31,8 @@ from tests.processes import Running, free_port, run, wait_until_answering
 TOKEN = "single-user-token-for-oidc-tests"
 ALICE = {"sub": "alice-0001", "preferred_username": "alice", "groups": ["bmm-staff", "p-101"]}
 BOB = {"sub": "bob-0002", "preferred_username": "bob", "groups": ["p-202"]}
+CAROL = {"sub": "carol-0003", "preferred_username": "carol", "groups": ["pass-1"]}
+DAVE = {"sub": "dave-0004", "preferred_username": "dave", "groups": "pass-2 pass-7"}
 SECRET = "a-test-signing-secret-of-at-least-32-characters"
 
 
@@ -40,7 +42,7 @@ def provider(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("oidc") / "provider.log"
     args = [sys.executable, "-m", "oidc_provider_mock", "--port", str(port)]
-    for user in (ALICE, BOB):
+    for user in (ALICE, BOB, CAROL, DAVE):
         args += ["--user-claims", json.dumps(user)]
     with open(log, "wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
@@ -617,3 +619,34 @@ def test_a_provider_that_is_away_is_a_502_that_says_so(catalog):
         got = httpx.get(f"{url}/api/v1/auth/login")
         assert got.status_code == 502 and "cannot be reached" in got.json()["detail"]
         assert httpx.get(f"{url}/api/v1/auth/methods").json()["oidc"]["provider"] == "testidp"
+
+
+def test_groups_from_the_provider_decide_which_runs_each_user_reads(catalog, provider, RE):
+    """The access policy sees the provider's groups: Carol (pass-1, by browser) and Dave
+    (pass-2, by device code; his provider sends groups as one string) each find only their
+    proposal's runs, and the other's run is a 404."""
+    from bluesky import plans as bp
+    from ophyd.sim import det1
+
+    from bluebroker.ingest import CatalogWriter
+    from bluebroker.server.policy import AccessPolicy
+
+    token = RE.subscribe(CatalogWriter(catalog, "bmm/raw"))
+    uids = {s: list(RE(bp.count([det1]), data_session=s)) for s in ("pass-1", "pass-2")}
+    uids["pass-2"] += RE(bp.count([det1]), data_session="pass-2")
+    RE.unsubscribe(token)
+    policy = {"grants": [{"to": {"signed_in": True}, "runs": {"data_session": "{groups}"}}]}
+    oidc = OIDC.from_engine(_config(provider), catalog.engine)
+    auth = AuthSettings(token=TOKEN, oidc=oidc, policy=AccessPolicy.from_dict(policy))
+    with background_server(catalog, auth=auth) as url:
+        api = f"{url}/api/v1"
+        carol, me = _sign_in(url, CAROL)
+        assert me.json()["groups"] == ["pass-1"]
+        page = carol.get(f"{api}/search/bmm/raw").json()
+        assert page["meta"]["count"] == 1 and [d["id"] for d in page["data"]] == uids["pass-1"]
+        dave = {"Authorization": f"Bearer {_device_tokens(url, DAVE)['access_token']}"}
+        page = httpx.get(f"{api}/search/bmm/raw", headers=dave).json()
+        assert {d["id"] for d in page["data"]} == set(uids["pass-2"])
+        other = httpx.get(f"{api}/metadata/bmm/raw/{uids['pass-1'][0]}", headers=dave)
+        assert other.status_code == 404
+        assert carol.get(f"{api}/metadata/bmm/raw/{uids['pass-2'][0]}").status_code == 404
