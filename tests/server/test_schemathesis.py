@@ -30,6 +30,12 @@ PHASES = ["examples", "coverage", "fuzzing"]
 # A Server-Sent Events stream stays open for as long as the client listens: a fuzzer would
 # wait on each one until its timeout. tests/server/test_openapi.py checks that route.
 SSE = "/api/v1/stream/single/{path}"
+# OpenID Connect routes answer 200 only with a provider and a person signing in; they are
+# driven end to end in tests/server/test_oidc.py (this server has no provider: 404s)
+SIGN_IN = {
+    f"/api/v1/auth/{p}"
+    for p in ("login", "callback", "device", "device_code", "device_code/token", "sessions")
+} | {"/api/v1/auth/session/refresh", "/api/v1/auth/logout"}
 
 
 @schemathesis.serializer(formats.MSGPACK)
@@ -178,6 +184,8 @@ def test_api_conforms_to_its_schema(beamline, catalog):
     operations.pop(f"GET {SSE}")
     assert set(report.statuses) == set(operations)
     for label, statuses in report.statuses.items():
+        if label.split()[1] in SIGN_IN:  # no provider here: fuzzed for conformance alone
+            continue
         assert statuses[200] > 0, (label, statuses)
         takes_input = operations[label].get("parameters") or operations[label].get("requestBody")
         if takes_input:
