@@ -77,9 +77,7 @@ class DeadLetters:
         """
         futures = [self._send(message, reason, keep_value=True) for message, reason in items]
         self._flush()
-        too_large = [
-            i for i, future in enumerate(futures) if _is_too_large(_failure(future))
-        ]
+        too_large = [i for i, future in enumerate(futures) if _is_too_large(_failure(future))]
         for i in too_large:  # the broker refuses the value: dead-letter the message without it
             message, reason = items[i]
             futures[i] = self._send(message, reason, keep_value=False)
