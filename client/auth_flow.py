@@ -110,6 +110,16 @@ def _stamp(tokens: dict) -> dict:
     return tokens
 
 
+_SHOW = show_prompt
+
+
+def _watched() -> bool:
+    """Is someone there to read a sign-in prompt: a terminal, or a notebook?"""
+    if "ipykernel" in sys.modules:
+        return True
+    return any(getattr(f, "isatty", lambda: False)() for f in (sys.stdin, sys.stderr))
+
+
 class SignIn(httpx.Auth):
     """httpx authentication for one server: cached bearer tokens, refreshed when they
     expire, and the device-code flow when a 401 says sign-in is needed and offered.
@@ -144,7 +154,17 @@ class SignIn(httpx.Auth):
         response = yield request
         if response.status_code != 401 or self._routes() is None:
             return
-        tokens = self._renewed(tokens) or self._signed_in(tokens)
+        stale, tokens = tokens, self._renewed(tokens)
+        if tokens is None and self.prompt is None and show_prompt is _SHOW and not _watched():
+            # a script run by cron or a batch system: nobody would see the code, and it would
+            # wait a quarter of an hour for nothing
+            raise SignInError(
+                f"{self.api} needs a sign-in and nobody is at a terminal to do it: run "
+                f"`bluebroker login {self.api.removesuffix('/api/v1')}` in a terminal first (the "
+                "tokens are kept for later runs), or use an API key (api_key=... or "
+                "BLUEBROKER_API_KEY)"
+            )
+        tokens = tokens or self._signed_in(stale)
         self._use(request, tokens)
         yield request
 

@@ -650,3 +650,36 @@ def test_groups_from_the_provider_decide_which_runs_each_user_reads(catalog, pro
         other = httpx.get(f"{api}/metadata/bmm/raw/{uids['pass-1'][0]}", headers=dave)
         assert other.status_code == 404
         assert carol.get(f"{api}/metadata/bmm/raw/{uids['pass-2'][0]}").status_code == 404
+
+
+def test_a_script_with_nobody_at_a_terminal_is_told_to_log_in_first(
+    catalog, provider, monkeypatch, tmp_path
+):
+    """A cron job or batch script meeting a sign-in does not wait 15 minutes for a person who
+    is not there: it fails at once, naming `bluebroker login`; at a terminal it is asked."""
+    import io
+
+    from bluebroker.client import auth_flow
+    from bluebroker.client.auth_flow import SignInError
+    from bluebroker.client.transport import Transport
+
+    monkeypatch.delenv("BLUEBROKER_API_KEY")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    assert not auth_flow._watched()
+    with _serve(catalog, provider) as url, pytest.raises(SignInError, match="bluebroker login"):
+        Transport(f"{url}/api/v1").get_json("search/bmm/raw")
+    monkeypatch.setattr("sys.stderr", _Tty())
+    assert auth_flow._watched()
+
+
+class _Tty:
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
