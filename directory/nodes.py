@@ -111,9 +111,9 @@ class DirectoryContainer(_RowNode, Container):
             *(query.condition(qq, dialect) for qq in self.queries),
         ]
 
-    def _rows(self, offset: int = 0, limit: int | None = None) -> list[Any]:
+    def _rows(self, offset: int = 0, limit: int | None = None, names: bool = False) -> list[Any]:
         stmt = (
-            sa.select(nodes)
+            sa.select(nodes.c.name if names else nodes)
             .where(*self._where())
             .order_by(*query.order_by(self.sort_keys, self.source.catalog.dialect))
             .offset(offset)
@@ -133,7 +133,7 @@ class DirectoryContainer(_RowNode, Container):
         return iter(self.keys_range())
 
     def keys_range(self, offset: int = 0, limit: int | None = None) -> list[str]:
-        return [r.name for r in self._rows(offset, limit)]
+        return [r.name for r in self._rows(offset, limit, names=True)]
 
     def items_range(self, offset: int = 0, limit: int | None = None) -> list[tuple[str, Any]]:
         return [(r.name, make_node(self.source, r)) for r in self._rows(offset, limit)]
