@@ -125,6 +125,20 @@ def test_each_user_reads_only_their_runs_everywhere(catalog, sessions, monkeypat
                 heard.append(json.loads(conn.recv(timeout=10)))
         assert {m.get("uid") for m in heard} == {shown}
         assert hidden not in json.dumps(heard)
+        # Server-Sent Events, replaying the catalog's whole history: only Alice's runs
+        replayed = []
+        sse = f"{api}/stream/single/{path}"
+        params = {"start": 1, "api_key": keys["alice"]}
+        with httpx.stream("GET", sse, params=params, timeout=10) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    replayed.append(json.loads(line[6:]))
+                    last = replayed[-1]
+                    if last.get("type") == "run-stopped" and last.get("uid") == shown:
+                        break
+        told = {m["uid"] for m in replayed if "uid" in m}
+        assert told == mine | {shown}
+        assert not told & (set(uids["pass-2"]) | {hidden})
         # a subscription to another's run is refused as not found
         other_ws = ws.replace(path, f"{path}/{other}")
         with connect(other_ws) as conn, pytest.raises(Exception) as closed:
