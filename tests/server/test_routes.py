@@ -312,7 +312,7 @@ def test_errors_say_what_to_fix(api):
         (f"/table/full/bmm/raw/{uid}/primary/config/det1", {"fill": "false"}, 400, "applies to"),
         ("/search/bmm/raw", {"filter[bogus][condition][key]": '"x"'}, 400, "unknown query"),
         ("/search/bmm/raw", {"page[limit]": "-1"}, 400, "page[limit]"),
-        (f"/search/bmm/raw/{uid}", {"sort": "time"}, 400, "catalogs of runs and served folders can"),
+        (f"/search/bmm/raw/{uid}", {"sort": "time"}, 400, "and served folders can"),
         ("/nowhere", {}, 404, "/api/v1"),
     ]
     for route, params, status, words in cases:
