@@ -249,18 +249,9 @@ def condition(query: q.Query, dialect: str) -> sa.ColumnElement:
             return _fulltext(text, pg)
         case q.Regex(key=key, pattern=pattern, case_sensitive=case_sensitive):
             _check_regex(pattern)
-            text = JsonPath(key, dialect).text()
-            if pg:
-                return text.op("~" if case_sensitive else "~*")(pattern)
-            return sa.func.regexp(pattern if case_sensitive else "(?i)" + pattern, text)
+            return regex_match(JsonPath(key, dialect).text(), pattern, case_sensitive, pg)
         case q.TimeRange():
-            since, until = query.bounds()
-            parts = []
-            if since is not None:
-                parts.append(runs.c.time >= since)
-            if until is not None:
-                parts.append(runs.c.time < until)
-            return sa.and_(sa.true(), *parts)
+            return time_range(runs.c.time, query)
         case q.ScanID():
             return _scan_id(query)
         case q.PartialUID(partial_uids=prefixes):
@@ -286,3 +277,24 @@ def order_by(sort: list[tuple[str, int]], dialect: str) -> list[sa.ColumnElement
         last_direction = direction
     terms.append(runs.c.id.asc() if last_direction == 1 else runs.c.id.desc())
     return terms
+
+
+def regex_match(
+    text: sa.ColumnElement, pattern: str, case_sensitive: bool, pg: bool
+) -> sa.ColumnElement:
+    """``text`` matches ``pattern`` (checked with RE2 first): PostgreSQL's ``~``/``~*``, or
+    SQLite's ``regexp`` function (RE2, registered by the engine)."""
+    if pg:
+        return text.op("~" if case_sensitive else "~*")(pattern)
+    return sa.func.regexp(pattern if case_sensitive else "(?i)" + pattern, text)
+
+
+def time_range(column: sa.ColumnElement, query: q.TimeRange) -> sa.ColumnElement:
+    """``column`` (POSIX seconds) within the query's bounds: since inclusive, until not."""
+    since, until = query.bounds()
+    parts = []
+    if since is not None:
+        parts.append(column >= since)
+    if until is not None:
+        parts.append(column < until)
+    return sa.and_(sa.true(), *parts)

@@ -62,17 +62,9 @@ def condition(query: q.Query, dialect: str) -> sa.ColumnElement:
         case q.Regex(key=key, pattern=pattern, case_sensitive=case_sensitive):
             run_search._check_regex(pattern)
             text = MetadataPath(key, dialect).text()
-            if pg:
-                return text.op("~" if case_sensitive else "~*")(pattern)
-            return sa.func.regexp(pattern if case_sensitive else "(?i)" + pattern, text)
+            return run_search.regex_match(text, pattern, case_sensitive, pg)
         case q.TimeRange():
-            since, until = query.bounds()
-            parts = []
-            if since is not None:
-                parts.append(nodes.c.mtime >= since)
-            if until is not None:
-                parts.append(nodes.c.mtime < until)
-            return sa.and_(sa.true(), *parts)
+            return run_search.time_range(nodes.c.mtime, query)
     raise q.QueryError(
         f"{type(query).__name__} searches runs, not files; files are searched by metadata "
         "keys, full text and TimeRange (their modification time)"
