@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -130,9 +129,21 @@ class Broker:
             return self._slice(key)
         if isinstance(key, bool):
             raise TypeError("runs are looked up by uid, uid prefix, scan_id or negative index")
-        if isinstance(key, str):  # '-1' and '42' mean -1 and 42, as in 1.2.5
-            with contextlib.suppress(ValueError):
-                key = int(key)
+        if isinstance(key, str) and key.lstrip("-").isdigit():
+            # '-1' and '42' mean -1 and 42, as in 1.2.5; but an all-digit string is also a
+            # possible uid prefix ('47887557'), so it is one when no scan_id matches.
+            try:
+                return self[int(key)]
+            except (KeyError, IndexError):
+                if key.startswith("-"):
+                    raise
+            try:
+                return Header(self, self._catalog[key])
+            except KeyError:
+                raise KeyError(
+                    f"no run with scan_id {int(key)} and none whose uid starts with {key!r} "
+                    f"in {'/'.join(self._path)}"
+                ) from None
         if isinstance(key, int) and key < 0:
             try:
                 return Header(self, self._catalog.values()[key])

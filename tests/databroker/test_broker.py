@@ -42,6 +42,28 @@ def test_getitem_by_position_scan_id_uid_and_prefix(RE_db, db, recorder):
         db[:-1]
 
 
+def test_an_all_digit_uid_prefix_finds_its_run_when_no_scan_id_matches(RE, db):
+    """One uid in ~40 starts with eight decimal digits; '47887557' is then a uid prefix, not a
+    scan_id (a random uid made the test above fail once in CI)."""
+    digits_uid = "47887557-2401-48f4-974c-9017b6e9289c"
+    emitted = []
+    RE(bp.count([det1], num=1), lambda name, doc: emitted.append((name, dict(doc))), scan_id=3)
+    original = emitted[0][1]["uid"]
+    for name, doc in emitted:  # the same run, published under a uid made of digits
+        for key in ("uid", "run_start"):
+            if doc.get(key) == original:
+                doc[key] = digits_uid
+        db.insert(name, doc)
+    RE.subscribe(db.insert)
+    RE(bp.count([det1], num=1), scan_id=47887557)
+    by_scan_id = db[-1].uid
+    assert db["47887557"].uid == by_scan_id  # a scan_id that exists still wins, as in 1.2.5
+    assert db["4788755"].uid == digits_uid
+    assert db["3"].uid == digits_uid
+    with pytest.raises(KeyError, match="no run with scan_id 999 and none whose uid starts"):
+        db["999"]
+
+
 def test_ambiguous_prefix_is_a_value_error(db):
     for uid in ("abcdef-1", "abcdef-2"):
         db.insert("start", {"uid": uid, "time": time.time()})
