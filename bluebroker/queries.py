@@ -17,11 +17,13 @@ from typing import Any, ClassVar
 
 from .query_values import (
     INT64,
-    MAX_QUERIES,
     MAX_VALUES,
     QueryError,
     check_text,
     check_value,
+    parse_field,
+    parse_list,
+    parse_scan_id,
     to_timestamp,
     utc_iso,
     zone,
@@ -43,9 +45,7 @@ __all__ = [
     "Regex",
     "ScanID",
     "TimeRange",
-    "from_params",
     "normalize_key",
-    "to_params",
     "to_timestamp",
     "utc_iso",
 ]
@@ -95,35 +95,10 @@ class Query:
                 if f.default is dataclasses.MISSING:
                     raise QueryError(f"query {cls.name!r} needs the parameter {f.name!r}")
                 continue
-            kwargs[f.name] = _field(
+            kwargs[f.name] = parse_field(
                 f.name, params[f.name], f"query {cls.name!r} parameter {f.name!r}"
             )
         return cls(**kwargs)
-
-
-# Tiled's client sends the text fields of a query plain (``key=plan_name``) and JSON-encodes
-# only values; ours JSON-encodes everything (``key="plan_name"``). Both are accepted: a text
-# field is taken as JSON when it is a JSON string (or null), else as the text it is.
-TEXT_FIELDS = frozenset({"key", "text", "pattern", "operator", "timezone", "duplicates"})
-
-
-def _field(name: str, raw: str, what: str) -> Any:
-    if name in TEXT_FIELDS:
-        if raw == "null":  # ours, for a field left unset (TimeRange's timezone)
-            return None
-        if raw.startswith('"'):
-            value = _json(raw, what)
-            if isinstance(value, str):
-                return value
-        return raw
-    return _json(raw, what)
-
-
-def _json(raw: str, what: str) -> Any:
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
-        raise QueryError(f"{what} must be JSON (strings in quotes), got {raw!r:.80}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,8 +272,8 @@ class ScanID(Query):
         if unknown:
             raise QueryError(f"query 'scan_id' has no parameter {unknown[0]!r:.80}")
         return cls(
-            *_list_field(params, "scan_ids", _scan_id),
-            duplicates=_field("duplicates", params.get("duplicates", "latest"), "duplicates"),
+            *parse_list(params, "scan_ids", parse_scan_id),
+            duplicates=parse_field("duplicates", params.get("duplicates", "latest"), "duplicates"),
         )
 
 
@@ -328,27 +303,7 @@ class PartialUID(Query):
         unknown = sorted(set(params) - {"partial_uids"})
         if unknown:
             raise QueryError(f"query 'partial_uid' has no parameter {unknown[0]!r:.80}")
-        return cls(*_list_field(params, "partial_uids", str))
-
-
-def _scan_id(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise QueryError(f"scan ids must be whole numbers, got {text!r:.80}") from None
-
-
-def _list_field(params: Mapping[str, str], field: str, convert: Any) -> list:
-    """A JSON list (ours) or comma-separated values (Tiled's: ``scan_ids=3,4``)."""
-    if field not in params:
-        raise QueryError(f"parameter {field!r} is missing; give a JSON list or a,b,c")
-    raw = params[field]
-    if raw.lstrip().startswith(("[", '"')):
-        value = _json(raw, f"parameter {field!r}")
-        return value if isinstance(value, list) else [value]
-    if len(raw) > 64 * MAX_VALUES:
-        raise QueryError(f"parameter {field!r} is too long; give at most {MAX_VALUES} values")
-    return [convert(part.strip()) for part in raw.split(",")]
+        return cls(*parse_list(params, "partial_uids", str))
 
 
 QUERIES: dict[str, type[Query]] = {
@@ -408,58 +363,11 @@ class Key:
     __hash__ = None  # type: ignore[assignment]
 
 
-def to_params(queries: list[Query]) -> list[tuple[str, str]]:
-    """URL parameters for a chain of queries: ``filter[eq][condition][key]=...``.
+def __getattr__(name: str) -> Any:
+    """The URL codec lives in :mod:`bluebroker.query_params`; ``queries.to_params`` and
+    ``queries.from_params`` keep working for code written before it moved."""
+    if name in ("to_params", "from_params", "LOOKUPS"):
+        from . import query_params
 
-    Repeated queries of the same kind are sent as repeated parameters, position by position.
-    """
-    params = []
-    for q in queries:
-        for field, value in q.encode().items():
-            params.append((f"filter[{q.name}][condition][{field}]", value))
-    return params
-
-
-def from_params(params: list[tuple[str, str]]) -> list[Query]:
-    """Decode :func:`to_params` output; unknown query names raise :class:`QueryError`."""
-    grouped: dict[str, dict[str, list[str]]] = {}
-    for name, value in params:
-        if not name.startswith("filter["):
-            continue
-        try:
-            qname, rest = name[len("filter[") :].split("]", 1)
-            field = rest.split("[condition][", 1)[1].rstrip("]")
-        except (ValueError, IndexError) as err:
-            raise QueryError(
-                f"malformed filter parameter {name!r:.120}; "
-                "expected filter[<query>][condition][<field>]"
-            ) from err
-        if qname not in QUERIES and qname not in LOOKUPS:
-            known = ", ".join(sorted([*QUERIES, *LOOKUPS]))
-            raise QueryError(f"unknown query {qname!r:.80}; known: {known}")
-        grouped.setdefault(qname, {}).setdefault(field, []).append(value)
-    queries: list[Query] = []
-    for qname, fields in grouped.items():
-        count = max(len(v) for v in fields.values())
-        if len(queries) + count > MAX_QUERIES:
-            raise QueryError(f"at most {MAX_QUERIES} filters in one search; combine them ('in')")
-        for i in range(count):
-            one = {f: values[i] for f, values in fields.items() if i < len(values)}
-            decode = LOOKUPS[qname] if qname in LOOKUPS else QUERIES[qname].decode
-            queries.append(decode(one))
-    return queries
-
-
-def _lookup(params: Mapping[str, str]) -> Query:
-    """Tiled's ``lookup`` query (the child with this key among the results): the key of a
-    run is its start uid."""
-    unknown = sorted(set(params) - {"key"})
-    if unknown or "key" not in params:
-        raise QueryError("query 'lookup' takes one parameter, 'key' (a run's uid)")
-    key = _field("key", params["key"], "query 'lookup' parameter 'key'")
-    check_text(key, "a lookup key")
-    return Eq("start.uid", key)
-
-
-# Queries that Tiled's client sends and that are spelled with the ones above.
-LOOKUPS = {"lookup": _lookup}
+        return getattr(query_params, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,10 +1,13 @@
-"""Values inside queries: text, JSON values and times as a catalog can compare them, each
-refused with a :class:`QueryError` that says what is accepted. Queries arrive from anyone
+"""Values inside queries: text, JSON values and times as a catalog can compare them, and the
+URL parameters that carry them, each refused with a :class:`QueryError` that says what is
+accepted. Queries arrive from anyone
 through URL parameters, and each item becomes SQL evaluated on every run of a catalog, so
 what one query may hold is bounded here."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,3 +123,51 @@ def zone(name: Any) -> Any:
 def utc_iso(ts: float) -> str:
     """ISO-8601 UTC text for an epoch time, for summaries people read."""
     return datetime.fromtimestamp(ts, tz=UTC).isoformat()
+
+
+# Tiled's client sends the text fields of a query plain (``key=plan_name``) and JSON-encodes
+# only values; ours JSON-encodes everything (``key="plan_name"``). Both are accepted: a text
+# field is taken as JSON when it is a JSON string (or null), else as the text it is.
+TEXT_FIELDS = frozenset({"key", "text", "pattern", "operator", "timezone", "duplicates"})
+
+
+def parse_field(name: str, raw: str, what: str) -> Any:
+    """One query parameter as sent by our client (JSON) or by Tiled's (plain text fields)."""
+    if name in TEXT_FIELDS:
+        if raw == "null":  # ours, for a field left unset (TimeRange's timezone)
+            return None
+        if raw.startswith('"'):
+            value = parse_json(raw, what)
+            if isinstance(value, str):
+                return value
+        return raw
+    return parse_json(raw, what)
+
+
+def parse_json(raw: str, what: str) -> Any:
+    """JSON from a URL, or a QueryError naming the parameter (never a bare decode error)."""
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        raise QueryError(f"{what} must be JSON (strings in quotes), got {raw!r:.80}") from None
+
+
+def parse_scan_id(text: str) -> int:
+    """One of Tiled's comma-separated scan ids."""
+    try:
+        return int(text)
+    except ValueError:
+        raise QueryError(f"scan ids must be whole numbers, got {text!r:.80}") from None
+
+
+def parse_list(params: Mapping[str, str], field: str, convert: Any) -> list:
+    """A JSON list (ours) or comma-separated values (Tiled's: ``scan_ids=3,4``)."""
+    if field not in params:
+        raise QueryError(f"parameter {field!r} is missing; give a JSON list or a,b,c")
+    raw = params[field]
+    if raw.lstrip().startswith(("[", '"')):
+        value = parse_json(raw, f"parameter {field!r}")
+        return value if isinstance(value, list) else [value]
+    if len(raw) > 64 * MAX_VALUES:
+        raise QueryError(f"parameter {field!r} is too long; give at most {MAX_VALUES} values")
+    return [convert(part.strip()) for part in raw.split(",")]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from bluebroker.queries import Query, to_params
+from bluebroker.queries import Query
+from bluebroker.query_params import to_params
 
 from .base import BaseClient
 

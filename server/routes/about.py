@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from bluebroker import __version__, formats
-from bluebroker.queries import LOOKUPS, QUERIES
+from bluebroker.queries import QUERIES
+from bluebroker.query_params import LOOKUPS
 
 from ..deps import api_base, catalog, json_response
 from ..encoders import ARRAY_FORMATS, DOCUMENT_FORMATS, STREAM_FORMATS, TABLE_FORMATS

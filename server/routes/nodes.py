@@ -7,7 +7,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request, Response
 
 from bluebroker.catalog import Container, RunCatalog
-from bluebroker.queries import QueryError, from_params, normalize_key
+from bluebroker.queries import QueryError, normalize_key
+from bluebroker.query_params import from_params
 
 from ..deps import api_base, node_at
 from ..envelope import ATTRIBUTES, resource
