@@ -253,7 +253,7 @@ def test_slow_reader_of_large_appends_is_cut_off_by_bytes(catalog, RE, monkeypat
     pauses while the run goes on is dropped with a reason whose start= resumes it exactly
     (its replay, as fast as the table gives it, is never dropped), while a reading
     subscriber gets everything."""
-    import bluebroker.server.live as live
+    import bluebroker.server.live_subscriber as live
     import bluebroker.server.routes.stream as route
 
     for module in (live, route):  # the paused reader is not cut off before it reads again
@@ -310,7 +310,7 @@ def _never_reading_socket(url: str, request: bytes) -> socket.socket:
 def test_clients_that_never_read_are_cut_off(catalog, RE, monkeypatch):
     """A websocket and an SSE client that send their request and read nothing: they are
     dropped and let go of, while the writer and a reading subscriber go on undisturbed."""
-    import bluebroker.server.live as live
+    import bluebroker.server.live_subscriber as live
     import bluebroker.server.routes.stream as route
 
     for module in (live, route):
