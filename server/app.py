@@ -14,7 +14,7 @@ from .compression import CompressionMiddleware
 from .headers import SecurityHeadersMiddleware
 from .limits import Limits, RequestLimitMiddleware
 from .principals import READ_DATA, READ_METADATA, WRITE_DATA
-from .routes import about, auth_routes, data, documents, home, nodes, oidc_routes, stream
+from .routes import about, auth_routes, data, documents, home, nodes, oidc_routes, stream, web
 
 
 def create_app(
@@ -66,7 +66,8 @@ def create_app(
     app.add_middleware(errors.InternalErrorMiddleware)  # outermost: catches the others' errors
     app.include_router(about.router)
     app.include_router(auth_routes.router)
-    app.include_router(home.router)  # where the printed ?token= URL lands
+    app.include_router(home.router)  # the web page at /, where the printed ?token= URL lands
+    app.include_router(web.router)  # the web page's /browse/{path} and /static/{file}
     app.include_router(oidc_routes.router)  # OpenID Connect sign-in (server/oidc.py)
     app.include_router(nodes.router, dependencies=[Depends(require(READ_METADATA))])
     app.include_router(data.router, dependencies=[Depends(require(READ_DATA))])

@@ -36,7 +36,7 @@ def test_serve_prints_a_token_url_and_leaves_it_for_local_clients(tmp_path, monk
             landed = browser.get(printed)
             assert landed.status_code == 303 and landed.headers["location"] == "/"
             assert "HttpOnly" in landed.headers["set-cookie"]
-            assert "Signed in" in browser.get(f"{base}/").text
+            assert browser.get(f"{base}/api/v1/auth/whoami").json()["kind"] == "owner"
         assert httpx.get(f"{base}/api/v1/metadata/", params={"token": token}).is_success
         assert list(from_uri(printed)) == []  # the printed URL, as it is
         # the token file: only its user may read it, and the client finds it by itself

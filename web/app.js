@@ -1,0 +1,106 @@
+/**
+ * The page frame: reads the URL, fetches the node, draws breadcrumbs and tabs, and hands the
+ * "View" tab to the page that fits the node (a catalog of runs, a run, a table, an array, any
+ * other container). Parts that web-views owns (array viewer, plots) are loaded by dynamic
+ * import, so a missing or broken viewer leaves the rest of the page working.
+ */
+
+import { API, metadata } from "./api.js";
+import { h, replace, errorBox } from "./dom.js";
+import * as router from "./router.js";
+import { renderTabs, TABS } from "./pages/tabs.js";
+import { renderSession } from "./pages/session.js";
+
+const main = document.getElementById("main");
+const crumbs = document.querySelector("[data-testid=breadcrumbs]");
+
+let dispose = null;
+let controller = null;
+
+/** Breadcrumbs: Top / bmm / raw / <uid> / ..., each a link to that node. */
+function renderCrumbs(path) {
+  const parts = [h("a", { href: router.href([]) }, "Top")];
+  path.forEach((segment, i) => {
+    const label = segment.length > 20 ? segment.slice(0, 8) + "…" : segment;
+    parts.push(h("span", { class: "sep", "aria-hidden": "true" }, " / "));
+    const last = i === path.length - 1;
+    parts.push(
+      last
+        ? h("span", { "aria-current": "page", title: segment }, label)
+        : h("a", { href: router.href(path.slice(0, i + 1)), title: segment }, label),
+    );
+  });
+  replace(crumbs, parts);
+}
+
+/** What the View tab shows for a node, as [module, function] (H1 pages or H2 views). */
+export function viewFor(node) {
+  const family = node.attributes.structure_family;
+  const specs = (node.attributes.specs ?? []).map((s) => (typeof s === "string" ? s : s.name));
+  if (family === "container" && specs.includes("CatalogOfBlueskyRuns")) {
+    return ["./pages/runs.js", "renderRuns"];
+  }
+  if (family === "container" && specs.includes("BlueskyRun")) return ["./pages/run.js", "renderRun"];
+  if (family === "container") return ["./pages/children.js", "renderChildren"];
+  if (family === "table") return ["./pages/table.js", "renderTable"];
+  if (family === "array") return ["./pages/array.js", "renderArrayPage"];
+  return null;
+}
+
+async function render() {
+  controller?.abort();
+  controller = new AbortController();
+  const { signal } = controller;
+  const old = dispose;
+  dispose = null;
+  try {
+    await old?.();
+  } catch (err) {
+    console.error("dispose failed", err);
+  }
+  const { path, params } = router.current();
+  renderCrumbs(path);
+  document.title = path.length ? `${path.at(-1)} · bluebroker` : "bluebroker";
+  let node;
+  try {
+    node = await metadata(path, { signal });
+  } catch (err) {
+    if (err.name === "AbortError") return;
+    replace(main, errorBox(err));
+    return;
+  }
+  if (signal.aborted) return;
+  const ctx = {
+    path,
+    node,
+    params,
+    setParams: router.setParams,
+    navigate: router.navigate,
+    apiBase: API,
+    signal,
+  };
+  const tab = TABS.includes(params.get("tab")) ? params.get("tab") : "view";
+  const body = h("section", { class: "tab-body" });
+  replace(main, renderTabs(ctx, tab), body);
+  dispose = await renderTab(tab, body, ctx);
+}
+
+async function renderTab(tab, el, ctx) {
+  if (tab !== "view") {
+    const pages = await import("./pages/info.js");
+    return pages.renderInfo(tab, el, ctx);
+  }
+  const view = viewFor(ctx.node);
+  if (!view) {
+    replace(el, h("p", {}, `Nothing to show for a ${ctx.node.attributes.structure_family}.`));
+    return null;
+  }
+  const [module, fn] = view;
+  const page = await import(module);
+  return page[fn](el, ctx);
+}
+
+router.start(() => {
+  render().catch((err) => replace(main, errorBox(err)));
+});
+renderSession(document.getElementById("who"));
