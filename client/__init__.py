@@ -12,7 +12,8 @@ from urllib.parse import parse_qsl, urlsplit
 from .array import ArrayClient
 from .base import BaseClient
 from .container import Container
-from .live import LiveTable, Subscription, Update
+from .live import Subscription, Update
+from .live_table import LiveTable
 from .nodes import CatalogClient, RunClient, StreamClient, fetch
 from .table import ColumnsLeftOut, TableClient
 from .transport import (

@@ -17,7 +17,7 @@ from .transport import BadRequestError, NotFoundError, Transport
 if TYPE_CHECKING:
     import xarray
 
-    from .live import LiveTable
+    from .live_table import LiveTable
 
 
 def make_node(transport: Transport, item: dict[str, Any], path: tuple[str, ...]) -> BaseClient:
@@ -165,7 +165,7 @@ class StreamClient(Container):
     def live(self) -> LiveTable:
         """The stream's data growing as events arrive: ``.read()`` (pandas) and
         ``.to_xarray()`` (like :meth:`read`) are always current."""
-        from .live import LiveTable
+        from .live_table import LiveTable
 
         return LiveTable(self["data"])
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .array import ArrayClient
-    from .live import LiveTable
+    from .live_table import LiveTable
     from .transport import Transport
 
 
@@ -139,7 +139,7 @@ class TableClient(BaseClient):
 
     def live(self) -> LiveTable:
         """A view of this table that grows as rows arrive: ``.read()`` is always current."""
-        from .live import LiveTable
+        from .live_table import LiveTable
 
         return LiveTable(self)
 
