@@ -30,3 +30,7 @@ class ExternalDataMissing(ExternalDataError, FileNotFoundError):
 
 class UnknownHandler(ExternalDataError):
     """No handler is registered for a resource spec or stream_resource mimetype."""
+
+
+class SourceUnavailable(CatalogError):
+    """A mounted source (a MongoDB database) is not answering now (the server answers 503)."""

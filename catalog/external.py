@@ -118,13 +118,22 @@ class ExternalArray(ArrayNode):
 
     # -- resource / datum --------------------------------------------------------------------
 
-    def _read_datums(self, start: int, stop: int, reshape: bool) -> np.ndarray:
+    def datum_lookup(
+        self, start: int, stop: int
+    ) -> tuple[list[str | None], dict[str, Any], dict[str, dict]]:
+        """Rows [start, stop)'s datum ids (None where an event has none), the datums found
+        (id -> an object with ``resource`` and ``kwargs``) and their resource documents
+        (uid -> document): what reading needs from the store (a Mongo source has its own)."""
         with self.root.connect() as conn:
             ids = read_column(conn, self.stream.id, f"data/{self.key}", start, stop)
             # rows whose event had no datum id for this field (None, or NaN in a gap)
-            ids = [None] * (stop - start) if ids is None else [_datum_id(i) for i in ids]
+            ids = [None] * (stop - start) if ids is None else [datum_id(i) for i in ids]
             found = _datum_rows(conn, [i for i in ids if i is not None])
             res_docs = _resource_docs(conn, {r.resource for r in found.values()})
+        return ids, found, res_docs
+
+    def _read_datums(self, start: int, stop: int, reshape: bool) -> np.ndarray:
+        ids, found, res_docs = self.datum_lookup(start, stop)
         values = []
         with checking(self._allowed), ExitStack() as stack:
             handlers: dict[str, Any] = {}
@@ -349,7 +358,8 @@ def _filled(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return out
 
 
-def _datum_id(value: Any) -> str | None:
+def datum_id(value: Any) -> str | None:
+    """A stored datum id as text; None for a row without one (None, or NaN in a gap)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return str(value)

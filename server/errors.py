@@ -26,6 +26,7 @@ from bluebroker.catalog import (
     OutsideDataRoots,
     UnknownHandler,
 )
+from bluebroker.catalog.errors import SourceUnavailable
 from bluebroker.catalog.search import QueryTimeout
 from bluebroker.queries import QueryError
 from bluebroker.slicing import SliceError
@@ -54,6 +55,7 @@ STATUS = [
     (UnknownHandler, 501),
     (ExternalDataError, 502),
     (QueryTimeout, 503),
+    (SourceUnavailable, 503),  # a mounted MongoDB database that does not answer
 ]
 
 

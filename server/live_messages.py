@@ -48,6 +48,12 @@ class View:
 def view_of(node: Node) -> View:
     """The view of a node that has live updates, or a 400 saying which nodes do."""
     path = node.path
+    if getattr(node, "live", None) is False:  # a mounted source that sends no notices
+        raise ApiError(
+            400,
+            f"/{'/'.join(path)} is read from a mounted source (a MongoDB database) that sends "
+            "no change notices, so it has no live updates; read it again to see new runs",
+        )
     if isinstance(node, RunCatalog):
         if node.queries:
             raise ApiError(400, "subscribe to the whole catalog of runs, without a search")
