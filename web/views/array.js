@@ -91,6 +91,9 @@ function renderImage(el, ctx, shape, dims, dtype) {
   const step = Math.max(1, Math.ceil(Math.max(rows, cols) / MAX_SIDE));
   const state = readState(ctx.params, shape);
   let plane = null; // {data, shape: [r, c]}
+  // The display range stays the same while sliding through planes (as in ImageJ), so that
+  // frames can be compared by eye; changing clip or scale, or "rescale", takes it anew.
+  let shown = null; // {lo, hi}
   let controller = null;
 
   const controls = h("div", { class: "controls bb-controls" });
@@ -116,10 +119,15 @@ function renderImage(el, ctx, shape, dims, dtype) {
   const clipSelect = select("clip", Object.keys(CLIPS), state.clip, (k) =>
     k === "0-100" ? "min–max" : `${k.replace("-", "–")} %`,
   );
+  const rescale = h("button", {
+    type: "button", "data-testid": "rescale", text: "rescale",
+    title: "take the colour range from this plane (sliding keeps the range fixed)",
+  });
   controls.append(
     h("label", {}, "colormap", cmapSelect),
     h("label", {}, "scale", scaleSelect),
     h("label", {}, "clip", clipSelect),
+    rescale,
   );
   const canvas = h("canvas", {
     "data-testid": "array-canvas", class: "bb-canvas", width: 1, height: 1,
@@ -150,10 +158,15 @@ function renderImage(el, ctx, shape, dims, dtype) {
   for (const [sel, key] of [[cmapSelect, "cmap"], [scaleSelect, "scale"], [clipSelect, "clip"]]) {
     sel.addEventListener("change", () => {
       state[key] = sel.value;
+      if (key !== "cmap") shown = null;
       saveState();
       draw();
     });
   }
+  rescale.addEventListener("click", () => {
+    shown = null;
+    draw();
+  });
   const onMove = (event) => {
     if (!plane) return;
     const rect = canvas.getBoundingClientRect();
@@ -201,7 +214,8 @@ function renderImage(el, ctx, shape, dims, dtype) {
   function draw() {
     if (!plane) return;
     const [r, c] = plane.shape;
-    const { lo, hi } = range(plane.data, CLIPS[state.clip], state.scale === "log");
+    if (!shown) shown = range(plane.data, CLIPS[state.clip], state.scale === "log");
+    const { lo, hi } = shown;
     const lut = COLORMAPS[state.cmap];
     canvas.width = c;
     canvas.height = r;

@@ -1,0 +1,144 @@
+"""The array viewer in real Chromium: planes chosen by sliders, downsampling of large planes
+with a note, colormap and scale, hover readout, URL state, and 1-D line plots."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+CANVAS_PIXELS = "() => document.querySelector('[data-testid=array-canvas]').toDataURL()"
+
+
+def _uids(beamline) -> list[str]:
+    return [u for u in beamline if u != "frames"]
+
+
+def _cam_url(web_url, beamline, query=""):
+    uid = _uids(beamline)[1]  # bp.count([cam, det1], num=4): frames of 6x5 uint16
+    return f"{web_url}/browse/bmm/raw/{uid}/primary/data/cam{query}"
+
+
+def test_slider_moves_through_the_frames(page, web_url, beamline):
+    page.goto(_cam_url(web_url, beamline))
+    canvas = page.get_by_test_id("array-canvas")
+    expect(canvas).to_have_attribute("data-plane", "0")
+    assert canvas.get_attribute("width") == "5" and canvas.get_attribute("height") == "6"
+    before = page.evaluate(CANVAS_PIXELS)
+    slider = page.get_by_test_id("array-slider-0")
+    expect(slider).to_have_attribute("max", "3")
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    expect(canvas).to_have_attribute("data-plane", "1")
+    after = page.evaluate(CANVAS_PIXELS)
+    assert after != before, "frame 1 should look different from frame 0"
+    assert parse_qs(urlsplit(page.url).query)["slice"] == ["1"]
+    # the hover readout gives the stored value: frame 1 is arange(30).reshape(6, 5) + 7
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 3.5 / 5, box["y"] + box["height"] * 2.5 / 6)
+    expected = int(beamline["frames"]["cam"][1][2, 3])
+    expect(page.get_by_test_id("array-readout")).to_have_text(f"row 2, col 3: {expected}")
+
+
+def test_view_state_round_trips_through_the_url(page, web_url, beamline):
+    page.goto(_cam_url(web_url, beamline, "?slice=3&cmap=magma&scale=log&clip=0-100"))
+    canvas = page.get_by_test_id("array-canvas")
+    expect(canvas).to_have_attribute("data-plane", "3")
+    expect(canvas).to_have_attribute("data-cmap", "magma")
+    expect(canvas).to_have_attribute("data-scale", "log")
+    expect(page.get_by_test_id("array-slider-0")).to_have_value("3")
+    expect(page.get_by_test_id("colormap")).to_have_value("magma")
+    expect(page.get_by_test_id("scale")).to_have_value("log")
+    expect(page.get_by_test_id("clip")).to_have_value("0-100")
+    # min-max of frame 3 (arange(30) + 21): the colorbar says the range
+    expect(page.get_by_test_id("colorbar").locator("..")).to_contain_text("21")
+    expect(page.get_by_test_id("colorbar").locator("..")).to_contain_text("50")
+
+
+def test_colormap_and_scale_change_the_pixels(page, web_url, beamline):
+    page.goto(_cam_url(web_url, beamline))
+    canvas = page.get_by_test_id("array-canvas")
+    expect(canvas).to_have_attribute("data-plane", "0")
+    viridis = page.evaluate(CANVAS_PIXELS)
+    page.get_by_test_id("colormap").select_option("gray")
+    expect(canvas).to_have_attribute("data-cmap", "gray")
+    gray = page.evaluate(CANVAS_PIXELS)
+    assert gray != viridis
+    page.get_by_test_id("scale").select_option("log")
+    expect(canvas).to_have_attribute("data-scale", "log")
+    log = page.evaluate(CANVAS_PIXELS)
+    assert log != gray
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["cmap"] == ["gray"] and query["scale"] == ["log"]
+    # a gray image is gray: r == g == b at every drawn pixel
+    assert page.evaluate(
+        """() => {
+          const c = document.querySelector('[data-testid=array-canvas]');
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          for (let i = 0; i < d.length; i += 4) {
+            if (d[i + 3] && (d[i] !== d[i + 1] || d[i] !== d[i + 2])) return false;
+          }
+          return true;
+        }"""
+    )
+
+
+def test_large_plane_is_downsampled_with_a_note(page, web_url, catalog, RE, tmp_path):
+    from bluesky import plans as bp
+
+    from bluebroker.ingest import CatalogWriter
+    from bluebroker.ingest.simulated import HDF5Camera
+
+    big = HDF5Camera("big", tmp_path, shape=(3000, 3000))
+    token = RE.subscribe(CatalogWriter(catalog, "bmm/raw"))
+    try:
+        (uid,) = RE(bp.count([big], num=1))
+    finally:
+        RE.unsubscribe(token)
+    fetched = []
+    page.on("request", lambda r: fetched.append(r.url) if "/array/full/" in r.url else None)
+    page.goto(f"{web_url}/browse/bmm/raw/{uid}/primary/data/big")
+    canvas = page.get_by_test_id("array-canvas")
+    expect(canvas).to_have_attribute("data-plane", "0")
+    assert (canvas.get_attribute("width"), canvas.get_attribute("height")) == ("1000", "1000")
+    note = page.get_by_test_id("array-note")
+    expect(note).to_contain_text("downsampled by 3")
+    expect(note).to_contain_text("Download tab")
+    # only the one plane, strided, was asked for, as raw bytes
+    assert len(fetched) == 1, fetched
+    query = parse_qs(urlsplit(fetched[0]).query)
+    assert query["slice"] == ["0,::3,::3"]
+    assert query["format"] == ["application/octet-stream"]
+    # a pixel reads as the stored value at its full-resolution place
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 10.5 / 1000, box["y"] + box["height"] * 20.5 / 1000)
+    stored = int(big.frames[0][60, 30])
+    expect(page.get_by_test_id("array-readout")).to_have_text(f"row 60, col 30: {stored}")
+
+
+def test_one_dimensional_array_is_a_line_plot(page, web_url, beamline):
+    uid = _uids(beamline)[0]  # the 11-point scan
+    page.goto(f"{web_url}/browse/bmm/raw/{uid}/primary/data/det2")
+    expect(page.get_by_test_id("line-plot")).to_be_visible()
+    expect(page.get_by_test_id("plot-points")).to_have_attribute("data-count", "11")
+    expect(page.get_by_test_id("line-plot").locator("canvas")).to_have_count(1)
+    expect(page.get_by_test_id("array-canvas")).to_have_count(0)
+
+
+def test_image_fits_a_phone(phone_page, web_url, beamline):
+    phone_page.goto(_cam_url(web_url, beamline))
+    canvas = phone_page.get_by_test_id("array-canvas")
+    expect(canvas).to_have_attribute("data-plane", "0")
+    box = canvas.bounding_box()
+    assert 0 < box["width"] <= 390 and box["x"] >= 0
+    expect(canvas).to_have_css("image-rendering", re.compile("pixelated|crisp-edges"))
+
+
+@pytest.mark.parametrize("query", ["?slice=99", "?slice=abc&cmap=nope&scale=x&clip=7"])
+def test_bad_view_state_in_the_url_is_ignored(page, web_url, beamline, query):
+    page.goto(_cam_url(web_url, beamline, query))
+    canvas = page.get_by_test_id("array-canvas")
+    expect(canvas).to_have_attribute("data-plane", re.compile(r"^[03]$"))
+    expect(canvas).to_have_attribute("data-cmap", "viridis")
