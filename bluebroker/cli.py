@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from . import __version__, cli_auth
+from . import __version__, cli_auth, config_file
 from . import cli_commands as commands
 
 DEFAULT_DATA = Path("bluebroker-data")
@@ -64,13 +64,15 @@ def _servers(text: str) -> str:
     return text
 
 
-def _add_catalog(p: argparse.ArgumentParser, default: str | None = None) -> None:
+def _add_catalog(
+    p: argparse.ArgumentParser, default: str | None = None, required: bool = True
+) -> None:
     what = f" (default {default})" if default else ""
     p.add_argument(
         "--catalog",
         metavar="URI",
         default=default,
-        required=default is None,
+        required=default is None and required,
         help=f"catalog URI: {URI_HELP}{what}",
     )
 
@@ -190,18 +192,17 @@ def parser() -> argparse.ArgumentParser:
     kafka = isub.add_parser("kafka", help="consume document topics from Kafka (a worker)")
     kafka.add_argument(
         "--bootstrap-servers",
-        required=True,
         type=_servers,
         metavar="HOST:PORT",
         help="Kafka brokers to start from, comma-separated",
     )
     kafka.add_argument(
         "--topic",
-        required=True,
         metavar="REGEX_OR_NAME",
         help="a topic, or a regular expression such as '.*bluebroker.*'",
     )
-    _add_catalog(kafka)
+    _add_catalog(kafka, required=False)  # --bootstrap-servers, --topic, --catalog: or --config
+    config_file.add_config_option(kafka)
     _add_data_root(kafka)
     _add_kafka_options(kafka)
     kafka.add_argument(
@@ -262,8 +263,10 @@ def parser() -> argparse.ArgumentParser:
 
     cli_auth.add_api_key_parser(sub, lambda q: _add_catalog(q, DEFAULT_URI))
     cli_auth.add_login_parser(sub)  # login URL / logout URL (OpenID Connect)
+    config_file.add_parser(sub)  # config check FILE
 
     serve = sub.add_parser("serve", help="serve a catalog over HTTP")
+    config_file.add_config_option(serve)
     _add_server_options(serve, free_port=False)
     _add_folder_options(serve)
     serve.add_argument(
@@ -339,19 +342,22 @@ def main(argv: list[str] | None = None) -> int:
     from .cli_errors import explain, hide_secrets, secrets_of
 
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
     os.environ.setdefault("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT)
-    secrets = secrets_of(vars(args).values())
-    if getattr(args, "api_key", None):
-        secrets.append(args.api_key)
-    for item in getattr(args, "consumer_config", []):  # sasl_plain_password=... and the like
-        key, _, value = item.partition("=")
-        if re.search(r"password|secret|token|key", key, re.IGNORECASE):
-            secrets.append(value)
+    secrets: list[str] = []
     try:
+        # serve, ingest kafka: --config FILE and $BLUEBROKER_<SECTION>_<KEY> under the options
+        config_file.configure(args, argv)
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        )
+        secrets += secrets_of(vars(args).values())
+        if getattr(args, "api_key", None):
+            secrets.append(args.api_key)
+        for item in getattr(args, "consumer_config", []):  # sasl_plain_password=... and the like
+            key, _, value = item.partition("=")
+            if re.search(r"password|secret|token|key", key, re.IGNORECASE):
+                secrets.append(value)
         return args.func(args)
     except KeyboardInterrupt:
         hint = getattr(args, "interrupted", None)

@@ -105,7 +105,9 @@ def config_items(items: list[str]) -> dict[str, object]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise OperatorError(f"--consumer-config takes KEY=VALUE, got {item!r}")
-        if value.lstrip("-").isdigit():
+        if re.search(r"password|username", key):  # "1234" stays text
+            out[key] = value
+        elif value.lstrip("-").isdigit():
             out[key] = int(value)
         elif value.lower() in ("true", "false"):
             out[key] = value.lower() == "true"
@@ -184,8 +186,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "group_id": args.group_id,
             "catalog_path_template": args.catalog_path_template,
             "consumer_config": config_items(args.consumer_config),
+            # from --config (kafka.dead_letter_topic, kafka.batch_size); no options of their own
+            "dead_letter_topic": getattr(args, "dead_letter_topic", DEAD_LETTERS),
+            "batch_size": getattr(args, "batch_size", 2000),
         }
-        check_kafka(args.topic, args.catalog_path_template, kafka["consumer_config"], DEAD_LETTERS)
+        check_kafka(
+            args.topic, args.catalog_path_template, kafka["consumer_config"],
+            kafka["dead_letter_topic"],
+        )
     elif args.topic:
         raise OperatorError("--topic is for --kafka HOST:PORT; give both or neither")
     check_uri(args.catalog)
