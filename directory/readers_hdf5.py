@@ -126,7 +126,10 @@ class HDF5Reader(Reader):
     def read_array(self, files: list[str], inner: str, index: tuple) -> np.ndarray:
         import h5py
 
-        with h5py.File(files[0], "r", locking=False) as f:
+        # No chunk cache: the file is opened for this one read, which visits each chunk once,
+        # so a cache is never hit; it would only cost a fresh buffer per chunk (allocated and
+        # returned to the kernel each time: page faults cost more than the read itself).
+        with h5py.File(files[0], "r", locking=False, rdcc_nbytes=0) as f:
             ds = f[inner]
             if not isinstance(ds, h5py.Dataset):
                 raise KeyError(f"{inner!r} is not a dataset")

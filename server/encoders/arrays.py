@@ -14,7 +14,9 @@ from .images import encode_png, encode_tiff
 from .jsonable import dumps
 
 
-def encode_array(arr: np.ndarray, media: str, max_size: int) -> bytes:
+def encode_array(arr: np.ndarray, media: str, max_size: int) -> bytes | memoryview:
+    """The body for ``media``. Raw bytes are the array's own memory when it is contiguous
+    and native (no copy of a large slice; the response holds the array until it is sent)."""
     if media == formats.OCTET:
         if arr.dtype.kind in "OUS":
             raise ApiError(
@@ -23,7 +25,7 @@ def encode_array(arr: np.ndarray, media: str, max_size: int) -> bytes:
                 "form; ask for format=json, msgpack or csv",
             )
         native = arr.astype(arr.dtype.newbyteorder("="), copy=False)
-        return np.ascontiguousarray(native).tobytes()
+        return memoryview(np.ascontiguousarray(native).reshape(-1).view(np.uint8))
     if media == formats.JSON:
         return dumps(arr.tolist())
     if media == formats.MSGPACK:
