@@ -59,14 +59,16 @@ export function errorBox(err) {
   );
 }
 
-/** A date-time from epoch seconds, in the browser's time zone, ISO-like and sortable. */
-export function formatTime(seconds) {
+/** A date-time from epoch seconds, in the browser's time zone, ISO-like and sortable;
+ * `precise` adds milliseconds (rows of one scan are often within a second). */
+export function formatTime(seconds, precise = false) {
   if (typeof seconds !== "number") return "";
   const d = new Date(seconds * 1000);
   const pad = (n) => String(n).padStart(2, "0");
   return (
     `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` +
+    (precise ? `.${String(d.getMilliseconds()).padStart(3, "0")}` : "")
   );
 }
 

@@ -1,4 +1,5 @@
-"""Browsing in real Chromium: the runs list, breadcrumbs, search, sorting, paging, errors."""
+"""Browsing in real Chromium: the runs list, breadcrumbs, search, sorting, paging, the run and
+table pages, the node tabs, errors in words and the phone width."""
 
 from __future__ import annotations
 
@@ -6,16 +7,164 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.conftest import TEST_KEY
+
+
+def _uids(beamline) -> list[str]:
+    return [uid for uid in beamline if uid != "frames"]
+
+
+def _row_uids(page) -> list[str]:
+    rows = page.get_by_test_id("run-row")
+    return [rows.nth(i).get_attribute("data-uid") for i in range(rows.count())]
+
 
 def test_runs_list_shows_the_runs(page, web_url, beamline):
     page.goto(f"{web_url}/browse/bmm/raw")
     rows = page.get_by_test_id("run-row")
     expect(rows).to_have_count(4)
-    uids = [u for u in beamline if u != "frames"]
-    # newest first by default; each row names its run and links to it
-    assert [rows.nth(i).get_attribute("data-uid") for i in range(4)] == uids[::-1]
-    first = rows.nth(3)
-    expect(first).to_contain_text("scan")
-    expect(first).to_contain_text("Cu")
-    expect(first).to_contain_text("success")
-    expect(first.locator("td[data-label=Events]")).to_have_text(re.compile(r"^11\b"))
+    uids = _uids(beamline)
+    assert _row_uids(page) == uids[::-1]  # newest first by default
+    scan = rows.nth(3)
+    expect(scan).to_contain_text("scan")
+    expect(scan).to_contain_text("Cu")
+    expect(scan.locator("td.status")).to_have_text("success")
+    expect(scan.locator("td[data-label=Events]")).to_have_text("11 (13)")  # primary (all)
+
+
+def test_breadcrumbs_lead_to_a_run_and_back(page, web_url, beamline):
+    scan_uid = _uids(beamline)[0]
+    page.goto(web_url)  # the root: any container is listed by name, family and shape
+    page.get_by_test_id("child-list").get_by_role("link", name="bmm").click()
+    page.get_by_test_id("child-list").get_by_role("link", name="raw").click()
+    expect(page).to_have_url(f"{web_url}/browse/bmm/raw")
+    page.locator(f"[data-testid=run-row][data-uid='{scan_uid}'] a").first.click()
+    expect(page).to_have_url(f"{web_url}/browse/bmm/raw/{scan_uid}")
+    expect(page.get_by_test_id("run-status")).to_have_text("success")
+    streams = page.get_by_test_id("stream")
+    expect(streams).to_have_count(2)
+    expect(page.locator("[data-stream=primary] [data-testid=field]")).to_have_count(4)
+    page.locator("[data-stream=primary]").get_by_role("link", name="det1").click()
+    crumbs = page.get_by_test_id("breadcrumbs")
+    expect(crumbs).to_have_text(re.compile(r"Top / bmm / raw / \w{8}… / primary / data / det1"))
+    crumbs.get_by_role("link", name="raw").click()
+    expect(page.get_by_test_id("run-row")).to_have_count(4)
+    page.go_back()  # history walks the views
+    expect(page).to_have_url(re.compile(r"/primary/data/det1$"))
+
+
+def test_search_box_and_quick_filters(page, web_url, beamline):
+    uids = _uids(beamline)
+    page.goto(f"{web_url}/browse/bmm/raw")
+    box = page.get_by_test_id("search-input")
+    box.fill("sample=Fe")
+    box.press("Enter")
+    expect(page).to_have_url(re.compile(r"q=sample%3DFe"))
+    expect(page.get_by_test_id("run-row")).to_have_count(1)
+    assert _row_uids(page) == [uids[1]]
+    box = page.get_by_test_id("search-input")
+    box.fill("Si")  # free text: full-text search of the metadata
+    box.press("Enter")
+    expect(page.get_by_test_id("run-row")).to_have_count(1)
+    assert _row_uids(page) == [uids[2]]
+    # a shared URL reproduces the view: quick filters by plan, scan id, status and time
+    page.goto(f"{web_url}/browse/bmm/raw?plan=count")
+    expect(page.get_by_test_id("run-row")).to_have_count(3)
+    page.goto(f"{web_url}/browse/bmm/raw?scan_id=1,3")
+    expect(page.get_by_test_id("run-row")).to_have_count(2)
+    page.goto(f"{web_url}/browse/bmm/raw?status=running")
+    expect(page.get_by_test_id("no-runs")).to_have_text("No runs match this search.")
+    page.goto(f"{web_url}/browse/bmm/raw?since=2000-01-01&until=2000-01-02")
+    expect(page.get_by_test_id("no-runs")).to_be_visible()
+    page.goto(f"{web_url}/browse/bmm/raw?since=2000-01-01&status=success")
+    expect(page.get_by_test_id("run-row")).to_have_count(4)
+    # the API's own filter parameters pass through as they are
+    page.goto(
+        f"{web_url}/browse/bmm/raw?filter[eq][condition][key]=%22sample%22"
+        "&filter[eq][condition][value]=%22Cu%22"
+    )
+    expect(page.get_by_test_id("run-row")).to_have_count(1)
+
+
+def test_sort_by_column_and_page(page, web_url, beamline):
+    uids = _uids(beamline)
+    page.goto(f"{web_url}/browse/bmm/raw?limit=3")
+    page.get_by_test_id("sort-scan_id").click()  # ascending by scan id
+    expect(page).to_have_url(re.compile(r"sort=scan_id"))
+    expect(page.get_by_test_id("page-count")).to_have_text(re.compile(r"^1.3 of 4$"))
+    assert _row_uids(page) == uids[:3]
+    page.get_by_role("link", name=re.compile(r"^Next")).click()
+    expect(page.get_by_test_id("page-count")).to_have_text(re.compile(r"^4.4 of 4$"))
+    assert _row_uids(page) == uids[3:]
+    page.get_by_test_id("sort-scan_id").click()  # again: descending, from the first page
+    expect(page.get_by_test_id("page-count")).to_have_text(re.compile(r"^1.3 of 4$"))
+    assert _row_uids(page) == uids[::-1][:3]
+
+
+def test_errors_are_shown_in_words(page, browser, web_url, beamline):
+    page.goto(f"{web_url}/browse/bmm/raw/0000nothere")
+    error = page.get_by_test_id("error")
+    expect(error).to_contain_text("Not found (HTTP 404)")
+    expect(error).to_contain_text("0000nothere")
+    page.goto(f"{web_url}/browse/bmm/raw?sort=-starttime")
+    expect(page.get_by_test_id("error")).to_contain_text("HTTP 400")
+    expect(page.get_by_test_id("error")).to_contain_text("starttime")
+    page.goto(f"{web_url}/browse/bmm/raw?scan_id=first")
+    expect(page.get_by_test_id("error")).to_contain_text('scan id "first" is not a whole number')
+    stranger = browser.new_context()  # never opened the token URL
+    try:
+        other = stranger.new_page()
+        other.goto(f"{web_url}/browse/bmm/raw")
+        expect(other.get_by_test_id("error")).to_contain_text("HTTP 401")
+        expect(other.get_by_test_id("error")).to_contain_text("?token=")
+        assert TEST_KEY not in other.content()
+    finally:
+        stranger.close()
+
+
+def test_run_page_tabs_and_table(page, web_url, beamline):
+    scan_uid = _uids(beamline)[0]
+    run = f"{web_url}/browse/bmm/raw/{scan_uid}"
+    page.goto(run)
+    expect(page.get_by_test_id("start-tree")).to_contain_text('plan_name: "scan"')
+    page.get_by_test_id("stop-doc").locator("summary").first.click()
+    expect(page.get_by_test_id("stop-tree")).to_contain_text('exit_status: "success"')
+    page.get_by_test_id("tab-metadata").click()
+    expect(page).to_have_url(f"{run}?tab=metadata")
+    expect(page.get_by_test_id("metadata-tree")).to_contain_text("summary")
+    page.goto(f"{run}/primary/data/det1?tab=detail")
+    expect(page.get_by_test_id("detail")).to_contain_text("(11)")
+    expect(page.get_by_test_id("detail")).to_contain_text("float64")
+    expect(page.get_by_test_id("python-snippet")).to_contain_text(
+        f'c["bmm"]["raw"]["{scan_uid}"]["primary"]["data"]["det1"]'
+    )
+    expect(page.get_by_test_id("curl-snippet")).to_contain_text("/api/v1/array/full/bmm/raw/")
+    page.goto(f"{run}/primary/data")
+    grid = page.get_by_test_id("table-grid")
+    expect(grid.locator("tbody tr")).to_have_count(11)
+    events = [d for name, d in beamline[scan_uid] if name == "event" and "motor" in d["data"]]
+    motor = [d["data"]["motor"] for d in events]
+    expect(grid.locator("tbody tr").nth(0)).to_contain_text(f"{motor[0]:g}")
+
+
+def test_external_detector_has_data_sources(page, web_url, beamline):
+    cam_run = _uids(beamline)[1]
+    page.goto(f"{web_url}/browse/bmm/raw/{cam_run}/primary/data/cam?tab=detail")
+    expect(page.get_by_test_id("detail")).to_contain_text("(4, 6, 5)")
+    expect(page.get_by_test_id("data-sources")).to_contain_text(".h5")
+
+
+def test_phone_width_has_no_sideways_scroll(phone_page, web_url, beamline):
+    scan_uid = _uids(beamline)[0]
+    run = f"/browse/bmm/raw/{scan_uid}"
+    for path in ("/browse/bmm/raw", run, f"{run}/primary/data", f"{run}/primary/data?tab=detail"):
+        phone_page.goto(web_url + path)
+        expect(phone_page.locator("main section.tab-body > *").first).to_be_visible()
+        phone_page.wait_for_load_state("networkidle")
+        wide = phone_page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 390, f"{path} is {wide} px wide on a 390 px screen"
+    phone_page.goto(f"{web_url}/browse/bmm/raw")
+    row = phone_page.get_by_test_id("run-row").first
+    expect(row.locator("td[data-label=Scan]")).to_be_visible()
+    expect(row.locator("td[data-label=Status]")).to_be_visible()
+    expect(row.locator("td[data-label=Sample]")).to_be_hidden()

@@ -13,7 +13,7 @@ import { search } from "../api.js";
 import { h, replace, errorBox, formatTime, formatDuration } from "../dom.js";
 import { href, navigate } from "../router.js";
 import { pager, intParam } from "./pager.js";
-import { runsQuery, parseWords } from "./runs_query.js";
+import { runsQuery } from "./runs_query.js";
 
 /** Columns: label, sort key (null: not sortable), cell value, CSS class (key columns stay on phones). */
 const COLUMNS = [
@@ -27,6 +27,7 @@ const COLUMNS = [
   { label: "uid", sort: null, value: (m) => (m.start?.uid ?? "").slice(0, 8), cls: "uid mono" },
 ];
 const DEFAULT_SORT = "-time";
+const FILTER_PARAMS = ["q", "plan", "scan_id", "since", "until", "status"];
 const LIMITS = [25, 50, 100, 300];
 
 function text(value) {
@@ -123,7 +124,7 @@ function searchForm(ctx) {
     event.preventDefault();
     const data = new FormData(form);
     const changes = {};
-    for (const key of ["q", "plan", "scan_id", "since", "until", "status"]) {
+    for (const key of FILTER_PARAMS) {
       changes[key] = String(data.get(key) ?? "").trim();
     }
     navigate(listHref(ctx, changes));
@@ -168,7 +169,7 @@ export async function renderRuns(el, ctx) {
       }),
     );
   });
-  const words = parseWords(ctx.params.get("q") ?? "");
+  const searching = [...ctx.params.keys()].some((k) => FILTER_PARAMS.includes(k) || k.startsWith("filter["));
   replace(
     list,
     h(
@@ -179,7 +180,7 @@ export async function renderRuns(el, ctx) {
     ),
     count === 0
       ? h("p", { class: "muted", dataset: { testid: "no-runs" } },
-        words.text || words.conditions.length ? "No runs match this search." : "No runs yet.")
+        searching ? "No runs match this search." : "No runs yet.")
       : null,
     h(
       "div",
