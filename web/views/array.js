@@ -27,7 +27,7 @@ import {
 export const MAX_SIDE = 1024; // pixels on a side of a fetched plane
 export const MAX_LINE = 200_000; // points of a 1-D line plot
 const CLIPS = { "0-100": [0, 100], "1-99": [1, 99], "0.1-99.9": [0.1, 99.9], "5-95": [5, 95] };
-const SAMPLE = 200_000; // values sorted to find the percentiles of a plane
+const SAMPLE = 65_536; // values sorted to find the percentiles of a plane (a strided sample)
 
 /** Render an array node into `el`; returns dispose (aborts requests, removes listeners). */
 export function renderArray(el, ctx) {
@@ -249,16 +249,17 @@ function select(testid, values, current, label = (v) => v) {
 /** The [lo, hi] display range: percentiles of a sample of the finite (and, for log, positive)
  * values; lo < hi always, so that a constant image still draws. */
 export function range(data, [pLow, pHigh], log) {
-  const stride = Math.max(1, Math.floor(data.length / SAMPLE));
-  const sample = [];
+  const stride = Math.max(1, Math.ceil(data.length / SAMPLE));
+  const sample = new Float64Array(Math.ceil(data.length / stride));
+  let n = 0;
   for (let i = 0; i < data.length; i += stride) {
     const v = data[i];
-    if (Number.isFinite(v) && (!log || v > 0)) sample.push(v);
+    if (Number.isFinite(v) && (!log || v > 0)) sample[n++] = v;
   }
-  if (!sample.length) return { lo: log ? 1 : 0, hi: log ? 10 : 1 };
-  const sorted = Float64Array.from(sample).sort();
-  const at = (p) => sorted[Math.min(sorted.length - 1, Math.round((p / 100) * (sorted.length - 1)))];
-  let lo = at(pLow);
+  if (!n) return { lo: log ? 1 : 0, hi: log ? 10 : 1 };
+  const sorted = sample.subarray(0, n).sort(); // typed arrays sort numerically
+  const at = (p) => sorted[Math.min(n - 1, Math.round((p / 100) * (n - 1)))];
+  const lo = at(pLow);
   let hi = at(pHigh);
   if (!(hi > lo)) hi = log ? lo * 10 : lo + 1;
   return { lo, hi };

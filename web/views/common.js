@@ -7,10 +7,6 @@
  * back a dispose function.
  */
 
-import uPlot from "../vendor/uplot/uPlot.esm.js";
-
-export { uPlot };
-
 const loaded = new Set();
 
 /** Add a stylesheet of this package once (CSP allows 'self' styles; no inline <style>). */
@@ -139,7 +135,9 @@ export const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "
 /**
  * A uPlot line chart that follows its container's width (laptop or phone) and publishes
  * the number of points drawn on a `plot-points` element (`data-count`), which tests and
- * people can read. Returns {plot, setData(data), destroy()}.
+ * people can read. uPlot (150 kB) is imported on first use, so that an image view does not
+ * wait for it. Returns {setData(data), destroy()}; data given before uPlot has loaded is
+ * drawn when it has.
  */
 export function linePlot(el, { labels, xLabel, time = false, testid, height = 320 }) {
   const box = h("div", { class: "bb-plot", "data-testid": testid });
@@ -158,21 +156,32 @@ export function linePlot(el, { labels, xLabel, time = false, testid, height = 32
     axes: [{ label: xLabel }, {}],
     legend: { live: true },
   };
-  const empty = [[], ...labels.map(() => [])];
-  const plot = new uPlot(opts, empty, box);
-  const resize = new ResizeObserver(() => plot.setSize({ width: width(), height }));
-  resize.observe(box);
+  let plot = null;
+  let latest = [[], ...labels.map(() => [])];
+  let destroyed = false;
+  const resize = new ResizeObserver(() => plot && plot.setSize({ width: width(), height }));
+  const show = () => {
+    plot.setData(latest);
+    const n = latest[0].length;
+    count.dataset.count = String(n);
+    count.textContent = `${n} point${n === 1 ? "" : "s"}`;
+  };
+  import("../vendor/uplot/uPlot.esm.js").then(({ default: uPlot }) => {
+    if (destroyed) return;
+    opts.width = width();
+    plot = new uPlot(opts, latest, box);
+    show();
+    resize.observe(box);
+  });
   return {
-    plot,
     setData(data) {
-      plot.setData(data);
-      const n = data[0].length;
-      count.dataset.count = String(n);
-      count.textContent = `${n} point${n === 1 ? "" : "s"}`;
+      latest = data;
+      if (plot) show();
     },
     destroy() {
+      destroyed = true;
       resize.disconnect();
-      plot.destroy();
+      if (plot) plot.destroy();
       box.remove();
       count.remove();
     },
