@@ -9,7 +9,7 @@ import { API, metadata } from "./api.js";
 import { h, replace, errorBox } from "./dom.js";
 import * as router from "./router.js";
 import { renderTabs, TABS } from "./pages/tabs.js";
-import { renderSession } from "./pages/session.js";
+import { renderSession, signInLink } from "./pages/session.js";
 
 const main = document.getElementById("main");
 const crumbs = document.querySelector("[data-testid=breadcrumbs]");
@@ -67,6 +67,10 @@ async function render() {
   } catch (err) {
     if (err.name === "AbortError") return;
     replace(main, errorBox(err));
+    if (err.status === 401) {
+      const link = await signInLink("signin-prompt");
+      if (link) main.append(h("p", {}, link));
+    }
     return;
   }
   if (signal.aborted) return;
