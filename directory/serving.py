@@ -21,10 +21,10 @@ NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 MOUNT_FORMS = "NAME=directory:PATH or NAME=mongodb://HOST/DATABASE"
 
 
-def _check_mongo(spec: str) -> None:
-    from bluebroker.catalog.mongo import parse_spec
+def _check_mongo(name: str, spec: str) -> None:
+    from bluebroker.catalog.mongo import check_mongo
 
-    parse_spec(spec)
+    check_mongo(name, spec)
 
 
 def _mount_mongo(catalog: Catalog, name: str, spec: str) -> None:
@@ -34,9 +34,11 @@ def _mount_mongo(catalog: Catalog, name: str, spec: str) -> None:
     print(f"{source} ({source.describe()})", flush=True)
 
 
-# Mount kinds other than folders, by the start of their spec: (check the spec before
-# anything is opened, open and mount it).
-MOUNT_KINDS: dict[str, tuple[Callable[[str], None], Callable[[Catalog, str, str], None]]] = {
+# Mount kinds other than folders, by the start of their spec: (check name and spec before
+# the catalog is opened, open and mount it).
+MOUNT_KINDS: dict[
+    str, tuple[Callable[[str, str], None], Callable[[Catalog, str, str], None]]
+] = {
     "mongodb://": (_check_mongo, _mount_mongo),
     "mongodb+srv://": (_check_mongo, _mount_mongo),
 }
@@ -64,9 +66,9 @@ def check_folders(source: list[str], mounts: list[str], watch: bool) -> list[tup
     for item in mounts:
         other = _other_kind(item)
         if other is not None:
-            MOUNT_KINDS[other[2]][0](other[1])
-            others.append(other[0])
             _check_name(other[0])
+            MOUNT_KINDS[other[2]][0](other[0], other[1])
+            others.append(other[0])
             continue
         name, sep, rest = item.partition("=")
         kind, sep2, path = rest.partition(":")

@@ -9,12 +9,13 @@ the same node classes, so routes, clients and the databroker facade see one tree
 
 from .documents import MongoSourceError, document, plain
 from .reader import MongoSource
-from .source import MongoCatalogSource, mount_mongo, parse_spec
+from .source import MongoCatalogSource, check_mongo, mount_mongo, parse_spec
 
 __all__ = [
     "MongoCatalogSource",
     "MongoSource",
     "MongoSourceError",
+    "check_mongo",
     "document",
     "mount_mongo",
     "parse_spec",

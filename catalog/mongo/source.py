@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 SCHEMES = ("mongodb://", "mongodb+srv://")
 OURS = ("assets", "root_map")
-REQUEST_TIMEOUT_MS = 5_000  # a request waits this long for an unreachable MongoDB, then 503
+TIMEOUT_MS = 5_000  # how long start and each request wait for an unreachable MongoDB
 TEXT_INDEX_MAX_AGE = 60.0
 PASSWORD = re.compile(r"(://[^/@:\s]*:)([^@/\s]+)(@)")
 
@@ -102,7 +102,7 @@ class MongoCatalogSource:
         catalog: Catalog,
         spec: str,
         name: str,
-        timeout_ms: int = REQUEST_TIMEOUT_MS,
+        timeout_ms: int = TIMEOUT_MS,
     ) -> None:
         parts = parse_spec(spec, catalog.root_map)
         self.catalog = catalog
@@ -177,6 +177,14 @@ class MongoCatalogSource:
         for part in split_path(parts):
             node = node[part]
         return node
+
+
+def check_mongo(name: str, spec: str) -> None:
+    """Refuse in one line, before the catalog is opened, a spec that cannot be right, a
+    MongoDB that does not answer, or a database that is not a metadatastore."""
+    parts = parse_spec(spec)
+    names = (f"--mount {name}", f"--mount {name}'s assets=")
+    MongoSource(parts["uri"], parts["assets_uri"], names=names, timeout_ms=TIMEOUT_MS).close()
 
 
 def mount_mongo(catalog: Catalog, name: str, spec: str) -> MongoCatalogSource:

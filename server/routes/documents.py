@@ -106,6 +106,13 @@ async def post_documents(request: Request, path: str) -> Response:
         path = check_catalog_path(path)
     except CatalogError as err:
         raise ApiError(400, str(err)) from None
+    mounts = catalog(request).mounts
+    if path.split("/")[0] in mounts or "" in mounts:  # runs written there could never be read
+        raise ApiError(
+            400,
+            f"/{path} is inside a mounted source (a folder or a MongoDB database), which is "
+            "served read-only; write to a catalog path outside it",
+        )
     raw = await request.body()  # at most max_body_bytes: RequestLimitMiddleware counts it
     kind = request.headers.get("content-type", formats.JSON).split(";")[0].strip().lower()
     body = await run_in_threadpool(_decode, raw, kind)
