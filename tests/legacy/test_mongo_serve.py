@@ -54,6 +54,25 @@ def test_every_run_reads_as_emitted_through_the_nodes(legacy_runs, mounted):
     np.testing.assert_array_equal(old["primary"]["data"]["cam"].read(), frames[4:])
 
 
+
+def test_the_access_policy_is_a_mongo_filter(legacy_runs, mounted):
+    from bluebroker.catalog import NotFound
+    from bluebroker.catalog.access import Access, Grant, reading_as
+    from bluebroker.queries import Eq
+
+    uids = [_uid(docs) for docs in legacy_runs["runs"]]
+    with reading_as(Access((Grant(queries=(Eq("sample", "Fe"),)),))):
+        runs = mounted["csx"]
+        assert list(runs) == [uids[1]] and len(runs) == 1 and runs[-1].uid == uids[1]
+        for hidden in (f"csx/{uids[0]}", f"csx/{uids[2][:12]}", f"csx/{uids[3]}/primary"):
+            with pytest.raises(NotFound):
+                mounted.node(hidden)
+    with reading_as(Access((Grant(catalogs=("bmm",)),))):
+        assert len(mounted["csx"]) == 0 and list(mounted["csx"]) == []
+    with reading_as(Access((Grant(catalogs=("csx",)),))):
+        assert len(mounted["csx"]) == 4
+
+
 @pytest.fixture
 def serving(legacy_runs, tmp_path):
     """``bluebroker serve`` with only the legacy database mounted at /csx: its URL."""
@@ -110,6 +129,24 @@ def test_served_runs_read_back_equal_over_http(legacy_runs, serving):
     stored, emitted = logical(scan.documents()), logical(docs)
     assert stored.keys() == emitted.keys()
     assert all(same(stored[k][i], emitted[k][i]) for k in emitted for i in emitted[k])
+
+
+def test_tiled_client_reads_a_served_mongo_database(legacy_runs, mounted):
+    from tiled.client import from_uri
+
+    from bluebroker.server.run import background_server
+
+    docs = legacy_runs["runs"][0]
+    events = [d for n, d in docs if n == "event" and d["descriptor"] == _primary(docs)]
+    with background_server(mounted) as url:
+        runs = from_uri(url)["csx"]
+        assert len(runs) == 4
+        run = runs[_uid(docs)]
+        ds = run["primary"].read()
+        np.testing.assert_array_equal(ds["det1"].to_numpy(), [e["data"]["det1"] for e in events])
+        assert run.metadata["start"]["sample"] == "Cu"
+        cam = runs[_uid(legacy_runs["runs"][1])]["primary"]["data"]["cam"]
+        np.testing.assert_array_equal(cam.read(), legacy_runs["frames"][:4])
 
 
 def _primary(docs) -> str:
