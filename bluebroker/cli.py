@@ -116,8 +116,9 @@ def _add_folder_options(p: argparse.ArgumentParser) -> None:
         "--mount",
         action="append",
         default=[],
-        metavar="NAME=directory:PATH",
-        help="also serve the folder PATH at /NAME beside the catalogs of runs (repeatable)",
+        metavar="NAME=directory:PATH|NAME=mongodb://HOST/DB",
+        help="also serve the folder PATH, or a legacy Databroker MongoDB database (read live: "
+        "?assets=DB names its asset database), at /NAME beside the catalogs of runs (repeatable)",
     )
     p.add_argument(
         "--watch", action="store_true", help="register files added, changed or removed live"
