@@ -87,7 +87,8 @@ export async function renderRun(el, ctx) {
   const stopTree = h("details", { class: "card doc", dataset: { testid: "stop-doc" } },
     h("summary", {}, h("strong", {}, "Stop document")),
     md.stop ? metadataTree(md.stop, { testid: "stop-tree" }) : h("p", { class: "muted" }, "The run has not stopped yet."));
-  replace(el, h("div", { class: "cards" }, factsBox, streamsBox), h("h2", {}, "Plot"), plot,
+  const plotBox = h("div", { class: "card plot-card" }, h("h2", {}, "Plot"), plot);
+  replace(el, h("div", { class: "run-layout" }, h("div", { class: "run-side" }, factsBox, streamsBox), plotBox),
     h("div", { class: "cards docs" }, startTree, stopTree));
 
   const disposers = [];
