@@ -1,0 +1,84 @@
+"""The run page's plot grows while a RunEngine acquires, with no page reload, and says
+"finished" when the run stops: real RunEngine, real server, real Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from playwright.sync_api import expect
+
+POINTS = 4
+DEADLINE = 60  # seconds: generous, the suite runs on a loaded machine
+
+
+def gated_scan(motor, det, gates):
+    """A step scan that waits, after each point, until the test opens that point's gate."""
+    from bluesky import plan_stubs as bps
+
+    def wait(gate):
+        return lambda: asyncio.get_running_loop().run_in_executor(None, gate.wait, DEADLINE)
+
+    yield from bps.open_run(md={"motors": [motor.name], "plan_name": "gated_scan"})
+    for i, gate in enumerate(gates):
+        yield from bps.mv(motor, i)
+        yield from bps.trigger_and_read([motor, det])
+        yield from bps.wait_for([wait(gate)])
+    yield from bps.close_run()
+
+
+def test_live_plot_grows_then_finishes(page, web_url, catalog, RE):
+    from ophyd.sim import det, motor
+
+    from bluebroker.ingest import CatalogWriter
+
+    gates = [threading.Event() for _ in range(POINTS)]
+    events = [threading.Event() for _ in range(POINTS)]
+    uids: list[str] = []
+
+    def watch(name, doc):  # subscribed after the writer: a seen event is already written
+        if name == "start":
+            uids.append(doc["uid"])
+        elif name == "event":
+            events[doc["seq_num"] - 1].set()
+
+    tokens = [RE.subscribe(CatalogWriter(catalog, "bmm/raw")), RE.subscribe(watch)]
+    failed: list[BaseException] = []
+
+    def acquire():
+        try:
+            RE(gated_scan(motor, det, gates))
+        except BaseException as err:  # reported by the test, not lost in the thread
+            failed.append(err)
+
+    thread = threading.Thread(target=acquire, daemon=True)
+    thread.start()
+    try:
+        assert events[0].wait(DEADLINE), "the first point was not acquired"
+        page.goto(f"{web_url}/browse/bmm/raw/{uids[0]}")
+        page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+        plot = page.get_by_test_id("run-plot")
+        points = plot.get_by_test_id("plot-points")
+        expect(plot.get_by_test_id("live-status")).to_have_text("live")
+        expect(plot.get_by_test_id("plot-x")).to_have_value("motor")
+        expect(points).to_have_attribute("data-count", "1")
+        for i in range(1, POINTS):
+            gates[i - 1].set()
+            assert events[i].wait(DEADLINE), f"point {i + 1} was not acquired"
+            expect(points).to_have_attribute("data-count", str(i + 1))
+        gates[-1].set()
+        thread.join(DEADLINE)
+        assert not thread.is_alive() and not failed, failed
+        expect(page.get_by_test_id("run-plot").get_by_test_id("live-status")).to_contain_text(
+            "finished"
+        )
+        expect(page.get_by_test_id("run-plot").get_by_test_id("plot-points")).to_have_attribute(
+            "data-count", str(POINTS)
+        )
+        assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
+    finally:
+        for gate in gates:
+            gate.set()
+        thread.join(DEADLINE)
+        for token in tokens:
+            RE.unsubscribe(token)
