@@ -12,14 +12,17 @@ POINTS = 4
 DEADLINE = 60  # seconds: generous, the suite runs on a loaded machine
 
 
-def gated_scan(motor, det, gates):
-    """A step scan that waits, after each point, until the test opens that point's gate."""
+def gated_scan(motor, det, gates, opened=None):
+    """A step scan that waits, after each point, until the test opens that point's gate (and,
+    with ``opened``, also before the first point, when the run has no stream yet)."""
     from bluesky import plan_stubs as bps
 
     def wait(gate):
         return lambda: asyncio.get_running_loop().run_in_executor(None, gate.wait, DEADLINE)
 
     yield from bps.open_run(md={"motors": [motor.name], "plan_name": "gated_scan"})
+    if opened is not None:
+        yield from bps.wait_for([wait(opened)])
     for i, gate in enumerate(gates):
         yield from bps.mv(motor, i)
         yield from bps.trigger_and_read([motor, det])
@@ -79,6 +82,50 @@ def test_live_plot_grows_then_finishes(page, web_url, catalog, RE):
     finally:
         for gate in gates:
             gate.set()
+        thread.join(DEADLINE)
+        for token in tokens:
+            RE.unsubscribe(token)
+
+
+def test_live_plot_of_a_run_with_no_data_yet(page, web_url, catalog, RE):
+    """The page opens between the start document and the first point: the plot waits for the
+    run's first stream, then grows."""
+    from ophyd.sim import det, motor
+
+    from bluebroker.ingest import CatalogWriter
+
+    opened, gate = threading.Event(), threading.Event()
+    started, first = threading.Event(), threading.Event()
+    uids: list[str] = []
+
+    def watch(name, doc):
+        if name == "start":
+            uids.append(doc["uid"])
+            started.set()
+        elif name == "event":
+            first.set()
+
+    tokens = [RE.subscribe(CatalogWriter(catalog, "bmm/raw")), RE.subscribe(watch)]
+    thread = threading.Thread(target=RE, args=(gated_scan(motor, det, [gate], opened),))
+    thread.daemon = True
+    thread.start()
+    try:
+        assert started.wait(DEADLINE), "the run did not start"
+        page.goto(f"{web_url}/browse/bmm/raw/{uids[0]}")
+        plot = page.get_by_test_id("run-plot")
+        expect(plot).to_contain_text("waiting for the run's first stream")
+        opened.set()
+        assert first.wait(DEADLINE), "the first point was not acquired"
+        expect(plot.get_by_test_id("plot-points")).to_have_attribute("data-count", "1")
+        expect(plot.get_by_test_id("live-status")).to_have_text("live")
+        gate.set()
+        thread.join(DEADLINE)
+        expect(page.get_by_test_id("run-plot").get_by_test_id("live-status")).to_contain_text(
+            "finished"
+        )
+    finally:
+        opened.set()
+        gate.set()
         thread.join(DEADLINE)
         for token in tokens:
             RE.unsubscribe(token)

@@ -52,7 +52,7 @@ export function renderRunPlot(el, ctx) {
       return;
     }
     if (!streams.length) {
-      body.append(h("p", { class: "bb-muted", text: "This run has no streams yet; reload when it has." }));
+      waitForStream();
       return;
     }
     const wanted = ctx.params.get("plot_stream");
@@ -75,9 +75,39 @@ export function renderRunPlot(el, ctx) {
     }
   }
 
+  /** A run that has no stream yet: wait on the run's own live route for its first one. */
+  function waitForStream() {
+    body.replaceChildren(h("p", { class: "bb-muted", text: "No data yet: waiting for the run's first stream…" }));
+    status.dataset.state = "live";
+    status.textContent = "live";
+    controls.append(status);
+    const es = (runEvents = new EventSource(apiUrl(ctx, "stream/single"), { withCredentials: true }));
+    const again = () => {
+      es.close();
+      status.remove();
+      init();
+    };
+    es.addEventListener("schema", async (e) => {
+      if (JSON.parse(e.data).stopped) return stopped();
+      // a stream made between the listing and the subscription sends no stream-created
+      const listing = await getJson(apiUrl(ctx, "search", { "page[limit]": 1 }), outer.signal).catch(() => null);
+      if (listing && listing.data.length && es.readyState !== EventSource.CLOSED) again();
+    });
+    es.addEventListener("stream-created", again);
+    es.addEventListener("run-stopped", stopped);
+    function stopped() {
+      es.close();
+      status.dataset.state = "finished";
+      status.textContent = "finished";
+      body.replaceChildren(h("p", { class: "bb-muted", text: "The run ended with no data." }));
+    }
+  }
+
+  let runEvents = null;
   init();
   return () => {
     outer.abort();
+    if (runEvents) runEvents.close();
     if (current) current.close();
     wrap.remove();
   };
