@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from . import __version__, cli_auth, config_file
+from . import __version__, cli_auth, cli_observability, config_file
 from . import cli_commands as commands
 
 DEFAULT_DATA = Path("bluebroker-data")
@@ -219,6 +219,7 @@ def parser() -> argparse.ArgumentParser:
         default=2000,
         help="most messages per catalog transaction (2000)",
     )
+    cli_observability.add_worker_options(kafka, _number(int, 1, 65535))  # --metrics-port
     kafka.set_defaults(func=commands.cmd_ingest_kafka)
     mongo = isub.add_parser("mongo", help="migrate runs from a Databroker MongoDB database")
     mongo.add_argument(
@@ -300,6 +301,7 @@ def parser() -> argparse.ArgumentParser:
         help="change one of the server's limits (repeatable), e.g. max_body_bytes=268435456 or "
         "search_timeout=30; the names and defaults are in docs/http-api.md (Limits)",
     )
+    cli_observability.add_serve_options(serve)  # --log-format, --metrics-public
     serve.set_defaults(func=commands.cmd_serve)
 
     demo = sub.add_parser(

@@ -159,6 +159,10 @@ def cmd_ingest_kafka(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         consumer_config=consumer_config,
     )
+    if args.metrics_port is not None:
+        from bluebroker.ingest.metrics import serve_worker_metrics
+
+        serve_worker_metrics(worker, args.metrics_host, args.metrics_port)
     worker.install_signal_handlers()
     counters = worker.run()
     print(f"stopped: {counters.line()}")
@@ -211,6 +215,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     catalog = open_for_use(args.catalog, data_roots=args.data_root, root_map=moved)
     if folders:
         mount_folders(catalog, args.source, args.mount, args.watch)
+    if args.log_format == "json":
+        from bluebroker.server.observability import use_json_logs
+
+        use_json_logs(args.verbose)
     if kafka:
         logging.getLogger("bluebroker").setLevel(logging.INFO)
     auth = auth_settings(args, catalog)
@@ -224,6 +232,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             printed_url=lambda url: sign_in_url(url, auth, args.api_key),
             kafka=kafka,
             live_queue_limit=args.live_queue_limit,
+            metrics_public=args.metrics_public,
             **bounds,
         )
     finally:

@@ -104,6 +104,11 @@ def _keys() -> list[Key]:
         Key("auth.cors_origins", "list", [], "cors_origins: [https://data.example.org]",
             "cors_origin", (SERVE,)),
         Key("log.verbose", "bool", False, "verbose: true", "verbose"),
+        Key("log.format", "choice", "text", "format: json", "log_format", (SERVE,),
+            choices=("text", "json")),
+        Key("metrics.public", "bool", False, "public: true", "metrics_public", (SERVE,)),
+        Key("metrics.port", "int", None, "port: 9100", "metrics_port", (KAFKA,), high=65535),
+        Key("metrics.host", "text", "127.0.0.1", "host: 0.0.0.0", "metrics_host", (KAFKA,)),
     ]
     import dataclasses
 

@@ -13,8 +13,20 @@ from .auth import AuthSettings, require
 from .compression import CompressionMiddleware
 from .headers import SecurityHeadersMiddleware
 from .limits import Limits, RequestLimitMiddleware
+from .observability import Metrics, ObservabilityMiddleware
 from .principals import READ_DATA, READ_METADATA, WRITE_DATA
-from .routes import about, auth_routes, data, documents, home, nodes, oidc_routes, stream, web
+from .routes import (
+    about,
+    auth_routes,
+    data,
+    documents,
+    home,
+    nodes,
+    oidc_routes,
+    ops,
+    stream,
+    web,
+)
 
 
 def create_app(
@@ -63,8 +75,12 @@ def create_app(
         max_url_bytes=bounds.max_url_bytes,
     )
     app.add_middleware(SecurityHeadersMiddleware, cors_origins=auth.cors_origins)
-    app.add_middleware(errors.InternalErrorMiddleware)  # outermost: catches the others' errors
+    app.add_middleware(errors.InternalErrorMiddleware)  # catches the others' errors
+    app.state.metrics = Metrics(app)  # /metrics (routes/ops.py); public with metrics_public
+    app.state.metrics_public = False
+    app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)  # outermost
     app.include_router(about.router)
+    app.include_router(ops.router)  # /metrics, /readyz
     app.include_router(auth_routes.router)
     app.include_router(home.router)  # the web page at /, where the printed ?token= URL lands
     app.include_router(web.router)  # the web page's /browse/{path} and /static/{file}

@@ -40,17 +40,19 @@ def serve(
     live_queue_limit: int = 1000,
     auth: AuthSettings | None = None,
     printed_url: Callable[[str], str] | None = None,
+    metrics_public: bool = False,
     **limits: int | float,
 ) -> None:
     """Serve until interrupted; with ``kafka`` (KafkaIngestWorker keyword arguments), ingest
     from Kafka in the same process (a one-process deployment). ``limits`` are
     :class:`~bluebroker.server.limits.Limits` fields, as for ``create_app``; ``auth`` and
     ``api_key`` as there. ``printed_url`` turns the base URL into the one to print (with the
-    single-user token)."""
+    single-user token). ``metrics_public`` lets anyone read ``/metrics``."""
     _check_port(host, port)
     app = create_app(
         catalog, api_key=api_key, auth=auth, live_queue_limit=live_queue_limit, **limits
     )
+    app.state.metrics_public = metrics_public
     supervisor = None
     if kafka:
         from bluebroker.ingest.consumer import tune_gc_for_ingest
