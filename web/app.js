@@ -78,7 +78,9 @@ async function render() {
     path,
     node,
     params,
-    setParams: router.setParams,
+    // a view whose page was left must not write into the next page's URL
+    setParams: (changes) =>
+      signal.aborted ? new URLSearchParams(location.search) : router.setParams(changes),
     navigate: router.navigate,
     apiBase: API,
     signal,
