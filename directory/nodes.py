@@ -62,7 +62,9 @@ class _RowNode:
 
 class DirectoryContainer(_RowNode, Container):
     """A folder, an HDF5 file or group, a Zarr group: its children come from the index,
-    in name order, filtered by ``search`` (children only, as Tiled does)."""
+    in name order. ``search`` looks in the whole subtree below it (a data lake is searched
+    without knowing which folder holds the file; nothing outside the subtree is found): a
+    match deeper than a child is keyed by its path from here, ``'scans/a.nxs/entry'``."""
 
     def __init__(
         self,
@@ -107,13 +109,25 @@ class DirectoryContainer(_RowNode, Container):
         dialect = self.source.catalog.dialect
         return [
             nodes.c.source_id == self.source.id,
-            nodes.c.parent == self.rel,
+            self._below() if self.queries else nodes.c.parent == self.rel,
             *(query.condition(qq, dialect) for qq in self.queries),
         ]
 
-    def _rows(self, offset: int = 0, limit: int | None = None, names: bool = False) -> list[Any]:
+    def _below(self) -> sa.ColumnElement:
+        """Every node of the subtree: paths that begin with this one's and a '/' (compared
+        as text, not with LIKE, so '_' and '%' in names are plain characters)."""
+        if not self.rel:
+            return sa.true()
+        prefix = self.rel + "/"
+        return sa.func.substr(nodes.c.path, 1, len(prefix)) == prefix
+
+    def _key(self, path: str) -> str:
+        """A node's key here: its path from this container."""
+        return path[len(self.rel) + 1 :] if self.rel else path
+
+    def _rows(self, offset: int = 0, limit: int | None = None, keys: bool = False) -> list[Any]:
         stmt = (
-            sa.select(nodes.c.name if names else nodes)
+            sa.select(nodes.c.path if keys else nodes)
             .where(*self._where())
             .order_by(*query.order_by(self.sort_keys, self.source.catalog.dialect))
             .offset(offset)
@@ -133,18 +147,31 @@ class DirectoryContainer(_RowNode, Container):
         return iter(self.keys_range())
 
     def keys_range(self, offset: int = 0, limit: int | None = None) -> list[str]:
-        return [r.name for r in self._rows(offset, limit, names=True)]
+        return [self._key(r.path) for r in self._rows(offset, limit, keys=True)]
 
     def items_range(self, offset: int = 0, limit: int | None = None) -> list[tuple[str, Any]]:
-        return [(r.name, make_node(self.source, r)) for r in self._rows(offset, limit)]
+        return [(self._key(r.path), self._hit(r)) for r in self._rows(offset, limit)]
+
+    def _hit(self, row: Any) -> Any:
+        """The node of ``row``, seen from here: a match deeper than a child has its key as
+        its last path segment, so it is listed (and linked) under the searched container."""
+        node = make_node(self.source, row)
+        key = self._key(row.path)
+        if "/" in key:
+            node.path = (*self.path, key)
+        return node
 
     def __getitem__(self, key: str) -> Any:
         rel = f"{self.rel}/{key}" if self.rel else key
         node = self.source.node(rel)
-        if self.queries and "/" not in key:
+        if self.queries:  # a match, or a node inside one
+            parts = [p for p in key.split("/") if p]
+            candidates = [
+                "/".join(filter(None, (self.rel, *parts[: i + 1]))) for i in range(len(parts))
+            ]
             with self.source.engine.connect() as conn:
                 hit = conn.execute(
-                    sa.select(nodes.c.id).where(*self._where(), nodes.c.name == key)
+                    sa.select(nodes.c.id).where(*self._where(), nodes.c.path.in_(candidates))
                 ).first()
             if hit is None:
                 raise NotFound(f"{key!r:.200} does not match this search")

@@ -75,7 +75,8 @@ SPECIAL_SORT = {"name": nodes.c.name, "size": nodes.c.size, "mtime": nodes.c.mti
 
 
 def order_by(sort: tuple[tuple[str, int], ...], dialect: str) -> list[sa.ColumnElement]:
-    """ORDER BY terms: ``name``, ``size``, ``mtime`` or a metadata key; then by name."""
+    """ORDER BY terms: ``name``, ``size``, ``mtime`` or a metadata key; then by name and
+    path (names repeat in a subtree: pages must not overlap)."""
     terms: list[sa.ColumnElement] = []
     for key, direction in sort:
         if direction not in (1, -1):
@@ -87,4 +88,4 @@ def order_by(sort: tuple[tuple[str, int], ...], dialect: str) -> list[sa.ColumnE
             path = MetadataPath(key, dialect)
             exprs = [path.number(), path.text()]
         terms += [(e.asc() if direction == 1 else e.desc()).nulls_last() for e in exprs]
-    return [*terms, nodes.c.name.asc()]
+    return [*terms, nodes.c.name.asc(), nodes.c.path.asc()]
