@@ -16,7 +16,9 @@ from ._doct import wrap_in_deprecated_doct
 from ._documents import ALL
 from ._header import Header
 from ._lazy import Images
+from ._results import Results, _ensure_list
 from ._search import to_queries
+from ._v1_extras import Registry, _no_registry, _refusal, export, legacy_documents
 
 _NO_LONGER = (
     "This method is no longer supported. If you need this please contact the developers by "
@@ -40,6 +42,7 @@ class Broker:
         name: str | None = None,
         config: dict[str, Any] | None = None,
         server: Any = None,
+        external_fetchers: dict[str, Callable[[dict, dict], Any]] | None = None,
     ) -> None:
         self._uri = uri
         self._path = tuple(p for p in catalog.split("/") if p)
@@ -52,6 +55,9 @@ class Broker:
         self.aliases: dict[str, Any] = {}
         self.filters: dict[str, Any] = {}
         self.timezone: str | None = (config or {}).get("timezone")
+        # name -> f(start, stop): each Header's ``ext.<name>``, as in 1.2.5
+        self.external_fetchers = dict(external_fetchers or {})
+        self._reg = Registry()
 
     # -- construction ----------------------------------------------------------------------
 
@@ -90,6 +96,23 @@ class Broker:
     @property
     def v1(self) -> Broker:
         return self
+
+    @property
+    def reg(self) -> Registry:
+        """Registry of externally stored data (their handlers run on the server here)."""
+        return self._reg
+
+    @property
+    def fs(self) -> Registry:
+        warnings.warn("fs is deprecated, use `db.reg` instead", stacklevel=2)
+        return self.reg
+
+    def fetch_external(self, start: dict, stop: dict) -> dict[str, Any]:
+        """``{name: fetcher(start, stop)}`` for every external fetcher (a Header's ``ext``)."""
+        return {k: func(start, stop) for k, func in self.external_fetchers.items()}
+
+    def stream_names_given_header(self, header: Header) -> list[str]:
+        return header.stream_names
 
     @property
     def v2(self) -> Any:
@@ -316,22 +339,38 @@ class Broker:
     # -- writing ---------------------------------------------------------------------------
 
     def insert(self, name: str, doc: dict) -> None:
-        """Write one document through the server (``RE.subscribe(db.insert)`` works)."""
+        """Write one document through the server (``RE.subscribe(db.insert)`` works); the
+        legacy ``bulk_events`` and ``bulk_datum`` are taken too, with a warning."""
         warnings.warn(
             "The method Broker.insert may be removed in a future release of databroker.",
             PendingDeprecationWarning,
             stacklevel=2,
         )
+        self._insert_pairs(legacy_documents(name, doc))
+
+    def _insert_pairs(self, pairs: list[tuple[str, dict]]) -> None:
         transport = self._transport()
         response = transport.http.post(
             transport.url("documents", self._path),
-            content=packing.packb([[name, doc]]),
+            content=packing.packb([list(p) for p in pairs]),
             headers={"Content-Type": "application/x-msgpack"},
         )
         if response.status_code >= 400:
-            raise ValueError(_refusal(name, response))
-        if self._client is None or name == "stop":
+            raise ValueError(_refusal(pairs[0][0] if len(pairs) == 1 else "posted", response))
+        if self._client is None or any(n == "stop" for n, _ in pairs):
             self._client = None  # a new catalog becomes visible; a stopped run refreshes
+
+    def export(
+        self, headers: Any, db: Broker, new_root: str | None = None, copy_kwargs: Any = None
+    ) -> list:
+        """Insert every document of ``headers`` into the Broker ``db``."""
+        return export(self, _ensure_list(headers), db, new_root)
+
+    def export_size(self, headers: Any) -> float:
+        raise NotImplementedError(
+            "export_size sums the sizes of detector files, which lie on the bluebroker "
+            "server's side; each external array's data_sources (in its /metadata) lists them"
+        )
 
     def _transport(self) -> Any:
         from bluebroker.client import _transport
@@ -358,26 +397,6 @@ class Broker:
         return f"<Broker{name} {self._uri} /{'/'.join(self._path)}>"
 
 
-class Results:
-    """Headers matching a search, newest first (iterate it; ``list(db(...))``)."""
-
-    def __init__(self, broker: Broker, catalog: CatalogClient, data_key: str | None) -> None:
-        self._broker = broker
-        self._catalog = catalog
-        self._data_key = data_key
-
-    def __iter__(self) -> Iterator[Header]:
-        for run in self._catalog.sort(("start.time", -1)).values():
-            header = Header(self._broker, run)
-            if self._data_key is None or any(
-                self._data_key in d["data_keys"] for d in header.descriptors
-            ):
-                yield header
-
-    def __repr__(self) -> str:
-        return f"<Results of {self._catalog!r}>"
-
-
 def temp() -> Broker:
     """A Broker over a throwaway embedded bluebroker (temporary SQLite, in-process server):
     tests and notebooks need no set-up. Its data vanish when the process exits."""
@@ -386,25 +405,3 @@ def temp() -> Broker:
     server = EmbeddedServer(catalog_paths=("temp",))
     config = {"uri": server.uri, "catalog": "temp", "description": "a temporary catalog"}
     return Broker(server.uri, "temp", name="temp", config=config, server=server)
-
-
-def _ensure_list(headers: Any) -> list[Header]:
-    return [headers] if isinstance(headers, Header) else list(headers)
-
-
-def _no_registry(handler_registry: Any) -> None:
-    if handler_registry is not None:
-        raise NotImplementedError(
-            "The handler_registry must be set when the Broker is initialized, usually "
-            "specified in a configuration file."
-        )
-
-
-def _refusal(name: str, response: Any) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return f"the server refused the {name} document: {response.text}"
-    rejected = body.get("rejected") or []
-    reason = rejected[0]["error"] if rejected else body.get("detail", body)
-    return f"the server refused the {name} document: {reason}"

@@ -37,8 +37,11 @@ class Header:
         self._run = run
         self._start = run.metadata["start"]
         self._stop = run.metadata.get("stop")
-        self.ext = SimpleNamespace()
         self._stream_nodes: dict[str, Any] = {}
+        fetched = {}
+        if getattr(broker, "external_fetchers", None):  # 1.2.5's ext.<name> per fetcher
+            fetched = broker.fetch_external(self.start, self.stop)
+        self.ext = SimpleNamespace(**fetched)
 
     # -- documents -----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from bluebroker.mongo_queries import field_queries
@@ -19,6 +20,11 @@ def to_queries(criteria: dict[str, Any], tz: str | None = None) -> list[Query]:
     """Queries for one call's keyword arguments (``since``/``until``/``text_search`` included;
     ``data_key`` is handled by the caller, since it looks inside descriptors)."""
     criteria = dict(criteria)
+    if "start_time" in criteria or "stop_time" in criteria:
+        warnings.warn(
+            "The keywords 'start_time' and 'stop_time' are deprecated; use 'since' and 'until'",
+            stacklevel=3,
+        )
     for old, new in (("start_time", "since"), ("stop_time", "until")):
         if old in criteria:
             if new in criteria:
