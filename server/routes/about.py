@@ -60,7 +60,7 @@ def about(request: Request) -> Response:
                 "api_key": {"header": "Authorization: Apikey <key>", "query": "api_key"},
             },
             "links": {
-                "self": base + "/",
+                "self": base,  # no trailing slash: Tiled's client appends "/<route>"
                 "documentation": str(request.base_url) + "docs",
                 "openapi": str(request.base_url) + "openapi.json",
             },

@@ -26,6 +26,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from bluebroker.catalog import CatalogError, NotFound
 
+from .. import tiled_live
 from ..auth import api_key_problem
 from ..encoders.jsonable import dumps
 from ..errors import ApiError
@@ -105,6 +106,9 @@ async def stream_websocket(
     start: str | None = None,
     envelope_format: str = "json",
 ) -> None:
+    if tiled_live.asked_by_tiled(path):  # Tiled's client: its own message shapes
+        await tiled_live.serve(websocket, path, start, hub(websocket))
+        return
     await websocket.accept()
     live = hub(websocket)
     try:
