@@ -301,3 +301,52 @@ def test_a_mongo_server_that_goes_away_is_a_503(tmp_path):
         )
     source.close()
     cat.close()
+
+
+def test_every_route_answers_for_mongo_nodes(legacy_runs, mounted):
+    """Exports, formats, blocks, unfilled tables and documents of Mongo nodes: answers, and a
+    mistake is a 4xx that says so, never a 500."""
+    import httpx
+
+    from bluebroker.server.run import background_server
+
+    scan, fe = (_uid(legacy_runs["runs"][i]) for i in (0, 1))
+    datum_ids = [
+        d["data"]["cam"] for n, d in legacy_runs["runs"][1] if n == "event" and "cam" in d["data"]
+    ]
+    with background_server(mounted) as url:
+        api = f"{url}/api/v1"
+        ok = [
+            f"metadata/csx/{scan}/primary",
+            f"metadata/csx/{fe}/primary/data/cam",
+            f"search/csx/{scan}",
+            f"container/full/csx/{scan}/primary?format=application/x-netcdf",
+            f"container/full/csx/{scan}?format=application/x-hdf5",
+            f"table/full/csx/{scan}/primary/data?format=text/csv",
+            f"table/full/csx/{scan}/baseline/timestamps",
+            f"table/full/csx/{scan}/primary/config/det1",
+            f"array/block/csx/{fe}/primary/data/cam?block=0,0,0",
+            f"array/full/csx/{scan}/primary/data/time?slice=1:3",
+            f"documents/csx/{fe}",
+            "metadata/csx",
+            "metadata/",
+        ]
+        for route in ok:
+            got = httpx.get(f"{api}/{route}", timeout=60)
+            assert got.status_code == 200, (route, got.text)
+        unfilled = httpx.get(f"{api}/table/full/csx/{fe}/primary/data?fill=false&column=cam")
+        assert [row["cam"] for row in unfilled.json()] == datum_ids
+        bad = {
+            f"array/full/csx/{scan}/primary/data/det1?slice=0:2:0": 400,
+            f"table/full/csx/{scan}/primary/data?column=nope": 400,
+            f"metadata/csx/{scan}/nope": 404,
+            "metadata/csx/0000": 404,
+            "search/csx?sort=-nope": 400,
+            "search/csx?sort=summary.duration": 400,
+            "search/csx?filter[eq][condition][key]=summary.duration"
+            "&filter[eq][condition][value]=1": 400,
+        }
+        for route, status in bad.items():
+            got = httpx.get(f"{api}/{route}")
+            assert got.status_code == status, (route, got.text)
+            assert "internal error" not in got.text
