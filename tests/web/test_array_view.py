@@ -142,3 +142,12 @@ def test_bad_view_state_in_the_url_is_ignored(page, web_url, beamline, query):
     canvas = page.get_by_test_id("array-canvas")
     expect(canvas).to_have_attribute("data-plane", re.compile(r"^[03]$"))
     expect(canvas).to_have_attribute("data-cmap", "viridis")
+
+
+def test_unreadable_data_is_said_in_words(page, web_url, beamline, tmp_path):
+    for frames in tmp_path.glob("cam_*.h5"):  # the detector file is gone (moved, deleted)
+        frames.unlink()
+    page.goto(_cam_url(web_url, beamline))
+    error = page.get_by_test_id("view-error")
+    expect(error).to_contain_text("Could not read the image: ")
+    expect(error).to_contain_text(re.compile(r"\b[45]\d\d: \S"))  # the API's status and detail
