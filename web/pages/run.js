@@ -59,7 +59,7 @@ async function streamCard(ctx, name, count, signal) {
   return card;
 }
 
-/** Follow the run over the live route until it stops, then refresh the facts and badge. */
+/** Follow the run over the live route (Server-Sent Events) until it stops, then call onStop. */
 function followStatus(ctx, onStop) {
   const url = `${API}/stream/single/${encodePath(ctx.path)}`;
   let source;
@@ -68,9 +68,18 @@ function followStatus(ctx, onStop) {
   } catch {
     return () => {};
   }
-  source.addEventListener("run-stopped", () => {
+  const stopped = () => {
     source.close();
     onStop();
+  };
+  source.addEventListener("run-stopped", stopped);
+  // the first message says whether the run ended before this subscription began
+  source.addEventListener("schema", (event) => {
+    try {
+      if (JSON.parse(event.data).stopped) stopped();
+    } catch {
+      /* not JSON: wait for run-stopped */
+    }
   });
   return () => source.close();
 }
@@ -93,7 +102,17 @@ export async function renderRun(el, ctx) {
 
   const disposers = [];
   if (state === "running") {
-    disposers.push(followStatus(ctx, () => ctx.navigate(location.pathname + location.search)));
+    // refresh the facts and the stop document in place: the plot keeps its own live state
+    disposers.push(followStatus(ctx, async () => {
+      try {
+        const fresh = (await metadata(ctx.path, { signal: ctx.signal })).attributes.metadata ?? {};
+        replace(factsBox, h("h2", {}, "Run ", badge(status(fresh))), facts(fresh));
+        replace(stopTree, h("summary", {}, h("strong", {}, "Stop document")),
+          fresh.stop ? metadataTree(fresh.stop, { testid: "stop-tree" }) : h("p", { class: "muted" }, "The run has not stopped yet."));
+      } catch (err) {
+        if (err.name !== "AbortError") factsBox.append(errorBox(err));
+      }
+    }));
   }
   const counts = md.summary?.num_events ?? {};
   search(ctx.path, new URLSearchParams({ "page[limit]": "100" }), { signal: ctx.signal })
