@@ -27,7 +27,7 @@ import {
 export const MAX_SIDE = 1024; // pixels on a side of a fetched plane
 export const MAX_LINE = 200_000; // points of a 1-D line plot
 const CLIPS = { "0-100": [0, 100], "1-99": [1, 99], "0.1-99.9": [0.1, 99.9], "5-95": [5, 95] };
-const SAMPLE = 65_536; // values sorted to find the percentiles of a plane (a strided sample)
+const SAMPLE = 16_384; // values sorted to find the percentiles of a plane (a strided sample)
 
 /** Render an array node into `el`; returns dispose (aborts requests, removes listeners). */
 export function renderArray(el, ctx) {
