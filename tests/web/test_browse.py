@@ -3,7 +3,9 @@ table pages, the node tabs, errors in words and the phone width."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 
 from playwright.sync_api import expect
 
@@ -139,10 +141,22 @@ def test_run_page_tabs_and_table(page, web_url, beamline):
         f'c["bmm"]["raw"]["{scan_uid}"]["primary"]["data"]["det1"]'
     )
     expect(page.get_by_test_id("curl-snippet")).to_contain_text("/api/v1/array/full/bmm/raw/")
+    events = [d for name, d in beamline[scan_uid] if name == "event" and "motor" in d["data"]]
+    det1 = [d["data"]["det1"] for d in events]
+    # the snippets work as they are (the tests' key is in BLUEBROKER_API_KEY)
+    python = page.get_by_test_id("python-snippet").inner_text()
+    scope: dict = {}
+    exec(python.replace("node.read()", "got = node.read()"), scope)
+    assert list(scope["got"]) == det1
+    curl = page.get_by_test_id("curl-snippet").inner_text().splitlines()
+    fetched = subprocess.run(
+        ["bash", "-c", "\n".join(curl[2:]).replace(" -O -J", "")],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert json.loads(fetched.stdout) == det1
     page.goto(f"{run}/primary/data")
     grid = page.get_by_test_id("table-grid")
     expect(grid.locator("tbody tr")).to_have_count(11)
-    events = [d for name, d in beamline[scan_uid] if name == "event" and "motor" in d["data"]]
     motor = [d["data"]["motor"] for d in events]
     expect(grid.locator("tbody tr").nth(0)).to_contain_text(f"{motor[0]:g}")
 

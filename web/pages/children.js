@@ -15,7 +15,9 @@ export function describe(attributes) {
   const s = attributes.structure ?? {};
   switch (attributes.structure_family) {
     case "array": {
-      const dtype = s.data_type ? `${s.data_type.kind}${s.data_type.itemsize * 8}` : "";
+      const kinds = { f: "float", i: "int", u: "uint", b: "bool", c: "complex", U: "str", S: "bytes" };
+      const dt = s.data_type;
+      const dtype = dt ? `${kinds[dt.kind] ?? dt.kind}${dt.kind === "b" ? "" : dt.itemsize * 8}` : "";
       return `${(s.shape ?? []).join(" × ")} ${dtype}`.trim();
     }
     case "table": {

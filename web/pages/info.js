@@ -9,6 +9,7 @@
 import { h, replace } from "../dom.js";
 import { metadataTree } from "./tree.js";
 import { renderDownload, dataUrl } from "./download.js";
+import { describe } from "./children.js";
 
 function specNames(node) {
   return (node.attributes.specs ?? []).map((s) => (typeof s === "string" ? s : `${s.name}${s.version ? " v" + s.version : ""}`));
@@ -82,7 +83,13 @@ function renderDetail(el, ctx) {
   if (s.dims) rows.push(["Dimensions", s.dims.join(", ")]);
   if (s.data_type) rows.push(["dtype", dtypeText(s.data_type)]);
   if (s.chunks) rows.push(["Chunks", s.chunks.map((c) => (c.length > 4 ? `${c.length} blocks` : c.join("+"))).join(" × ")]);
-  if (s.columns) rows.push(["Columns", s.columns.join(", ")]);
+  if (s.columns) {
+    const contents = s.contents ?? {};
+    rows.push(["Columns", s.columns.some((c) => contents[c])
+      ? h("ul", { class: "plain", dataset: { testid: "detail-columns" } }, s.columns.map((c) =>
+        h("li", {}, h("code", {}, c), " ", h("span", { class: "muted" }, contents[c] ? describe(contents[c].attributes) : ""))))
+      : s.columns.join(", ")]);
+  }
   if (s.num_rows !== undefined) rows.push(["Rows", s.num_rows]);
   if (s.count !== undefined && s.count !== null) rows.push(["Items", s.count]);
   const sources = (a.data_sources ?? []).map((d) =>
@@ -96,9 +103,8 @@ function renderDetail(el, ctx) {
     sources.length
       ? h("div", { class: "card", dataset: { testid: "data-sources" } }, h("h2", {}, "Data sources"), h("ul", {}, sources))
       : null,
-    h("div", { class: "cards" },
-      snippet("Python", pythonSnippet(ctx), "python-snippet"),
-      snippet("curl", curlSnippet(ctx), "curl-snippet")),
+    snippet("Python", pythonSnippet(ctx), "python-snippet"),
+    snippet("curl", curlSnippet(ctx), "curl-snippet"),
   );
   return null;
 }
