@@ -201,7 +201,9 @@ def check(query: q.Query) -> None:
 
 
 def sort_spec(keys: tuple[tuple[str, int], ...]) -> list[tuple[str, int]]:
-    """A pymongo sort for ``(key, 1 | -1)`` pairs of start metadata; ties by ``_id``."""
+    """A pymongo sort for ``(key, 1 | -1)`` pairs of start metadata; ties by ``_id`` the other
+    way, as in the ``(time 1, _id -1)`` index that suitcase-mongo and Databroker make, so that
+    MongoDB walks that index instead of sorting a large collection in memory."""
     out = []
     for key, direction in keys:
         if direction not in (1, -1):
@@ -213,4 +215,4 @@ def sort_spec(keys: tuple[tuple[str, int], ...]) -> list[tuple[str, int]]:
             )
         out.append((field, direction))
     last = keys[-1][1] if keys else 1
-    return [*out, ("_id", last)]
+    return [*out, ("_id", -last)]

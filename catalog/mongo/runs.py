@@ -184,7 +184,7 @@ class MongoRunCatalog(RunCatalog):
         return run
 
     def by_scan_id(self, scan_id: int) -> MongoRun:
-        run = self._one({"scan_id": scan_id}, sort=[("time", -1), ("_id", -1)])
+        run = self._one({"scan_id": scan_id}, sort=[("time", -1), ("_id", 1)])
         if run is None:
             raise NotFound(f"no run with scan_id {scan_id} in /{'/'.join(self.path)}")
         return run

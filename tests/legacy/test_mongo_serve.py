@@ -48,6 +48,10 @@ def test_every_run_reads_as_emitted_through_the_nodes(legacy_runs, mounted):
     fe = runs[_uid(legacy_runs["runs"][1])]
     np.testing.assert_array_equal(fe["primary"]["data"]["cam"].read(), frames[:4])
     np.testing.assert_array_equal(fe["primary"]["data"]["cam"][1:3], frames[1:3])
+    # a slice asks MongoDB for its rows only, and for the fields asked for only
+    rows = runs[_uid(legacy_runs["runs"][0])]["primary"].events(["data.det1"], 3, 7)
+    assert [r["seq_num"] for r in rows] == [4, 5, 6, 7]
+    assert set(rows[0]) == {"seq_num", "time", "data"} and list(rows[0]["data"]) == ["det1"]
     old = runs[_uid(legacy_runs["runs"][3])]
     assert list(old) == ["primary"] and old.metadata["stop"] is None
     assert old.metadata["start"]["acquired"] == "2017-03-04T05:06:07.890000"
