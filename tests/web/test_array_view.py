@@ -40,6 +40,15 @@ def test_slider_moves_through_the_frames(page, web_url, beamline):
     page.mouse.move(box["x"] + box["width"] * 3.5 / 5, box["y"] + box["height"] * 2.5 / 6)
     expected = int(beamline["frames"]["cam"][1][2, 3])
     expect(page.get_by_test_id("array-readout")).to_have_text(f"row 2, col 3: {expected}")
+    # quick moves: the plane shown at the end is the last one asked for, never a stale one
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowRight")
+    expect(canvas).to_have_attribute("data-plane", "3")
+    expected = int(beamline["frames"]["cam"][3][2, 3])
+    expect(page.get_by_test_id("array-readout")).to_have_text(f"row 2, col 3: {expected}")
 
 
 def test_view_state_round_trips_through_the_url(page, web_url, beamline):

@@ -35,6 +35,10 @@ export function renderArray(el, ctx) {
   const shape = structure.shape || [];
   const dtype = structureDtype(structure.data_type);
   el.classList.add("bb-view");
+  if (shape.some((n) => n === 0)) {
+    el.append(h("p", { class: "bb-muted", text: `This array is empty (shape ${shape.join(" × ")}).` }));
+    return () => el.replaceChildren();
+  }
   if (shape.length <= 1) return renderLine(el, ctx, shape[0] ?? 1, dtype);
   return renderImage(el, ctx, shape, structure.dims || [], dtype);
 }
@@ -167,6 +171,13 @@ function renderImage(el, ctx, shape, dims, dtype) {
     shown = null;
     draw();
   });
+  let hover = null; // [row, col] of the fetched plane under the pointer
+  const showValue = () => {
+    if (!plane || !hover) return;
+    const [row, col] = hover;
+    const v = plane.data[row * plane.shape[1] + col];
+    readout.textContent = `row ${row * step}, col ${col * step}: ${formatValue(v)}`;
+  };
   const onMove = (event) => {
     if (!plane) return;
     const rect = canvas.getBoundingClientRect();
@@ -174,8 +185,8 @@ function renderImage(el, ctx, shape, dims, dtype) {
     const col = Math.floor(((event.clientX - rect.left) / rect.width) * c);
     const row = Math.floor(((event.clientY - rect.top) / rect.height) * r);
     if (row < 0 || col < 0 || row >= r || col >= c) return;
-    const v = plane.data[row * c + col];
-    readout.textContent = `row ${row * step}, col ${col * step}: ${formatValue(v)}`;
+    hover = [row, col];
+    showValue();
   };
   canvas.addEventListener("pointermove", onMove);
 
@@ -229,6 +240,7 @@ function renderImage(el, ctx, shape, dims, dtype) {
     bar.title = `${state.scale} scale, ${clipSelect.selectedOptions[0].textContent}`;
     canvas.dataset.cmap = state.cmap;
     canvas.dataset.scale = state.scale;
+    showValue(); // the value under a resting pointer follows the plane
     performance.mark("bluebroker:image-drawn");
   }
 

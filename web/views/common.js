@@ -247,7 +247,10 @@ export function selectBox(testid, values, current, { multiple = false, label = (
     opt.selected = chosen.has(v);
     sel.append(opt);
   }
-  if (multiple) sel.size = Math.min(Math.max(values.length, 2), 5);
+  if (multiple) {
+    sel.size = Math.min(Math.max(values.length, 2), 5);
+    sel.title = "Ctrl-click (⌘-click on a Mac) to choose several";
+  }
   return sel;
 }
 
