@@ -355,8 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             format="%(asctime)s %(name)s %(levelname)s %(message)s",
         )
         secrets += secrets_of(vars(args).values())
-        if getattr(args, "api_key", None):
-            secrets.append(args.api_key)
+        secrets += [getattr(args, k, None) or "" for k in ("api_key", "oidc_client_secret")]
         for item in getattr(args, "consumer_config", []):  # sasl_plain_password=... and the like
             key, _, value = item.partition("=")
             if re.search(r"password|secret|token|key", key, re.IGNORECASE):

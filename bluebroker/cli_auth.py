@@ -108,17 +108,26 @@ def auth_settings(args: argparse.Namespace, catalog: Catalog) -> AuthSettings:
         keys=ApiKeyStore(catalog.engine),
         cors_origins=tuple(args.cors_origin),
         policy=load_policy(args.policy),
-        oidc=load_oidc(getattr(args, "oidc_config", None), catalog),
+        oidc=load_oidc(
+            getattr(args, "oidc_config", None),
+            catalog,
+            getattr(args, "oidc_client_secret", None),  # config auth.oidc_client_secret
+        ),
     )
 
 
-def load_oidc(path: str | None, catalog: Catalog):
+def load_oidc(path: str | None, catalog: Catalog, client_secret: str | None = None):
     """OpenID Connect sign-in from its YAML file, checked now (one line on a mistake)."""
     if path is None:
         return None
     from bluebroker.server.oidc import OIDC
 
-    return OIDC.from_engine(oidc_config(path), catalog.engine)
+    config = oidc_config(path)
+    if client_secret:  # from the environment, kept out of the file
+        from dataclasses import replace
+
+        config = replace(config, client_secret=client_secret)
+    return OIDC.from_engine(config, catalog.engine)
 
 
 def oidc_config(path: str):

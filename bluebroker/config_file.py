@@ -127,6 +127,20 @@ def _flatten(data: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
                 raise _unknown(f"{top}.", str(name), known)
 
 
+def _unknown_variables(environ: Mapping[str, str]) -> None:
+    """A misspelt ``BLUEBROKER_<SECTION>_<KEY>`` would be ignored silently: refused instead
+    (variables outside the sections, such as ``BLUEBROKER_API_KEY``, are not ours to judge)."""
+    names = [k.env for k in keys()]
+    sections = {ENV_PREFIX + k.path.split(".")[0].upper() + "_" for k in keys()}
+    for name in environ:
+        if name in names or name.startswith(ENV_PREFIX + "MOUNTS_"):
+            continue
+        if any(name.startswith(section) for section in sections):
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+            hint = f"did you mean ${close[0]}?" if close else "see docs/configuration.md"
+            raise OperatorError(f"${name}: no such setting; {hint}")
+
+
 @dataclass
 class Settings:
     """The effective settings: ``values`` by dotted path, and where each came from."""
@@ -160,6 +174,7 @@ def load(path: str | None, environ: Mapping[str, str] | None = None) -> Settings
     for dotted, value in _flatten(data):
         values[dotted] = check_value(by_path[dotted], value)
         sources[dotted] = "file"
+    _unknown_variables(environ)
     for key in keys():
         if key.env in environ:
             values[key.path] = check_value(key, environ[key.env], from_env=True)

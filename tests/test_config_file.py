@@ -97,6 +97,8 @@ def test_config_check_prints_the_effective_settings_with_secrets_masked(tmp_path
         ("- a\n", {}, "expected a mapping of sections at the top"),
         ("kafka:\n  group: [x\n", {}, "not valid YAML at line"),
         ("", {"BLUEBROKER_SERVER_PORT": "eighty"}, "server.port: expected a whole number"),
+        ("", {"BLUEBROKER_KAFKA_GRUOP": "g"},
+         "$BLUEBROKER_KAFKA_GRUOP: no such setting; did you mean $BLUEBROKER_KAFKA_GROUP?"),
         ("", {"BLUEBROKER_AUTH_PUBLIC": "{oops"}, "$BLUEBROKER_AUTH_PUBLIC: '{oops' is not a"),
     ],
 )
@@ -200,8 +202,9 @@ def test_defaults_are_the_options_defaults(command, clean_env):
             continue
         if key.section == "kafka.security" or (command == KAFKA and key.path == "catalog.uri"):
             continue
-        if command == SERVE and key.path.startswith("kafka.") and not hasattr(args, key.dest):
-            continue  # serve's kafka.dead_letter_topic, batch_size: no options of their own
+        if not hasattr(args, key.dest):  # serve's kafka.dead_letter_topic, batch_size,
+            assert command == SERVE, key.path  # auth.oidc_client_secret: no options of their own
+            continue
         expected = [] if key.kind == "mapping" else key.default
         assert getattr(args, key.dest) == expected, key.path
 
@@ -282,3 +285,24 @@ def test_ingest_kafka_from_a_config_file(tmp_path, kafka_broker, new_topic):
     finally:
         worker.send_signal(signal.SIGINT)
         assert worker.wait(60) == 0, log.read_text()[-3000:]
+
+
+def test_the_oidc_client_secret_from_the_environment(tmp_path, clean_env):
+    """The provider settings file can be shared (a ConfigMap, a mounted file) while its
+    secret comes from the environment."""
+    from bluebroker.catalog import open_catalog
+    from bluebroker.cli_auth import load_oidc
+
+    oidc = tmp_path / "oidc.yml"
+    oidc.write_text("issuer: https://login.example.org\nclient_id: bb\nclient_secret: in-file\n")
+    path = write(tmp_path, {"auth": {"oidc_config": str(oidc)}})
+    clean_env.setenv("BLUEBROKER_AUTH_OIDC_CLIENT_SECRET", "from-env")
+    args = _configured(["serve", "--config", path])
+    assert (args.oidc_config, args.oidc_client_secret) == (str(oidc), "from-env")
+    catalog = open_catalog(f"sqlite:///{tmp_path}/c.db", create=True)
+    try:
+        assert load_oidc(args.oidc_config, catalog, args.oidc_client_secret).config.client_secret \
+            == "from-env"
+        assert load_oidc(args.oidc_config, catalog).config.client_secret == "in-file"
+    finally:
+        catalog.close()
