@@ -161,8 +161,10 @@ class MongoRunCatalog(RunCatalog):
         return isinstance(key, str) and bool(self._find({"uid": key}, limit=1))
 
     def _one(self, *extra: dict, sort: list | None = None, skip: int = 0) -> MongoRun | None:
+        """One run, its stop and stream names read only if asked for (a deep path such as
+        ``/csx/<uid>/primary/data/f0`` needs neither)."""
         found = self._find(*extra, sort=sort, skip=skip, limit=1)
-        return self._runs(found)[0] if found else None
+        return MongoRun(self, document(found[0])) if found else None
 
     def __getitem__(self, key: str | int) -> MongoRun:
         if isinstance(key, bool):
@@ -234,17 +236,29 @@ class MongoRun(Run):
         self,
         runs: MongoRunCatalog,
         start: dict,
-        stop: dict | None,
-        stream_names: list[str],
+        stop: dict | None = None,
+        stream_names: list[str] | None = None,
     ) -> None:
+        """``stop`` and ``stream_names`` when already read (a page of runs reads them for all
+        its runs at once); else they are read when first needed."""
         Container.__init__(self, (*runs.path, start["uid"]))
         self.source = runs.source
         self.root = runs.source
         self.id = None
         self.uid = start["uid"]
         self.start = start
-        self.stop = stop
-        self.summary = summary(start, stop, stream_names)
+        if stream_names is not None:
+            self.__dict__["stop"] = stop
+            self.__dict__["summary"] = summary(start, stop, stream_names)
+
+    @functools.cached_property
+    def stop(self) -> dict | None:  # type: ignore[override]
+        with self.source.guard():
+            return self.source.reader.stop(self.uid)
+
+    @functools.cached_property
+    def summary(self) -> dict[str, Any]:  # type: ignore[override]
+        return summary(self.start, self.stop, list(self))
 
     @functools.cached_property
     def descriptors(self) -> list[dict]:

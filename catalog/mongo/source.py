@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ SCHEMES = ("mongodb://", "mongodb+srv://")
 OURS = ("assets", "root_map")
 TIMEOUT_MS = 5_000  # how long start and each request wait for an unreachable MongoDB
 TEXT_INDEX_MAX_AGE = 60.0
+NUMBERED_KEPT = 10_000
 PASSWORD = re.compile(r"(://[^/@:\s]*:)([^@/\s]+)(@)")
 
 
@@ -122,6 +124,15 @@ class MongoCatalogSource:
         self.mds = self.reader.mds
         self.assets = self.reader.assets
         self._text_index: tuple[float, bool] | None = None
+        # (descriptor uid, events) -> whether they are numbered 1..n (streams.py)
+        self.numbered: dict[tuple[str, int], bool] = {}
+        self._lock = threading.Lock()
+
+    def remember_numbered(self, key: tuple[str, int], value: bool) -> None:
+        with self._lock:  # request threads share the source
+            if len(self.numbered) >= NUMBERED_KEPT:
+                self.numbered.pop(next(iter(self.numbered)), None)
+            self.numbered[key] = value
 
     def __repr__(self) -> str:
         return f"<MongoCatalogSource {self.shown} at /{self.name}>"

@@ -71,18 +71,23 @@ class MongoStream(Stream):
         return rows[0] if rows else None
 
     def _numbered(self, uid: str, n: int) -> bool:
-        """Whether the descriptor's events, by time, are numbered 1..n (checked at both ends):
-        then rows [lo, hi) are the events with lo < seq_num <= hi."""
-        events = self.source.col("event")
-        ends = [
-            events.find_one({"descriptor": uid}, {"seq_num": 1}, sort=[("time", d)])
-            for d in (1, -1)
-        ]
-        return [e and e.get("seq_num") for e in ends] == [1, n]
+        """Whether the descriptor's events, by time, are numbered 1..n (checked at both ends,
+        and remembered by the source for this n): then rows [lo, hi) are the events with
+        lo < seq_num <= hi."""
+        known = self.source.numbered.get((uid, n))
+        if known is None:
+            events = self.source.col("event")
+            ends = [
+                events.find_one({"descriptor": uid}, {"seq_num": 1}, sort=[("time", d)])
+                for d in (1, -1)
+            ]
+            known = [e and e.get("seq_num") for e in ends] == [1, n]
+            self.source.remember_numbered((uid, n), known)
+        return known
 
     def _rows_of(self, uid: str, n: int, projection: dict | None, lo: int, hi: int) -> list[dict]:
         events = self.source.col("event")
-        if (lo, hi) != (0, n) and self._numbered(uid, n):
+        if lo != 0 and self._numbered(uid, n):  # from the start: the time index's order
             found = list(
                 events.find(
                     {"descriptor": uid, "seq_num": {"$gt": lo, "$lte": hi}},
