@@ -160,3 +160,27 @@ def test_unreadable_data_is_said_in_words(page, web_url, beamline, tmp_path):
     error = page.get_by_test_id("view-error")
     expect(error).to_contain_text("Could not read the image: ")
     expect(error).to_contain_text(re.compile(r"\b[45]\d\d: \S"))  # the API's status and detail
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">f8", "int8", "<i8", "<f4"])
+def test_values_read_right_whatever_the_dtype(page, web_url, catalog, RE, tmp_path, dtype):
+    """Byte order and width are decoded as the server's X-Array-Dtype says (a big-endian
+    file's data arrive in the order the header names)."""
+    from bluesky import plans as bp
+
+    from bluebroker.ingest import CatalogWriter
+    from bluebroker.ingest.simulated import HDF5Camera
+
+    cam = HDF5Camera("typed", tmp_path, shape=(6, 5), dtype=dtype)
+    token = RE.subscribe(CatalogWriter(catalog, "bmm/raw"))
+    try:
+        (uid,) = RE(bp.count([cam], num=2))
+    finally:
+        RE.unsubscribe(token)
+    page.goto(f"{web_url}/browse/bmm/raw/{uid}/primary/data/typed?slice=1")
+    canvas = page.get_by_test_id("array-canvas")
+    expect(canvas).to_have_attribute("data-plane", "1")
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 4.5 / 5, box["y"] + box["height"] * 5.5 / 6)
+    stored = cam.frames[1][5, 4].item()
+    expect(page.get_by_test_id("array-readout")).to_have_text(f"row 5, col 4: {stored:g}")
