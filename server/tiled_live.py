@@ -305,6 +305,8 @@ def _pack(msg: dict, payload: bytes | None = None) -> bytes:
 
 
 def _node(catalog: Catalog, path: str) -> Any:
+    if any(ord(c) < 32 or c == "\x7f" for c in path):  # as limits.py does for HTTP paths
+        raise ApiError(404, "the path holds a control character; no node's path holds one")
     parts = tuple(p for p in path.split("/") if p)
     try:
         return catalog.node(parts)

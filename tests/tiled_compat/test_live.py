@@ -5,6 +5,7 @@ subscriptions end when it stops. Our own client's protocol is tests/server/test_
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -263,3 +264,28 @@ def test_refusals_raise_in_tiled_client_instead_of_reconnecting(catalog, RE, tmp
         with pytest.raises(InvalidStatus) as err:
             run.subscribe().start()
         assert err.value.response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status", "says"),
+    [
+        ("bmm//raw//nope", "", 404, "not found"),
+        ("//", "", 400, "has no live updates"),
+        ("bmm//raw", "&start=abc", 400, "whole number"),
+        ("bmm//raw", "&start=-1", 400, "whole number"),
+        ("bmm//raw", "&start=99999", 400, "past the latest change"),
+        ("bmm//raw//" + "x" * 5000, "", 400, "at most 1000"),
+        ("bmm//raw//%00//..", "", 404, "control character"),
+    ],
+)
+def test_bad_subscriptions_of_tiled_paths_are_refused_with_a_reason(
+    catalog, served, RE, path, query, status, says
+):
+    from websockets.sync.client import connect
+
+    RE(bp.count([det1], num=1), CatalogWriter(catalog, "bmm/raw"))
+    url = served.replace("http://", "ws://") + f"/api/v1/stream/single/{path}"
+    with pytest.raises(InvalidStatus) as err:
+        connect(f"{url}?envelope_format=msgpack{query}", open_timeout=30)
+    assert err.value.response.status_code == status
+    assert says in json.loads(err.value.response.body)["detail"]
