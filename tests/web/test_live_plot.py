@@ -69,6 +69,10 @@ def test_live_plot_grows_then_finishes(page, web_url, catalog, RE):
             gates[i - 1].set()
             assert events[i].wait(DEADLINE), f"point {i + 1} was not acquired"
             expect(points).to_have_attribute("data-count", str(i + 1))
+            if i == 1:  # another x while live: its column is read, and growth goes on
+                plot.get_by_test_id("plot-x").select_option("time")
+                points = plot.get_by_test_id("plot-points")
+                expect(points).to_have_attribute("data-count", "2")
         gates[-1].set()
         thread.join(DEADLINE)
         assert not thread.is_alive() and not failed, failed

@@ -167,7 +167,14 @@ class StreamPlot {
     this.chart = linePlot(this.chartBox, {
       labels: this.ys, xLabel: this.x, time: this.x === "time", testid: "run-plot-chart",
     });
-    this.redraw();
+    const missing = this.wanted().some((c) => !(c in this.rows));
+    if (this.loadedOnce && missing) this.reload(); // only the shown columns are held
+    else this.redraw();
+  }
+
+  /** The columns the plot shows: only these are read, so that a wide stream stays light. */
+  wanted() {
+    return [...new Set([...(this.x === INDEX ? [] : [this.x]), ...this.ys])];
   }
 
   redraw() {
@@ -214,7 +221,7 @@ class StreamPlot {
   /** Read every row so far (the plot's columns, in one request), then apply what came since. */
   async reload() {
     if (this.closed) return;
-    const columns = [...new Set(this.columns)];
+    const columns = this.wanted();
     this.loading = loadColumns(this.ctx, this.table, columns, undefined);
     let data;
     try {
@@ -247,9 +254,9 @@ class StreamPlot {
       return;
     }
     const skip = this.have - from;
-    for (const c of this.columns) {
+    for (const c of Object.keys(this.rows)) {
       const values = data[c] || [];
-      const column = this.rows[c] || (this.rows[c] = new Array(this.have).fill(NaN));
+      const column = this.rows[c];
       for (let i = skip; i < to - from; i++) column.push(i < values.length ? toNumber(values[i]) : NaN);
     }
     this.have = to;
