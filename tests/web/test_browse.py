@@ -172,7 +172,10 @@ def test_external_detector_has_data_sources(page, web_url, beamline):
 def test_phone_width_has_no_sideways_scroll(phone_page, web_url, beamline):
     scan_uid = _uids(beamline)[0]
     run = f"/browse/bmm/raw/{scan_uid}"
-    for path in ("/browse/bmm/raw", run, f"{run}/primary/data", f"{run}/primary/data?tab=detail"):
+    table = f"{run}/primary/data"
+    views = ("/browse/bmm/raw", run, f"{run}?tab=metadata", table, f"{table}?tab=detail",
+             f"{table}?tab=download")
+    for path in views:
         phone_page.goto(web_url + path)
         expect(phone_page.locator("main section.tab-body > *").first).to_be_visible()
         phone_page.wait_for_load_state("networkidle")
