@@ -52,3 +52,39 @@ def test_run_plot_fits_a_phone(phone_page, web_url, beamline):
     expect(plot.get_by_test_id("plot-points")).to_have_attribute("data-count", "11")
     box = plot.locator("canvas").bounding_box()
     assert box is not None and box["x"] > 0 and box["x"] + box["width"] <= 390
+
+
+def test_long_table_is_strided_with_a_note(page, web_url, catalog):
+    """150,001 rows (one event page): every other row is drawn, read as raw bytes, and a note
+    says so."""
+    import numpy as np
+    from event_model import compose_run
+
+    from bluebroker.ingest import CatalogWriter
+
+    n = 150_001
+    run = compose_run(metadata={"plan_name": "long"})
+    desc = run.compose_descriptor(
+        name="primary",
+        data_keys={"y": {"dtype": "number", "shape": [], "source": "sim"}},
+    )
+    y = np.arange(n, dtype=float) ** 0.5
+    page_doc = desc.compose_event_page(
+        data={"y": y.tolist()},
+        timestamps={"y": [1.0] * n},
+        seq_num=list(range(1, n + 1)),
+        time=[1_700_000_000.0 + i for i in range(n)],
+        validate=False,
+    )
+    CatalogWriter(catalog, "bmm/raw").write_many(
+        [("start", run.start_doc), ("descriptor", desc.descriptor_doc),
+         ("event_page", page_doc), ("stop", run.compose_stop())]
+    )  # fmt: skip
+    fetched = []
+    page.on("request", lambda r: fetched.append(r.url) if "/api/v1/array/full/" in r.url else None)
+    page.goto(f"{web_url}/browse/bmm/raw/{run.start_doc['uid']}/primary/data?plot_y=y")
+    plot = page.get_by_test_id("table-plot")
+    expect(plot.get_by_test_id("plot-note")).to_contain_text("downsampled by 2")
+    expect(plot.get_by_test_id("plot-points")).to_have_attribute("data-count", str(n // 2 + 1))
+    raw = [u for u in fetched if "octet-stream" in u]  # the plot's (the grid reads JSON pages)
+    assert raw and all(parse_qs(urlsplit(u).query)["slice"] == ["::2"] for u in raw), raw

@@ -10,6 +10,7 @@
 
 import {
   errorBox,
+  fetchArray,
   h,
   linePlot,
   loadColumns,
@@ -19,6 +20,7 @@ import {
 } from "./common.js";
 
 export const INDEX = "index";
+export const MAX_POINTS = 100_000; // rows drawn; longer tables are strided, with a note
 
 /** Render a plot of a table node's columns into `el`; returns dispose. */
 export function renderTablePlot(el, ctx) {
@@ -46,6 +48,16 @@ export function renderTablePlot(el, ctx) {
     body,
   );
 
+  const rows = (ctx.node.attributes.structure || {}).num_rows || 0;
+  const step = Math.max(1, Math.ceil(rows / MAX_POINTS));
+  if (step > 1) {
+    wrap.append(
+      h("p", {
+        class: "bb-note", "data-testid": "plot-note",
+        text: `One row in ${step} of ${rows} is drawn (downsampled by ${step}); the Download tab has every row.`,
+      }),
+    );
+  }
   let chart = null;
   let controller = null;
   async function draw() {
@@ -56,7 +68,7 @@ export function renderTablePlot(el, ctx) {
     const wanted = [...new Set(x === INDEX ? ys : [x, ...ys])];
     let data;
     try {
-      data = await loadColumns(ctx, ctx.path, wanted, signal);
+      data = await readColumns(ctx, wanted, step, signal);
     } catch (err) {
       if (err.name === "AbortError") return;
       body.replaceChildren(errorBox(`Could not read the table: ${err.message}`));
@@ -65,7 +77,7 @@ export function renderTablePlot(el, ctx) {
     if (chart) chart.destroy();
     body.replaceChildren();
     const n = data[wanted[0]].length;
-    const xData = x === INDEX ? Array.from({ length: n }, (_, i) => i) : data[x];
+    const xData = x === INDEX ? Array.from({ length: n }, (_, i) => i * step) : data[x];
     chart = linePlot(body, { labels: ys, xLabel: x, time: x === "time", testid: "plot-chart" });
     chart.setData(sortedByX(xData, ys.map((y) => data[y])));
     performance.mark("bluebroker:table-plot-drawn");
@@ -89,6 +101,24 @@ export function renderTablePlot(el, ctx) {
     if (chart) chart.destroy();
     wrap.remove();
   };
+}
+
+/**
+ * The columns as {name: numbers}: as raw bytes through each column's array route (strided by
+ * `step`) when the table lists its columns as arrays (a stream's tables do), else as JSON
+ * records of the whole table (a CSV file in a served folder, say).
+ */
+async function readColumns(ctx, names, step, signal) {
+  const contents = (ctx.node.attributes.structure || {}).contents;
+  if (!contents || !names.every((c) => contents[c])) {
+    return loadColumns(ctx, ctx.path, names, signal);
+  }
+  const slice = step > 1 ? `::${step}` : null;
+  const arrays = await Promise.all(
+    names.map((c) => fetchArray(ctx, slice, signal, [...ctx.path, c])),
+  );
+  const n = Math.min(...arrays.map((a) => a.data.length));
+  return Object.fromEntries(names.map((c, i) => [c, Array.from(arrays[i].data.subarray(0, n))]));
 }
 
 /** uPlot wants x ascending: sort the rows by x (a motor may scan downwards or back and forth). */
