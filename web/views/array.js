@@ -101,7 +101,6 @@ function renderImage(el, ctx, shape, dims, dtype) {
   let controller = null;
 
   const controls = h("div", { class: "controls bb-controls" });
-  const sliders = [];
   for (let i = 0; i < lead; i++) {
     const out = h("output", { text: `${state.index[i]} / ${shape[i] - 1}` });
     const input = h("input", {
@@ -115,7 +114,6 @@ function renderImage(el, ctx, shape, dims, dtype) {
       out.textContent = `${state.index[i]} / ${shape[i] - 1}`;
       refetch();
     });
-    sliders.push(input);
     controls.append(h("label", { class: "bb-slider" }, dims[i] || `dim ${i}`, input, out));
   }
   const cmapSelect = select("colormap", COLORMAP_NAMES, state.cmap);
@@ -143,7 +141,8 @@ function renderImage(el, ctx, shape, dims, dtype) {
   const barHigh = h("span");
   const barRow = h("div", { class: "bb-colorbar-row" }, barLow, bar, barHigh);
   const status = h("p", { class: "bb-muted", "aria-live": "polite" });
-  el.append(controls, canvas, readout, barRow, status);
+  const problem = h("div");
+  el.append(controls, canvas, readout, barRow, status, problem);
   if (step > 1) {
     const full = `${state.index.join(",")}${lead ? "," : ""}0:${Math.min(rows, MAX_SIDE)},0:` +
       `${Math.min(cols, MAX_SIDE)}`;
@@ -189,6 +188,7 @@ function renderImage(el, ctx, shape, dims, dtype) {
     showValue();
   };
   canvas.addEventListener("pointermove", onMove);
+  canvas.addEventListener("pointerdown", onMove); // a tap on a phone reads the value too
 
   function saveState() {
     ctx.setParams({
@@ -202,19 +202,21 @@ function renderImage(el, ctx, shape, dims, dtype) {
   async function load() {
     if (controller) controller.abort(); // a stale plane must not land after a newer one
     controller = new AbortController();
-    const sliceText = [...state.index, `::${step}`, `::${step}`].join(",");
+    const asked = [...state.index]; // the slider may move on while this plane travels
+    const sliceText = [...asked, `::${step}`, `::${step}`].join(",");
     status.textContent = "loading…";
     try {
       const got = await fetchArray(ctx, sliceText, controller.signal, ctx.path, dtype);
       const s = got.shape.length >= 2 ? got.shape.slice(-2) : [1, got.data.length];
-      plane = { data: got.data, shape: s, index: [...state.index] };
+      plane = { data: got.data, shape: s, index: asked };
       status.textContent = "";
-      canvas.dataset.plane = state.index.join(",");
+      problem.replaceChildren();
+      canvas.dataset.plane = asked.join(",");
       draw();
     } catch (err) {
       if (err.name === "AbortError") return;
       status.textContent = "";
-      el.append(errorBox(`Could not read the image: ${err.message}`));
+      problem.replaceChildren(errorBox(`Could not read the image: ${err.message}`));
     }
   }
   const refetch = debounce(() => {
@@ -250,6 +252,7 @@ function renderImage(el, ctx, shape, dims, dtype) {
     refetch.cancel();
     if (controller) controller.abort();
     canvas.removeEventListener("pointermove", onMove);
+    canvas.removeEventListener("pointerdown", onMove);
     el.replaceChildren();
   };
 }
