@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import sqlalchemy as sa
@@ -35,6 +35,10 @@ SPECS = {
 }
 
 
+# Kinds whose node is not a file of its own: folders, Zarr stores, links refused.
+NOT_FILES = frozenset({"directory", "zarr-group", "zarr-array", "refused"})
+
+
 def make_node(source: DirectorySource, row: Any) -> Any:
     if row.family == "container":
         return DirectoryContainer(source, row)
@@ -58,6 +62,23 @@ class _RowNode:
     @property
     def specs(self) -> tuple[str, ...]:  # type: ignore[override]
         return SPECS.get(self.row.kind, ())
+
+    def download_name(self) -> str | None:
+        """The file's name when this node is one whole file (an HDF5 file, an image, a
+        table, any other file), else None; ``/asset/bytes`` streams such a file as it lies.
+        From the index alone: listings ask it of every node."""
+        row = self.row
+        if row is None or row.inner or row.files != [row.path] or row.kind in NOT_FILES:
+            return None
+        if row.kind == "error" and row.family != "array":  # a Zarr store that failed
+            return None
+        return row.name
+
+    def open_download(self) -> BinaryIO:
+        """The whole file, opened (inside the served folder, a regular file)."""
+        if self.download_name() is None:
+            raise NotFound(f"/{'/'.join(self.path):.300} is not one whole file")
+        return self.source.open_file(self.row.path)
 
 
 class DirectoryContainer(_RowNode, Container):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+import stat
+from typing import Any, BinaryIO
 
 import numpy as np
 import sqlalchemy as sa
@@ -59,6 +60,29 @@ class DirectorySource:
         if not inside(self.root, real):
             raise OutsideDataRoots(f"{rel!r:.200} leads outside the served directory; refused")
         return real
+
+    def open_file(self, rel: str) -> BinaryIO:
+        """The file ``rel`` opened for reading, refused when it (or, by then, a link put in
+        its place) leads outside the served folder or is not a regular file."""
+        real = self.real(rel)
+        try:
+            fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ExternalDataMissing(f"{rel!r:.200} is gone from the served directory") from None
+        except OSError as err:
+            raise OutsideDataRoots(f"{rel!r:.200} cannot be opened: {err.strerror}") from None
+        f = os.fdopen(fd, "rb")
+        try:
+            opened = f"/proc/self/fd/{fd}"  # what was opened, after any swap since real()
+            where = os.path.realpath(opened) if os.path.exists(opened) else real
+            if not inside(self.root, where):
+                raise OutsideDataRoots(f"{rel!r:.200} leads outside the served directory")
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise NotFound(f"{rel!r:.200} is not a file")
+        except BaseException:
+            f.close()
+            raise
+        return f
 
     def _files(self, row: Any) -> list[str]:
         files = [self.real(f) for f in row.files]

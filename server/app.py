@@ -20,6 +20,7 @@ from .routes import (
     auth_routes,
     data,
     documents,
+    files,
     home,
     nodes,
     oidc_routes,
@@ -87,6 +88,7 @@ def create_app(
     app.include_router(oidc_routes.router)  # OpenID Connect sign-in (server/oidc.py)
     app.include_router(nodes.router, dependencies=[Depends(require(READ_METADATA))])
     app.include_router(data.router, dependencies=[Depends(require(READ_DATA))])
+    app.include_router(files.router, dependencies=[Depends(require(READ_DATA))])
     app.include_router(documents.router, dependencies=[Depends(_documents_scope)])
     app.include_router(stream.router)  # checks the caller itself: websockets too
     openapi.install(app)  # the published schema completed from the registries; offline /docs

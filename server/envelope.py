@@ -124,6 +124,8 @@ def links(node: Node, base: str) -> dict[str, str]:
     elif node.structure_family == "table":
         out["full"] = f"{base}/table/full{sep}{path}"
         out["partition"] = f"{base}/table/partition{sep}{path}?partition={{index}}"
+    if getattr(node, "download_name", None) is not None and node.download_name():
+        out["download"] = f"{base}/asset/bytes{sep}{path}"  # the whole file, as it lies
     return out
 
 

@@ -52,6 +52,8 @@ REASONS = {
     414: "The URL (path and query) is longer than this server accepts; send fewer or "
     "shorter filters.",
     415: "The body is neither JSON nor msgpack.",
+    416: "The Range header is not one 'bytes=FIRST-LAST' (or FIRST-, -COUNT) inside the file; "
+    "Content-Range gives the file's size.",
     429: "Too many failed sign-ins (or API-key requests) from this address in a minute; wait "
     "the Retry-After seconds.",
     422: "Some documents were refused (each listed with its reason); the others were written.",
@@ -190,6 +192,14 @@ ROUTES: dict[tuple[str, str], Route] = {
         (*NODE_ERRORS, 406, 413),
         (format_param(CONTAINER_FORMATS), DOWNLOAD),
         DISPOSITION,
+    ),
+    ("get", "/api/v1/asset/bytes/{path}"): Route(  # a served folder's file (routes/files.py)
+        {formats.OCTET: BINARY},
+        (*NODE_ERRORS, 403, 416),  # 403: a link out of the served folder
+        headers={
+            "Content-Disposition": _header("attachment, with the file's name"),
+            "Accept-Ranges": _header("bytes: a Range header (bytes=FIRST-LAST) gets a 206"),
+        },
     ),
     ("get", "/api/v1/documents/{path}"): Route(
         DOCUMENTS_OK, (*NODE_ERRORS, 406), (format_param(DOCUMENT_FORMATS),), DISPOSITION

@@ -82,6 +82,7 @@ EXAMPLE_KINDS = {
     "/api/v1/table/": "table",
     "/api/v1/container/full/": "BlueskyEventStream",
     "/api/v1/documents/": "BlueskyRun",
+    "/api/v1/asset/bytes/": "File",  # a served folder's file
     "/api/v1/": "CatalogOfBlueskyRuns",
 }
 
@@ -160,7 +161,8 @@ def fuzz(
     return report
 
 
-def test_api_conforms_to_its_schema(beamline, catalog):
+def test_api_conforms_to_its_schema(beamline, catalog, tmp_path):
+    from bluebroker.directory import DirectorySource
     from bluebroker.server.api_keys import ApiKeyStore
     from bluebroker.server.auth import AuthSettings
     from bluebroker.server.rate_limit import RateLimit
@@ -170,6 +172,12 @@ def test_api_conforms_to_its_schema(beamline, catalog):
     unlimited = {"failures": RateLimit(10**6), "auth_calls": RateLimit(10**6)}
     auth = AuthSettings(token="fuzz", keys=ApiKeyStore(catalog.engine), **unlimited)
     key = {"Authorization": "Bearer fuzz"}
+    folder = tmp_path / "lake"  # a served folder beside the runs: its files download
+    folder.mkdir()
+    (folder / "notes.txt").write_bytes(b"beam time notes\n" * 100)
+    lake = DirectorySource(catalog, folder, "files")
+    lake.register()
+    catalog.mount("files", lake)
     with background_server(catalog, auth=auth) as served:
         report = fuzz(served, max_examples=20, seed=14, headers=key)
         raw = httpx.get(served + "/openapi.json").json()
