@@ -1,5 +1,6 @@
-"""A run seen while it acquires: the list says running, and the run page's status turns to
-success when the run stops, in the same document (no reload). Real RunEngine and Chromium."""
+"""A run seen while it acquires: an open runs list shows it as it starts, and the run page's
+status turns to success when the run stops, in the same document (no reload). Real
+RunEngine and Chromium."""
 
 from __future__ import annotations
 
@@ -47,12 +48,20 @@ def test_a_running_run_turns_to_success_without_reload(page, web_url, catalog, R
         except BaseException as err:  # reported by the test, not lost in the thread
             failed.append(err)
 
+    page.goto(f"{web_url}/browse/bmm/raw")
+    rows = page.get_by_test_id("run-row")
+    expect(rows).to_have_count(4)
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
     thread = threading.Thread(target=acquire, daemon=True)
     thread.start()
     try:
         assert read.wait(DEADLINE), "the reading was not taken"
+        # the open list learns of the new run by itself (newest first: the top row)
+        expect(rows).to_have_count(5)
+        expect(rows.first).to_have_attribute("data-uid", uids[0])
+        expect(rows.first.locator("td.status")).to_have_text("running")
+        assert page.evaluate("window.__sameDocument") is True
         page.goto(f"{web_url}/browse/bmm/raw?status=running")
-        rows = page.get_by_test_id("run-row")
         expect(rows).to_have_count(1)
         expect(rows.first.locator("td.status")).to_have_text("running")
         rows.first.locator("a").first.click()

@@ -9,7 +9,7 @@
  *   filter[...]=...     any of the API's own filter parameters, passed on as they are
  */
 
-import { search } from "../api.js";
+import { API, encodePath, search } from "../api.js";
 import { h, replace, errorBox, formatTime, formatDuration } from "../dom.js";
 import { href, navigate } from "../router.js";
 import { pager, intParam } from "./pager.js";
@@ -132,6 +132,35 @@ function searchForm(ctx) {
   return form;
 }
 
+/**
+ * Keep the list current while runs are acquired: the catalog's live route (Server-Sent
+ * Events) announces run-created and run-stopped, and the page then asks again for the same
+ * page of the same search (at most once a second; the server still does the paging).
+ */
+function followCatalog(ctx, refresh) {
+  let source;
+  try {
+    source = new EventSource(`${API}/stream/single/${encodePath(ctx.path)}`, { withCredentials: true });
+  } catch {
+    return () => {};
+  }
+  let timer = null;
+  const soon = () => {
+    timer ??= setTimeout(() => {
+      timer = null;
+      refresh();
+    }, 1000);
+  };
+  source.addEventListener("run-created", soon);
+  source.addEventListener("run-stopped", soon);
+  // subscribed now: whatever changed between the first page and this moment is fetched too
+  source.addEventListener("schema", soon);
+  return () => {
+    source.close();
+    clearTimeout(timer);
+  };
+}
+
 export async function renderRuns(el, ctx) {
   const offset = intParam(ctx.params, "offset", 0);
   const limit = Math.min(300, Math.max(1, intParam(ctx.params, "limit", 50)));
@@ -148,12 +177,18 @@ export async function renderRuns(el, ctx) {
   query.set("page[offset]", String(offset));
   query.set("page[limit]", String(limit));
   query.set("sort", sort);
+  if (!(await drawList(ctx, list, query, { offset, limit, sort }))) return null;
+  return followCatalog(ctx, () => drawList(ctx, list, query, { offset, limit, sort }));
+}
+
+/** Fetch one page of runs and draw it into `list`; false when it could not. */
+async function drawList(ctx, list, query, { offset, limit, sort }) {
   let page;
   try {
     page = await search(ctx.path, query, { signal: ctx.signal });
   } catch (err) {
     if (err.name !== "AbortError") replace(list, errorBox(err));
-    return null;
+    return false;
   }
   const count = page.meta?.count ?? page.data.length;
   const rows = page.data.map((run) => {
@@ -201,5 +236,5 @@ export async function renderRuns(el, ctx) {
       ),
     ),
   );
-  return null;
+  return true;
 }
