@@ -40,7 +40,7 @@ SCHEMES = ("mongodb://", "mongodb+srv://")
 OURS = ("assets", "root_map")
 TIMEOUT_MS = 5_000  # how long start and each request wait for an unreachable MongoDB
 TEXT_INDEX_MAX_AGE = 60.0
-NUMBERED_KEPT = 10_000
+KEPT = 20_000  # facts about events kept between requests (first events: mostly small)
 PASSWORD = re.compile(r"(://[^/@:\s]*:)([^@/\s]+)(@)")
 
 
@@ -124,15 +124,21 @@ class MongoCatalogSource:
         self.mds = self.reader.mds
         self.assets = self.reader.assets
         self._text_index: tuple[float, bool] | None = None
-        # (descriptor uid, events) -> whether they are numbered 1..n (streams.py)
-        self.numbered: dict[tuple[str, int], bool] = {}
+        # Facts about events that cannot change once true, kept between requests (streams.py):
+        # "numbered" (descriptor uid, count) -> events numbered 1..count; "count" descriptor
+        # uid -> its events, once its run has stopped; "first" descriptor uid -> first event.
+        self._kept: dict[tuple[str, Any], Any] = {}
         self._lock = threading.Lock()
 
-    def remember_numbered(self, key: tuple[str, int], value: bool) -> None:
-        with self._lock:  # request threads share the source
-            if len(self.numbered) >= NUMBERED_KEPT:
-                self.numbered.pop(next(iter(self.numbered)), None)
-            self.numbered[key] = value
+    def recall(self, kind: str, key: Any) -> Any:
+        """What ``remember`` kept for ``(kind, key)``, or None."""
+        return self._kept.get((kind, key))
+
+    def remember(self, kind: str, key: Any, value: Any) -> None:
+        with self._lock:  # request threads share the source; the oldest facts go first
+            if len(self._kept) >= KEPT:
+                self._kept.pop(next(iter(self._kept)), None)
+            self._kept[(kind, key)] = value
 
     def __repr__(self) -> str:
         return f"<MongoCatalogSource {self.shown} at /{self.name}>"

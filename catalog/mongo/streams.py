@@ -53,28 +53,40 @@ class MongoStream(Stream):
 
     @functools.cached_property
     def counts(self) -> list[tuple[str, int]]:
-        """(descriptor uid, events) in row order."""
+        """(descriptor uid, events) in row order; a stopped run's are remembered."""
         events = self.source.col("event")
+        out = []
         with self.source.guard():
-            return [
-                (d["uid"], events.count_documents({"descriptor": d["uid"]}))
-                for d in self.descriptors
-            ]
+            for d in self.descriptors:
+                n = self.source.recall("count", d["uid"])
+                if n is None:
+                    n = events.count_documents({"descriptor": d["uid"]})
+                    if self.run.stop is not None:
+                        self.source.remember("count", d["uid"], n)
+                out.append((d["uid"], n))
+        return out
 
     def num_rows(self) -> int:
         return sum(n for _, n in self.counts)
 
     @functools.cached_property
     def first_event(self) -> dict | None:
-        """The first row's event (its values tell the columns' dtypes and shapes)."""
-        rows = self.events(None, 0, 1)
-        return rows[0] if rows else None
+        """The first row's event (its values tell the columns' dtypes and shapes), which
+        never changes once written: remembered."""
+        uid = next((uid for uid, n in self.counts if n), None)
+        if uid is None:
+            return None
+        found = self.source.recall("first", uid)
+        if found is None:
+            found = self.events(None, 0, 1)[0]
+            self.source.remember("first", uid, found)
+        return found
 
     def _numbered(self, uid: str, n: int) -> bool:
         """Whether the descriptor's events, by time, are numbered 1..n (checked at both ends,
         and remembered by the source for this n): then rows [lo, hi) are the events with
         lo < seq_num <= hi."""
-        known = self.source.numbered.get((uid, n))
+        known = self.source.recall("numbered", (uid, n))
         if known is None:
             events = self.source.col("event")
             ends = [
@@ -82,7 +94,7 @@ class MongoStream(Stream):
                 for d in (1, -1)
             ]
             known = [e and e.get("seq_num") for e in ends] == [1, n]
-            self.source.remember_numbered((uid, n), known)
+            self.source.remember("numbered", (uid, n), known)
         return known
 
     def _rows_of(self, uid: str, n: int, projection: dict | None, lo: int, hi: int) -> list[dict]:
