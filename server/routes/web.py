@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bluebroker import __version__
 
-from ..auth import authenticate
+from ..auth import TOKEN_COOKIE, authenticate
 from ..errors import ApiError
 
 router = APIRouter()
@@ -58,10 +58,12 @@ def asset_version() -> str:
 def index_response(request: Request) -> Response:
     """The page itself; a ``?token=`` that just became a cookie is taken out of the address
     bar (and the history) by a 303 to the same URL without it."""
-    if request.query_params.get("token"):
+    token = request.query_params.get("token")
+    if token:
         with suppress(ApiError):  # a wrong token: the page shows the API's 401 in words
             authenticate(request)
-        if getattr(request.state, "set_token_cookie", None):
+        kept = request.cookies.get(TOKEN_COOKIE) == token  # opened the printed URL again
+        if kept or getattr(request.state, "set_token_cookie", None):
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
             query = urlencode(rest)
             return RedirectResponse(request.url.path + (f"?{query}" if query else ""), 303)

@@ -45,5 +45,7 @@ def test_the_token_url_becomes_a_cookie_and_leaves_the_address_bar(catalog):
         assert landed.headers["location"] == "/browse/bmm/raw?sort=scan_id"
         assert "HttpOnly" in landed.headers["set-cookie"]
         assert browser.get("/api/v1/auth/whoami").json()["kind"] == "owner"
+        again = browser.get(f"/?token={TEST_KEY}")  # the printed URL opened again
+        assert again.status_code == 303 and again.headers["location"] == "/"
         wrong = httpx.get(f"{url}/?token=not-the-token")  # the page shows the API's 401 itself
         assert wrong.status_code == 200 and "set-cookie" not in wrong.headers
