@@ -88,3 +88,19 @@ def test_long_table_is_strided_with_a_note(page, web_url, catalog):
     expect(plot.get_by_test_id("plot-points")).to_have_attribute("data-count", str(n // 2 + 1))
     raw = [u for u in fetched if "octet-stream" in u]  # the plot's (the grid reads JSON pages)
     assert raw and all(parse_qs(urlsplit(u).query)["slice"] == ["::2"] for u in raw), raw
+
+
+def test_plot_of_a_csv_file_in_a_served_folder(page, web_url, catalog, tmp_path):
+    """A table from a file in a served folder (not a run's stream) plots too."""
+    from bluebroker.directory import DirectorySource
+
+    root = tmp_path / "lake"
+    root.mkdir()
+    (root / "scan.csv").write_text("motor,det\n1,10\n2,40\n3,90\n4,160\n")
+    source = DirectorySource(catalog, root, "files")
+    source.register()
+    catalog.mount("files", source)
+    page.goto(f"{web_url}/browse/files/scan.csv?plot_y=det&plot_x=motor")
+    plot = page.get_by_test_id("table-plot")
+    expect(plot.get_by_test_id("plot-points")).to_have_attribute("data-count", "4")
+    expect(plot.get_by_test_id("plot-x")).to_have_value("motor")
