@@ -289,3 +289,39 @@ def test_bad_subscriptions_of_tiled_paths_are_refused_with_a_reason(
         connect(f"{url}?envelope_format=msgpack{query}", open_timeout=30)
     assert err.value.response.status_code == status
     assert says in json.loads(err.value.response.body)["detail"]
+
+
+def test_tiled_subscribers_hear_only_of_runs_they_may_read(catalog, RE, monkeypatch):
+    """Under an access policy, Tiled's catalog subscription replays and follows only the
+    caller's runs; another's run is not even mentioned."""
+    import msgpack
+    from websockets.sync.client import connect
+
+    from bluebroker.server.api_keys import ApiKeyStore
+    from bluebroker.server.auth import AuthSettings
+    from bluebroker.server.policy import AccessPolicy
+
+    monkeypatch.delenv("BLUEBROKER_API_KEY", raising=False)
+    writer = CatalogWriter(catalog, "bmm/raw")
+    RE.subscribe(writer)
+    theirs = RE(bp.count([det1]), data_session="pass-2")
+    mine = RE(bp.count([det1]), data_session="pass-1")
+    store = ApiKeyStore(catalog.engine)
+    key, _ = store.create("user:test:alice", {"read:metadata", "read:data"}, groups={"pass-1"})
+    grants = {"grants": [{"to": {"signed_in": True}, "runs": {"data_session": "{groups}"}}]}
+    auth = AuthSettings(token="owner", keys=store, policy=AccessPolicy.from_dict(grants))
+    with background_server(catalog, auth=auth) as url:
+        ws = url.replace("http://", "ws://") + "/api/v1/stream/single/bmm//raw"
+        with connect(f"{ws}?envelope_format=msgpack&start=1&api_key={key}") as conn:
+            assert msgpack.unpackb(conn.recv(timeout=30))["type"] == "container-schema"
+            heard = [msgpack.unpackb(conn.recv(timeout=30)) for _ in range(2)]
+            mine += RE(bp.count([det1]), data_session="pass-1")
+            RE(bp.count([det1]), data_session="pass-2")
+            mine += RE(bp.count([det1]), data_session="pass-1")
+            heard += [msgpack.unpackb(conn.recv(timeout=30)) for _ in range(4)]
+    assert [m["key"] for m in heard] == [u for u in mine for _ in range(2)]
+    assert [m["type"] for m in heard[:2]] == [
+        "container-child-created",
+        "container-child-metadata-updated",
+    ]
+    assert theirs[0] not in json.dumps([m["key"] for m in heard])
