@@ -102,6 +102,11 @@ def test_sort_by_column_and_page(page, web_url, beamline):
     page.get_by_test_id("sort-scan_id").click()  # again: descending, from the first page
     _expect_rows(page, uids[::-1][:3])
     expect(page.get_by_test_id("page-count")).to_have_text(re.compile(r"^1.3 of 4$"))
+    events = page.get_by_test_id("sort-summary.num_events.primary")  # runs of 11, 4, 3, 2
+    events.click()
+    _expect_rows(page, [uids[3], uids[2], uids[1]])
+    events.click()
+    _expect_rows(page, uids[:3])
 
 
 def test_errors_are_shown_in_words(page, browser, web_url, beamline):

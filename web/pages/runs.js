@@ -22,7 +22,7 @@ const COLUMNS = [
   { label: "Start time", sort: "time", value: (m) => formatTime(m.start?.time), cls: "key time" },
   { label: "Sample", sort: "sample", value: (m) => text(m.start?.sample), cls: "" },
   { label: "Status", sort: "stop.exit_status", value: (m) => status(m), cls: "key status" },
-  { label: "Events", sort: null, value: (m) => events(m), cls: "num" },
+  { label: "Events", sort: "summary.num_events.primary", value: (m) => events(m), cls: "num" },
   { label: "Duration", sort: "summary.duration", value: (m) => formatDuration(m.summary?.duration), cls: "num" },
   { label: "uid", sort: null, value: (m) => (m.start?.uid ?? "").slice(0, 8), cls: "uid mono" },
 ];
