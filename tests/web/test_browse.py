@@ -70,6 +70,12 @@ def test_search_box_and_quick_filters(page, web_url, beamline):
     box.fill("Si")  # free text: full-text search of the metadata
     box.press("Enter")
     _expect_rows(page, [uids[2]])
+    page.get_by_test_id("run-row").first.locator("a").first.click()  # on to the run found
+    expect(page).to_have_url(f"{web_url}/browse/bmm/raw/{uids[2]}")
+    expect(page.get_by_test_id("run-status")).to_have_text("success")
+    page.go_back()  # and back to the search, as it was
+    expect(page.get_by_test_id("search-input")).to_have_value("Si")
+    _expect_rows(page, [uids[2]])
     # a shared URL reproduces the view: quick filters by plan, scan id, status and time
     page.goto(f"{web_url}/browse/bmm/raw?plan=count")
     expect(page.get_by_test_id("run-row")).to_have_count(3)
