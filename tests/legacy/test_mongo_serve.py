@@ -224,6 +224,8 @@ def test_the_databroker_facade_reads_a_served_mongo_database(legacy_runs, servin
 
 def test_a_mongo_source_is_read_only_and_not_live(legacy_runs, serving):
     import httpx
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
 
     from tests.conftest import TEST_KEY
 
@@ -236,6 +238,11 @@ def test_a_mongo_source_is_read_only_and_not_live(legacy_runs, serving):
         )
         assert got.status_code == 400, got.text
         assert "sends no change notices" in got.json()["detail"]
+    ws_url = serving.replace("http://", "ws://") + "/api/v1/stream/single/csx"
+    with connect(ws_url, additional_headers=headers) as ws, pytest.raises(ConnectionClosed) as err:
+        while True:
+            ws.recv(timeout=30)
+    assert err.value.rcvd.code == 4400 and "no change notices" in err.value.rcvd.reason
     posted = httpx.post(
         f"{serving}/api/v1/documents/csx/raw",
         json=[["start", {"uid": "x" * 8, "time": 1.0}]],
