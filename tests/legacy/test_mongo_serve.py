@@ -59,6 +59,35 @@ def test_every_run_reads_as_emitted_through_the_nodes(legacy_runs, mounted):
 
 
 
+def test_assets_elsewhere_and_root_map_in_the_spec(legacy_runs, mounted, tmp_path):
+    """``assets=`` as a whole (percent-encoded) URI, and ``root_map=OLD=NEW`` for files
+    that moved since the resources were written."""
+    import shutil
+    from urllib.parse import quote
+
+    from bluebroker.catalog.mongo import mount_mongo
+
+    db = legacy_runs["db"]
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for h5 in tmp_path.glob("cam_*.h5"):
+        shutil.move(h5, moved / h5.name)
+    docs = legacy_runs["runs"][1]
+    root = next(d["root"] for n, d in docs if n == "resource")
+    base, _, query = db.mds_uri.partition("?")
+    spec = f"{base}?{query}&assets={quote(db.assets_uri, safe='')}"
+    spec += f"&root_map={quote(root + '=' + str(moved), safe='')}"
+    source = mount_mongo(mounted, "moved", spec)
+    try:
+        cam = mounted.node(f"moved/{_uid(docs)}/primary/data/cam")
+        np.testing.assert_array_equal(cam.read(), legacy_runs["frames"][:4])
+        run = mounted.node(f"moved/{_uid(docs)}")
+        (resource,) = [d for n, d in run.documents() if n == "resource"]
+        assert resource["root"] == str(moved)
+    finally:
+        source.close()
+
+
 def test_the_access_policy_is_a_mongo_filter(legacy_runs, mounted):
     from bluebroker.catalog import NotFound
     from bluebroker.catalog.access import Access, Grant, reading_as
