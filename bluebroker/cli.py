@@ -160,11 +160,13 @@ def parser() -> argparse.ArgumentParser:
     cat = sub.add_parser("catalog", help="create, upgrade or inspect a catalog database")
     cat.add_argument(
         "action",
-        choices=["init", "upgrade", "info"],
+        choices=["init", "upgrade", "info", "backup"],
         help="init: make a new catalog; upgrade: bring its schema up to date; "
-        "info: schema version and runs per catalog path",
+        "info: schema version and runs per catalog path; backup: copy a SQLite catalog in use "
+        "to FILE (PostgreSQL: pg_dump)",
     )
     cat.add_argument("uri", metavar="URI", help=f"the catalog database: {URI_HELP}")
+    cat.add_argument("file", metavar="FILE", nargs="?", type=Path, help="backup: the new file")
     cat.set_defaults(func=commands.cmd_catalog)
 
     ingest = sub.add_parser("ingest", help="write documents into a catalog")

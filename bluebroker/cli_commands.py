@@ -34,8 +34,14 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
     target = check_uri(args.uri)
     init = f"bluebroker catalog init {target.shown}"
+    if (args.action == "backup") != (args.file is not None):
+        raise OperatorError(
+            "catalog backup takes URI FILE (the new file); the other actions only URI"
+        )
     if args.action != "init":
         existing_sqlite(target, init)
+    if args.action == "backup":
+        return _backup(target, args.file)
     with reaching(target):
         if args.action == "info":
             cat = open_catalog(args.uri, create=False)
@@ -55,6 +61,19 @@ def cmd_catalog(args: argparse.Namespace) -> int:
                 raise OperatorError(f"{target.shown} has no catalog yet; run: {init}")
             _, after = upgrade(conn)
     print(f"{target.shown}: schema version {before or 'none'} -> {after}")
+    return 0
+
+
+def _backup(target, file) -> int:
+    from bluebroker.catalog.backup import backup_sqlite
+
+    if target.sqlite_file is None:
+        raise OperatorError(
+            f"back up a PostgreSQL catalog with PostgreSQL's tools: pg_dump --format=custom "
+            f"--file={file} '{target.shown}' (docs/operator-guide.md, Backups and upgrades)"
+        )
+    backup_sqlite(target.sqlite_file, file.expanduser().resolve())
+    print(f"{target.shown}: copied to {file}")
     return 0
 
 

@@ -105,7 +105,10 @@ def _flatten(data: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
         if not isinstance(top, str) or top not in sections:
             raise _unknown("", str(top), sections)
         if top in by_path:  # mounts: a mapping of its own
-            yield top, body
+            if body is not None:
+                yield top, body
+            continue
+        if body is None:  # a section with every key commented out
             continue
         if not isinstance(body, dict):
             raise OperatorError(f"{top}: expected a mapping of settings, got {_got(body)}")

@@ -111,6 +111,11 @@ def test_mistakes_are_one_line_naming_the_key(text, env, words, tmp_path, clean_
     assert words in err, err
 
 
+def test_empty_sections_are_defaults(tmp_path, clean_env):
+    args = _configured(["serve", "--config", write(tmp_path, "kafka:\nauth:\nmounts:\n")])
+    assert (args.port, args.mount, args.kafka) == (8000, [], None)
+
+
 def test_a_missing_file_is_one_line(tmp_path, capsys, clean_env):
     assert main(["serve", "--config", str(tmp_path / "nope.yml")]) == 2
     err = capsys.readouterr().err

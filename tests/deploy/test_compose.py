@@ -217,10 +217,12 @@ def test_the_guides_commands_name_real_services(words):
             named.append(next(words_left).split("=")[0])
         elif not word.startswith("-"):
             positional.append(word)
-    if action in ("exec", "run"):  # SERVICE bluebroker ARGS
-        at = args.index("bluebroker")
-        named.append(args[at - 1])
-        parser().parse_args(args[at + 1 :])
+    if action in ("exec", "run"):  # [-T] SERVICE COMMAND...: bluebroker's commands are real
+        service = positional[0]
+        named.append(service)
+        after = args[args.index(service) + 1 :]
+        if after[0] == "bluebroker":
+            parser().parse_args(after[1:])
     elif action in ("logs", "restart", "stop"):
         named += positional
     assert named or action in ("up", "ps")

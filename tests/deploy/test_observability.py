@@ -181,8 +181,10 @@ def test_an_ingest_workers_metrics(tmp_path, kafka_broker, new_topic):
         wait_for(written, 120, "23 documents written and the lag, by the worker's metrics")
         found = scraped()
         assert value(found, "bluebroker_ingest_up") == 1
-        assert value(found, "bluebroker_ingest_messages_consumed_total") == 23
         assert value(found, "bluebroker_ingest_dead_letters_total") == 0
+        # messages read again (a rebalance, a restarted fetch) are duplicates, never lost
+        consumed = value(found, "bluebroker_ingest_messages_consumed_total")
+        assert consumed == 23 + value(found, "bluebroker_ingest_documents_duplicate_total")
         lags = {k: v for k, v in found.items() if k[0] == "bluebroker_ingest_lag"}
         assert {dict(k[1])["partition"] for k in lags} <= {"0", "1"} and lags
         assert all(dict(k[1])["topic"] == topic for k in lags)
@@ -190,3 +192,32 @@ def test_an_ingest_workers_metrics(tmp_path, kafka_broker, new_topic):
         worker.send_signal(signal.SIGINT)
         assert worker.wait(60) == 0, log.read_text()[-3000:]
 
+
+
+def test_serve_kafka_adds_the_ingest_metrics_and_readiness(tmp_path, kafka_broker, new_topic):
+    from tests.ingest.kafka_workers import compose, produce, serve_kafka_args
+
+    topic = new_topic()
+    port = free_port()
+    args = serve_kafka_args(f"sqlite:///{tmp_path}/c.db", port, kafka_broker, topic)
+    server = Running(*args[1:], "--group-id", f"g-{topic}", "--metrics-public")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        server.wait_for("serving ")
+        wait_until_answering(url)
+        produce(kafka_broker, topic, compose(10))
+
+        def written() -> bool:
+            assert server.proc.poll() is None, server.output[-3000:]
+            found = samples(httpx.get(f"{url}/metrics").text)
+            return found.get(("bluebroker_ingest_documents_written_total", ())) == 13
+
+        wait_for(written, 120, "13 documents written, by the server's metrics")
+        found = samples(httpx.get(f"{url}/metrics").text)
+        assert value(found, "bluebroker_ingest_up") == 1
+        assert value(found, "bluebroker_ingest_restarts_total") == 0
+        wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 200, 60, "ready")
+    finally:
+        server.interrupt()
+        assert server.finish()[0] == 0
+        server.close()
