@@ -182,6 +182,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+def json_logs() -> bool:
+    """Whether :func:`use_json_logs` was called (uvicorn's own lines then go the same way)."""
+    return _JSON["on"]
+
+
 def use_json_logs(verbose: bool = False) -> None:
     """Every log line as JSON on stderr, access lines included (``--log-format json``)."""
     handler = logging.StreamHandler(sys.stderr)

@@ -16,6 +16,7 @@ from bluebroker.catalog import Catalog, CatalogError
 
 from .app import create_app
 from .auth import AuthSettings
+from .observability import json_logs
 
 
 def _check_port(host: str, port: int) -> None:
@@ -73,7 +74,9 @@ def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: supervisor.stop(0) if supervisor is not None else None)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        # with JSON logs, uvicorn's own lines reach the root logger's JSON handler too
+        plain = {} if not json_logs() else {"log_config": None}
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **plain)
     finally:
         if supervisor is not None:
             supervisor.stop()  # the batch in hand is written and committed first
