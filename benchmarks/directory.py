@@ -10,7 +10,11 @@ own virtualenv: ``--tiled-python``), each as the real command on a loopback port
 * **search**: ``/api/v1/search`` of one folder of small files for the one file whose HDF5
   attribute ``sample`` has a value (p50 and p99 of sequential requests);
 * **slice**: a 1,000 x 1,000 slice of a large chunked HDF5 dataset as raw bytes over HTTP,
-  against h5py reading the same slice in this process (the limit).
+  against h5py reading the same slice in this process (the limit), timed in turns with
+  each server's requests so that both see the same load. The slice is fetched three ways: with httpx
+  (what both servers' Python clients use), with the standard library's ``http.client``
+  (a client that costs almost nothing, so the server's own cost shows), and for bluebroker
+  through its Python client; the server's CPU time per slice is read from ``/proc``.
 
 Goals (issue 19): registration at least 5x faster than the peer, the slice within 2x of
 direct h5py. Usage::
@@ -24,6 +28,7 @@ One JSON object goes to stdout (``--json FILE`` writes it too); progress goes to
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -164,24 +169,94 @@ def search_latency(server: Server, tree: dict, repeat: int) -> dict:
     return percentiles(samples)
 
 
-def slice_time(server: Server, path: str, expected: np.ndarray, repeat: int) -> dict:
-    samples = []
-    with httpx.Client(headers=server.headers, timeout=60) as http:
-        for _ in range(repeat):
-            began = time.perf_counter()
-            r = http.get(
-                f"{server.url}/api/v1/array/full/{path}/data",
-                params={"slice": "1000:2000,1000:2000"},
-                # Uncompressed, as h5py's read is: random floats do not compress, and
-                # compressing 4 MB would measure zstd, not serving.
-                headers={"Accept": "application/octet-stream", "Accept-Encoding": "identity"},
-            )
+SLICE = "1000:2000,1000:2000"
+# Uncompressed, as h5py's read is: random floats do not compress, and compressing 4 MB
+# would measure zstd, not serving.
+RAW = {"Accept": "application/octet-stream", "Accept-Encoding": "identity"}
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(server: Server, fetch, expected: np.ndarray, args: argparse.Namespace) -> dict:
+    """Percentiles of ``fetch()`` (which returns the slice), the server's CPU time per call,
+    and the ratio to h5py reading the same slice in this process, timed in turns with it
+    (on a shared machine the load moves: both sides see the same), with h5py's CPU time."""
+    fetch()  # a first request opens the connection
+    samples, direct, cpu, h5py_cpu = [], [], 0.0, 0.0
+    for _ in range(args.repeat):
+        began, began_cpu = time.perf_counter(), time.process_time()
+        h5py_read(args.root, args.large_path)
+        direct.append(time.perf_counter() - began)
+        h5py_cpu += time.process_time() - began_cpu
+        cpu_before = cpu_seconds(server.proc.pid)
+        began = time.perf_counter()
+        got = fetch()
+        samples.append(time.perf_counter() - began)
+        cpu_after = cpu_seconds(server.proc.pid)
+        if cpu_before is not None and cpu_after is not None:
+            cpu += cpu_after - cpu_before
+    if not np.array_equal(got, expected):
+        raise RuntimeError(f"{server.name}: the slice differs from h5py's")
+    out = percentiles(samples)
+    out["h5py_p50_ms"] = percentiles(direct)["p50_ms"]
+    out["vs_h5py"] = round(out["p50_ms"] / out["h5py_p50_ms"], 2)
+    out["h5py_cpu_ms"] = round(1000 * h5py_cpu / args.repeat, 2)
+    if cpu:  # what the server spends per slice, against h5py's own CPU time for it
+        out["server_cpu_ms"] = round(1000 * cpu / args.repeat, 2)
+    return out
+
+
+def h5py_read(root: Path, path: str, **options: int) -> np.ndarray:
+    """The slice as h5py reads it in this process, opening the file as a server must."""
+    import h5py
+
+    with h5py.File(root / path, "r", **options) as f:
+        return f["data"][1000:2000, 1000:2000]
+
+
+def slice_time(server: Server, path: str, expected: np.ndarray, args: argparse.Namespace) -> dict:
+    url = f"{server.url}/api/v1/array/full/{path}/data"
+    out = {}
+    with httpx.Client(headers={**server.headers, **RAW}, timeout=60) as session:
+
+        def with_httpx() -> np.ndarray:
+            r = session.get(url, params={"slice": SLICE})
             r.raise_for_status()
-            got = np.frombuffer(r.content, dtype="float32").reshape(1000, 1000)
-            samples.append(time.perf_counter() - began)
-        if not np.array_equal(got, expected):
-            raise RuntimeError(f"{server.name}: the slice differs from h5py's")
-    return percentiles(samples)
+            return np.frombuffer(r.content, dtype="float32").reshape(1000, 1000)
+
+        out["httpx"] = timed(server, with_httpx, expected, args)
+    host, port = server.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    target = f"/api/v1/array/full/{path}/data?slice={SLICE}"
+
+    def with_http_client() -> np.ndarray:
+        conn.request("GET", target, headers={**server.headers, **RAW})
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 200:
+            raise RuntimeError(f"{server.name}: {r.status} {body[:200]!r}")
+        return np.frombuffer(body, dtype="float32").reshape(1000, 1000)
+
+    try:
+        out["http.client"] = timed(server, with_http_client, expected, args)
+    finally:
+        conn.close()
+    if server.name == "bluebroker":
+        from bluebroker.client import from_uri
+
+        node = from_uri(server.url, api_key=KEY)
+        for part in path.split("/"):
+            node = node[part]
+        data = node["data"]
+        out["python_client"] = timed(server, lambda: data[1000:2000, 1000:2000], expected, args)
+    return out
 
 
 def percentiles(samples: list[float]) -> dict:
@@ -194,15 +269,18 @@ def percentiles(samples: list[float]) -> dict:
 
 
 def direct_slice(root: Path, path: str, repeat: int) -> tuple[np.ndarray, dict]:
-    import h5py
-
-    samples = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        with h5py.File(root / path, "r") as f:
-            block = f["data"][1000:2000, 1000:2000]
-        samples.append(time.perf_counter() - began)
-    return block, percentiles(samples)
+    """h5py alone, with its defaults and without a chunk cache (which a read that visits
+    each chunk once never hits; its per-chunk buffers cost page faults). The ratios use
+    h5py's defaults, timed in turns with each server (``timed``)."""
+    out = {}
+    for name, options in (("defaults", {}), ("no_chunk_cache", {"rdcc_nbytes": 0})):
+        samples = []
+        for _ in range(repeat):
+            began = time.perf_counter()
+            block = h5py_read(root, path, **options)
+            samples.append(time.perf_counter() - began)
+        out[name] = percentiles(samples)
+    return block, out
 
 
 def measure(server: Server, tree: dict, args: argparse.Namespace, expected: np.ndarray) -> dict:
@@ -213,7 +291,7 @@ def measure(server: Server, tree: dict, args: argparse.Namespace, expected: np.n
     for path in tree["large"]:
         server.wait_for(path, args.timeout)
     out["search"] = search_latency(server, tree, args.repeat)
-    out["slice_1000x1000"] = slice_time(server, tree["large"][0], expected, args.repeat)
+    out["slice_1000x1000"] = slice_time(server, tree["large"][0], expected, args)
     return out
 
 
@@ -237,6 +315,7 @@ def main() -> None:
         log(f"making {args.small} small and {args.large} large files in {root}")
         tree = make_tree(root, args.small, args.large, args.side)
         expected, direct = direct_slice(root, tree["large"][0], args.repeat)
+        args.root, args.large_path = root, tree["large"][0]
         results: dict = {
             "tree": {"small": args.small, "large": args.large, "side": args.side},
             "h5py_direct_slice": direct,
@@ -277,9 +356,12 @@ def main() -> None:
                     theirs["search"]["p50_ms"] / ours["search"]["p50_ms"], 1
                 ),
             }
-        results["slice_vs_h5py"] = round(
-            results["bluebroker"]["slice_1000x1000"]["p50_ms"] / direct["p50_ms"], 2
-        )
+        results["slice_vs_h5py"] = {
+            f"{server}/{client}": timing["vs_h5py"]
+            for server in ("bluebroker", "tiled")
+            if server in results
+            for client, timing in results[server]["slice_1000x1000"].items()
+        }
         text = json.dumps(results, indent=2)
         print(text)
         if args.json:
