@@ -42,6 +42,20 @@ class Key:
         return self.path.rpartition(".")[2]
 
 
+MiB = 1024 * 1024
+# server/limits.py's Limits, written out here so that an ingest-only install (no server
+# packages) reads the same file; tests/test_config_file.py checks that the two agree.
+LIMITS: dict[str, int | float] = {
+    "max_body_bytes": 64 * MiB,
+    "max_depth": 64,
+    "max_url_bytes": 32 * 1024,
+    "max_offset": 10_000_000,
+    "max_read_bytes": 1024 * MiB,
+    "max_image_size": 8192,
+    "search_timeout": 10.0,
+    "live_queue_bytes": 64 * MiB,
+}
+
 _SECURITY = [  # kafka-python's own names for its security settings
     ("security_protocol", "choice", "SASL_SSL"),
     ("sasl_mechanism", "choice", "SCRAM-SHA-512"),
@@ -113,14 +127,9 @@ def _keys() -> list[Key]:
         Key("metrics.port", "int", None, "port: 9100", "metrics_port", (KAFKA,), high=65535),
         Key("metrics.host", "text", "127.0.0.1", "host: 0.0.0.0", "metrics_host", (KAFKA,)),
     ]
-    import dataclasses
-
-    from bluebroker.server.limits import Limits
-
-    for field in dataclasses.fields(Limits):
-        kind = "number" if field.type in (float, "float") else "int"
-        keys.append(Key(f"limits.{field.name}", kind, field.default,
-                        f"{field.name}: {field.default}", "limit", (SERVE,),
+    for name, default in LIMITS.items():
+        kind = "number" if isinstance(default, float) else "int"
+        keys.append(Key(f"limits.{name}", kind, default, f"{name}: {default}", "limit", (SERVE,),
                         low=1e-3 if kind == "number" else 1))
     return keys
 

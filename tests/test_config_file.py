@@ -214,6 +214,17 @@ def test_defaults_are_the_options_defaults(command, clean_env):
         assert getattr(args, key.dest) == expected, key.path
 
 
+def test_the_limits_are_the_servers():
+    import dataclasses
+
+    from bluebroker.config_keys import LIMITS
+    from bluebroker.server.limits import Limits
+
+    assert {f.name: f.default for f in dataclasses.fields(Limits)} == LIMITS
+    for name, default in LIMITS.items():
+        assert type(default) is type(getattr(Limits(), name)), name
+
+
 def test_every_key_is_documented_once_with_its_variable():
     text = DOCS.read_text()
     for key in keys():
@@ -311,3 +322,18 @@ def test_the_oidc_client_secret_from_the_environment(tmp_path, clean_env):
         assert load_oidc(args.oidc_config, catalog).config.client_secret == "in-file"
     finally:
         catalog.close()
+
+
+def test_an_ingest_only_install_reads_the_file(tmp_path):
+    """Workers installed with bluebroker[ingest] (no server packages) share the file."""
+    path = write(tmp_path, {"limits": {"search_timeout": 30}, "kafka": {"group": "g"}})
+    code = (
+        "import sys; sys.modules['starlette'] = sys.modules['fastapi'] = None; "
+        "from bluebroker.cli import main; sys.exit(main(['config', 'check', sys.argv[1]]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, path], capture_output=True, text=True, env=NO_ENV,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "  search_timeout: 30" in done.stdout.splitlines()
