@@ -8,6 +8,7 @@ per dimension) so Tiled users recognise it.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,10 @@ class DataType:
         dtype = np.dtype(dtype)
         if dtype.kind in "OUS":  # served as JSON values, never as raw bytes
             return cls("not_applicable", "O", 0)
-        order = dtype.byteorder if dtype.itemsize > 1 else "|"
+        # The order of the bytes the server sends, not of the file they came from: encoders
+        # send native order (a big-endian HDF5 dataset goes out little-endian on x86), and a
+        # client decoding raw bytes by this structure must not byte-swap them again.
+        order = ("<" if sys.byteorder == "little" else ">") if dtype.itemsize > 1 else "|"
         return cls(_ENDIAN[order], dtype.kind, dtype.itemsize)
 
     def to_numpy(self) -> np.dtype:
