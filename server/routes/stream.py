@@ -50,6 +50,7 @@ KEEPALIVE = 15.0  # seconds between SSE comments, so proxies keep an idle stream
 # (reconnect later), 4400 bad request, 4404 not found, 4429 the subscriber fell too far
 # behind (reconnect with the start= in the reason).
 CLOSE_AUTH, CLOSE_UNAVAILABLE, CLOSE_BAD, CLOSE_NOT_FOUND, CLOSE_SLOW = 1008, 1011, 4400, 4404, 4429
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SEQUENCE = re.compile(r"[0-9]{1,18}")  # below 2**63, the catalog's counters' range
 START_HELP = (
     "Replay the node's changes from this sequence number (1: all of them), then go on live; "
@@ -72,6 +73,8 @@ def hub(conn: Request | WebSocket) -> Hub:
 async def _view(conn: Request | WebSocket, path: str) -> View:
     """The view of the node at ``path``, or an ApiError (404 or 400) that says why not."""
     catalog = conn.app.state.catalog
+    if CONTROL.search(path):  # websockets pass no HTTP middleware: checked here as well
+        raise ApiError(404, "the path holds a control character; no node's path holds one")
     try:
         node = await asyncio.to_thread(catalog.node, path)
     except NotFound as err:

@@ -211,6 +211,9 @@ def test_bad_start_and_last_event_id_say_what_to_use(catalog, served, RE):
         ("", 4400),
         ("bmm/raw/%00", 4404),
         ("bmm/raw/x%00y/primary", 4404),
+        ("bmm/raw/%00/primary/data", 4404),
+        ("bmm/raw/x/%00", 4404),
+        ("bmm/raw/x/primary%0a", 4404),
         ("../../../etc/passwd", 4404),
         ("a" * 5000, 4404),
         ("bmm/raw/%2e%2e/%2e%2e", 4404),
@@ -482,3 +485,12 @@ def test_rows_that_cannot_be_read_still_come_as_their_change(
         assert all("data" not in m and m["error"] for m in msgs[:2])
     assert scam.path.name in gone[0]["error"]
     assert "division" not in broken[0]["error"] and "links" in broken[0]["error"]
+
+
+def test_control_characters_below_a_real_run_are_refused(catalog, served, RE):
+    """Websockets pass no HTTP middleware: a NUL under a run's path reached the catalog, and
+    PostgreSQL refused it with an error (a 1011 and a traceback) instead of a 4404."""
+    (uid,) = RE(bp.count([det1], num=1), CatalogWriter(catalog, "bmm/raw"))
+    for path in (f"bmm/raw/{uid}/%00", f"bmm/raw/{uid}/primary/%00", f"bmm/raw/{uid}/x%1fy"):
+        got, reason = closed_with(ws_url(served, path))
+        assert got == 4404 and "control character" in reason, (path, got, reason)
