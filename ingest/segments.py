@@ -187,7 +187,10 @@ class Segment:
         for column, pieces in self.pieces.items():
             dtype_numpy = None
             if column.startswith("data/"):
-                dtype_numpy = self.desc.data_keys.get(column[5:], {}).get("dtype_numpy")
+                key = self.desc.data_keys.get(column[5:], {})
+                # an external field's values are datum ids: its dtype_numpy is the detector
+                # file's (a bool camera would turn each id into True)
+                dtype_numpy = None if key.get("external") else key.get("dtype_numpy")
             elif column in ("time",) or column.startswith("timestamps/"):
                 dtype_numpy = "float64"
             arrays = [col.to_array(p, dtype_numpy) for p in pieces]

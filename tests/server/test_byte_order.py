@@ -69,3 +69,17 @@ def test_a_runs_big_endian_detector_frames_decode_by_the_structure(catalog, RE, 
         assert raw.status_code == 200, raw.text
         got = np.frombuffer(raw.content, dtype).reshape(2, 6, 5)
         np.testing.assert_array_equal(got, np.stack(cam.frames))
+
+
+def test_a_bool_detector_keeps_its_datum_ids(catalog, RE, tmp_path):
+    """An external field's dtype_numpy is the file's, not its event values' (datum ids): a
+    bool camera's ids were cast to True and its frames could not be found."""
+    from bluesky import plans as bp
+
+    from bluebroker.ingest import CatalogWriter
+    from bluebroker.ingest.simulated import HDF5Camera
+
+    cam = HDF5Camera("mask", tmp_path, shape=(3, 4), dtype=bool)
+    (uid,) = RE(bp.count([cam], num=2), CatalogWriter(catalog, "bmm/raw"))
+    got = catalog["bmm/raw"][uid]["primary"]["data"]["mask"].read()
+    np.testing.assert_array_equal(got, np.stack(cam.frames))
