@@ -139,15 +139,16 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
             _get(directory, "tiled", "search", "p50_ms"),
             "ms",
         )
-        add(
-            "HDF5 1000x1000 slice over HTTP",
-            _get(directory, "bluebroker", "slice_1000x1000", "p50_ms"),
-            _get(directory, "tiled", "slice_1000x1000", "p50_ms"),
-            "ms",
-        )
+        for client in ("httpx", "http.client"):
+            add(
+                f"HDF5 1000x1000 slice over HTTP ({client})",
+                _get(directory, "bluebroker", "slice_1000x1000", client, "p50_ms"),
+                _get(directory, "tiled", "slice_1000x1000", client, "p50_ms"),
+                "ms",
+            )
         add(
             "the same slice with h5py in-process (the limit)",
-            _get(directory, "h5py_direct_slice", "p50_ms"),
+            _get(directory, "h5py_direct_slice", "defaults", "p50_ms"),
             None,
             "ms",
             peer_note="",
@@ -257,7 +258,8 @@ def render(report: dict, docs: Path) -> Path:
         f"Taken {m.get('when', '?')} on {m.get('cpus', '?')} CPUs ({m.get('platform', '?')}, "
         f"Python {m.get('python', '?')}), load average at start {load or '?'}"
         + (" — the quick sweeps." if report.get("quick") else "."),
-        "Client, servers and peers share the machine; times vary with its load, ratios much less.",
+        "Client, servers and peers share the machine; times vary with its load, ratios much less."
+        + (f" {m['note']}" if m.get("note") else ""),
         "",
         "| measure | bluebroker | peer | ratio |",
         "| --- | ---: | ---: | ---: |",
