@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bluebroker-memory-"))
         if args.postgresql:
-            from pg_scratch import scratch_database
+            from live_common import PG, scratch_schema
 
-            uri = stack.enter_context(scratch_database())
+            uri = stack.enter_context(scratch_schema(PG, "memory"))
         else:
             uri = f"sqlite:///{tmp}/catalog.db"
         broker, servers = start_broker(tmp)

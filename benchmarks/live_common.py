@@ -221,6 +221,10 @@ def stop_processes(procs: list[subprocess.Popen]) -> None:
             proc.kill()
 
 
+# the local test server's database; benchmarks make a schema of their own in it
+PG = os.environ.get("BLUEBROKER_TEST_POSTGRESQL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
 @contextlib.contextmanager
 def scratch_schema(pg: str, prefix: str):
     """A fresh PostgreSQL schema for one benchmark's catalog; yields a catalog URI for it and

@@ -13,6 +13,21 @@ from bluebroker.server.run import background_server
 from tests.conftest import TEST_KEY
 
 ORDER = {"little": "<", "big": ">", "not_applicable": "|"}
+AUTH = {"Authorization": f"Apikey {TEST_KEY}"}
+
+
+def _fetch(url: str, path: str) -> tuple[np.dtype, httpx.Response]:
+    """The dtype an independent client derives from the node's structure, and the raw bytes."""
+    meta = httpx.get(f"{url}/api/v1/metadata/{path}", headers=AUTH).json()
+    t = meta["data"]["attributes"]["structure"]["data_type"]
+    dtype = np.dtype(f"{ORDER[t['endianness']]}{t['kind']}{t['itemsize']}")
+    raw = httpx.get(
+        f"{url}/api/v1/array/full/{path}",
+        params={"format": "application/octet-stream"},
+        headers=AUTH,
+    )
+    assert raw.status_code == 200, raw.text
+    return dtype, raw
 
 
 def test_raw_bytes_decode_by_the_structure_for_either_byte_order(catalog, tmp_path):
@@ -25,19 +40,9 @@ def test_raw_bytes_decode_by_the_structure_for_either_byte_order(catalog, tmp_pa
     src = DirectorySource(catalog, root, "files")
     src.register()
     catalog.mount("files", src)
-    auth = {"Authorization": f"Apikey {TEST_KEY}"}
     with background_server(catalog) as url:
         for name in ("big", "little"):
-            path = f"files/frames.h5/{name}"
-            meta = httpx.get(f"{url}/api/v1/metadata/{path}", headers=auth).json()
-            t = meta["data"]["attributes"]["structure"]["data_type"]
-            dtype = np.dtype(f"{ORDER[t['endianness']]}{t['kind']}{t['itemsize']}")
-            raw = httpx.get(
-                f"{url}/api/v1/array/full/{path}",
-                params={"format": "application/octet-stream"},
-                headers=auth,
-            )
-            assert raw.status_code == 200, raw.text
+            dtype, raw = _fetch(url, f"files/frames.h5/{name}")
             assert np.dtype(raw.headers["x-array-dtype"]) == dtype
             got = np.frombuffer(raw.content, dtype).reshape(3, 4)
             np.testing.assert_array_equal(got, values)
@@ -55,18 +60,8 @@ def test_a_runs_big_endian_detector_frames_decode_by_the_structure(catalog, RE, 
         (uid,) = RE(bp.count([cam], num=2))
     finally:
         RE.unsubscribe(token)
-    auth = {"Authorization": f"Apikey {TEST_KEY}"}
-    path = f"bmm/raw/{uid}/primary/data/typed"
     with background_server(catalog) as url:
-        meta = httpx.get(f"{url}/api/v1/metadata/{path}", headers=auth).json()
-        t = meta["data"]["attributes"]["structure"]["data_type"]
-        dtype = np.dtype(f"{ORDER[t['endianness']]}{t['kind']}{t['itemsize']}")
-        raw = httpx.get(
-            f"{url}/api/v1/array/full/{path}",
-            params={"format": "application/octet-stream"},
-            headers=auth,
-        )
-        assert raw.status_code == 200, raw.text
+        dtype, raw = _fetch(url, f"bmm/raw/{uid}/primary/data/typed")
         got = np.frombuffer(raw.content, dtype).reshape(2, 6, 5)
         np.testing.assert_array_equal(got, np.stack(cam.frames))
 
