@@ -100,10 +100,18 @@ class EventTable(TableNode):
             )
         path = (*self.path, column)
         if self.kind == "data" and column != "time" and is_external(data_keys[column]):
-            from .external import ExternalArray
-
-            return ExternalArray(self.stream, path, column, data_keys[column])
+            return self._external_array(path, column, data_keys[column])
         data_key = data_keys.get(column, {"dtype": "number", "shape": []})
+        return self._stored_array(path, column, data_key)
+
+    def _external_array(self, path: tuple[str, ...], column: str, data_key: dict) -> ArrayNode:
+        """A detector-file field: a source of other storage (catalog/mongo) overrides it."""
+        from .external import ExternalArray
+
+        return ExternalArray(self.stream, path, column, data_key)
+
+    def _stored_array(self, path: tuple[str, ...], column: str, data_key: dict) -> ArrayNode:
+        """A field whose values are in the events (column chunks here)."""
         return StoredArray(self.stream, path, self._stored_name(column), data_key)
 
     fillable = True

@@ -23,7 +23,7 @@ from ..errors import ExternalDataError, NotFound
 from ..external import ExternalArray, datum_id
 from ..node import ArrayNode, Container
 from ..run import ConfigContainer, Stream
-from ..tables import EventTable, declared_dtype, declared_shape, is_external
+from ..tables import EventTable, declared_dtype, declared_shape
 from .documents import document, plain
 
 if TYPE_CHECKING:
@@ -150,16 +150,10 @@ class MongoEventTable(EventTable):
     def column_infos(self, rows: int | None = None) -> dict[str, tuple[ArrayNode, tuple]]:
         return {name: (node, node.info()) for name in self.columns for node in [self[name]]}
 
-    def __getitem__(self, column: str) -> ArrayNode:
-        data_keys = self.stream.data_keys
-        if column != "time" and column not in data_keys:
-            raise NotFound(
-                f"stream {self.stream.name!r} has no field {column!r}; fields: {list(data_keys)}"
-            )
-        path = (*self.path, column)
-        if self.kind == "data" and column != "time" and is_external(data_keys[column]):
-            return MongoExternalArray(self.stream, path, column, data_keys[column])
-        data_key = data_keys.get(column, {"dtype": "number", "shape": []})
+    def _external_array(self, path: tuple[str, ...], column: str, data_key: dict) -> ArrayNode:
+        return MongoExternalArray(self.stream, path, column, data_key)
+
+    def _stored_array(self, path: tuple[str, ...], column: str, data_key: dict) -> ArrayNode:
         return MongoColumn(self, column, data_key)
 
     def read_arrays(
