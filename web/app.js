@@ -106,7 +106,12 @@ async function renderTab(tab, el, ctx) {
   return page[fn](el, ctx);
 }
 
+let sessionShown = false;
 router.start(() => {
-  render().catch((err) => replace(main, errorBox(err)));
+  const rendered = render().catch((err) => replace(main, errorBox(err)));
+  if (sessionShown) return;
+  sessionShown = true;
+  // who is signed in asks the server twice: after the view has asked for its data, so that
+  // those requests do not make the first paint wait on a busy server
+  rendered.finally(() => renderSession(document.getElementById("who")));
 });
-renderSession(document.getElementById("who"));

@@ -6,7 +6,11 @@
 
 import { h, replace } from "./dom.js";
 
-/** import(module)[fn](el, ctx) -> its dispose function, or null after saying what failed. */
+/**
+ * import(module)[fn](el, ctx) -> its dispose function, or null after saying what failed.
+ * `module` is relative to web/ (this file's folder, e.g. "./views/array.js"), so that it
+ * resolves under the page's versioned /static/v-<version>/ URL and comes from the cache.
+ */
 export async function mountView(el, module, fn, ctx) {
   let view;
   try {

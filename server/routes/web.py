@@ -3,8 +3,10 @@
 Every view of the page is a URL, so every ``/browse/...`` path answers with the same
 ``index.html`` and the page's own router (``web/router.js``) reads the path; a path that is
 not in the tree still gets the page, which shows the API's 404 in words. Static files come
-from the ``bluebroker.web`` package: a URL carrying the current ``?v=`` is cached for a day,
-any other revalidates by ETag (module imports inside the page carry no version).
+from the ``bluebroker.web`` package. The page loads them under ``/static/v-<version>/``, so
+that the modules' relative imports carry the version too: such URLs (and ``?v=<version>``)
+are cached for a day as immutable, and a repeat visit asks the network for no file at all;
+any other URL (an older version's, or none) gets the current file and revalidates by ETag.
 """
 
 from __future__ import annotations
@@ -82,16 +84,17 @@ def browse(request: Request, path: str = "") -> Response:
 @router.get("/static/{file:path}", include_in_schema=False)
 def static(request: Request, file: str) -> Response:
     root = _root()
+    pinned = request.query_params.get("v") == asset_version()
+    head, _, rest = file.partition("/")
+    if head.startswith("v-") and rest:  # /static/v-<version>/<file>
+        file, pinned = rest, head[2:] == asset_version()
     target = (root / file).resolve()
     kind = MEDIA_TYPES.get(target.suffix)
     if kind is None or not target.is_relative_to(root) or not target.is_file():
         raise ApiError(404, f"no static file {file!r} in the web page's files")
     body = target.read_bytes()
     etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-    if request.query_params.get("v") == asset_version():
-        cache = "public, max-age=86400, immutable"
-    else:
-        cache = "no-cache"
+    cache = "public, max-age=86400, immutable" if pinned else "no-cache"
     headers = {"Cache-Control": cache, "ETag": etag}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)

@@ -94,6 +94,28 @@ def test_colormap_and_scale_change_the_pixels(page, web_url, beamline):
     )
 
 
+STATIC_ENTRIES = """() => performance.getEntriesByType('resource')
+  .filter((e) => new URL(e.name).pathname.startsWith('/static/'))
+  .map((e) => [new URL(e.name).pathname, e.transferSize])"""
+
+
+def test_a_second_visit_takes_every_page_file_from_the_cache(page, web_url, beamline):
+    """The page's files are under a versioned path and immutable: on a person's second visit
+    the image view asks the network for none of them, not even a revalidation (a 304 has
+    headers to transfer; only a cache hit transfers 0 bytes)."""
+    canvas = page.get_by_test_id("array-canvas")
+    for _visit in range(2):
+        page.goto(_cam_url(web_url, beamline))
+        expect(canvas).to_have_attribute("data-plane", "0")
+    entries = dict(page.evaluate(STATIC_ENTRIES))
+    version = page.evaluate("() => new URL(document.querySelector('script').src).pathname")
+    prefix = version.removesuffix("app.js")
+    assert prefix.startswith("/static/v-"), version
+    for name in ("app.js", "pages/array.js", "views/array.js", "views/common.js"):
+        assert prefix + name in entries, sorted(entries)
+    assert {path: size for path, size in entries.items() if size} == {}
+
+
 def test_large_plane_is_downsampled_with_a_note(page, web_url, catalog, RE, tmp_path):
     from bluesky import plans as bp
 

@@ -20,19 +20,37 @@ def test_the_page_and_its_files(catalog):
             csp = page.headers["content-security-policy"]
             assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("style-src")[0]
         version = asset_version()
-        assert f"/static/app.js?v={version}" in page.text
+        assert f"/static/v-{version}/app.js" in page.text
+        assert f'rel="modulepreload" href="/static/v-{version}/views/array.js"' in page.text
         assert not re.search(r"<script(?![^>]*\bsrc=)", page.text)  # no inline scripts
         assert not re.search(r"\son[a-z]+=", page.text)  # and no inline event handlers
-        versioned = http.get(f"/static/app.js?v={version}")
-        assert versioned.headers["content-type"].startswith("text/javascript")
-        assert "max-age=86400" in versioned.headers["cache-control"]
-        plain = http.get("/static/pages/runs.js")  # imported by modules: revalidated by ETag
-        assert plain.headers["cache-control"] == "no-cache"
-        again = http.get("/static/pages/runs.js", headers={"If-None-Match": plain.headers["etag"]})
-        assert again.status_code == 304
+        # the page's own URLs carry the version in the path, so that relative imports do too:
+        # cached as immutable, a repeat visit asks the network for nothing
+        for pinned in (
+            f"/static/v-{version}/app.js",
+            f"/static/v-{version}/pages/runs.js",
+            f"/static/app.js?v={version}",
+        ):
+            got = http.get(pinned)
+            assert got.status_code == 200, pinned
+            assert got.headers["content-type"].startswith("text/javascript")
+            assert got.headers["cache-control"] == "public, max-age=86400, immutable", pinned
+        # an older page's URL (or one with no version) gets today's file, revalidated by ETag
+        for plain in ("/static/pages/runs.js", "/static/v-0.0.1-0badf00d/pages/runs.js"):
+            got = http.get(plain)
+            assert got.status_code == 200 and got.headers["cache-control"] == "no-cache", plain
+            assert got.content == http.get(f"/static/v-{version}/pages/runs.js").content
+            again = http.get(plain, headers={"If-None-Match": got.headers["etag"]})
+            assert again.status_code == 304 and not again.content
         assert http.get("/static/style.css").headers["content-type"].startswith("text/css")
-        for outside in ("/static/../server/app.py", "/static/%2e%2e/%2e%2e/etc/passwd",
-                        "/static/__init__.py", "/static/nothing.js"):
+        for outside in (
+            "/static/../server/app.py",
+            "/static/%2e%2e/%2e%2e/etc/passwd",
+            "/static/__init__.py",
+            "/static/nothing.js",
+            f"/static/v-{version}/%2e%2e/%2e%2e/server/app.py",
+            f"/static/v-{version}/",
+        ):
             refused = http.get(outside)
             assert refused.status_code == 404, outside
             assert "import" not in refused.text

@@ -124,6 +124,6 @@ export async function renderRun(el, ctx) {
     .catch((err) => {
       if (err.name !== "AbortError") replace(streamsBox, h("h2", {}, "Streams"), errorBox(err));
     });
-  disposers.push(await mountView(plot, "/static/views/live.js", "renderRunPlot", ctx));
+  disposers.push(await mountView(plot, "./views/live.js", "renderRunPlot", ctx));
   return () => disposers.forEach((d) => d?.());
 }

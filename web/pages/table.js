@@ -45,7 +45,7 @@ export async function renderTable(el, ctx) {
   const gridBox = h("div", { class: "grid-wrap" }, h("p", { class: "muted" }, "Loading…"));
   const plot = h("div", { class: "viewer table-plot-mount" });
   replace(el, plot, h("h2", {}, "Rows"), gridBox);
-  const dispose = mountView(plot, "/static/views/plot.js", "renderTablePlot", ctx);
+  const dispose = mountView(plot, "./views/plot.js", "renderTablePlot", ctx);
 
   const scalar = contents
     ? columns.filter((c) => (contents[c]?.attributes?.structure?.shape?.length ?? 1) <= 1)

@@ -280,24 +280,54 @@ export function range(data, [pLow, pHigh], log) {
   return { lo, hi };
 }
 
-/** Values -> RGBA through a 256-colour LUT; NaN and (log) non-positive values are transparent. */
+/**
+ * Values -> RGBA through a 256-colour LUT; NaN and (log) non-positive values are transparent.
+ * Pixels are written as whole 32-bit words into the ImageData's own buffer (no copy). For
+ * 8- and 16-bit integers (detector frames) every possible value is coloured once into a table
+ * of at most 65,536 words, so the per-pixel work is one lookup: a 1080x1280 frame is drawn in
+ * a few milliseconds even before the JIT has warmed up on a fresh page load.
+ */
 function paint(rgba, data, lut, lo, hi, log) {
+  const pixels = new Uint32Array(rgba.buffer, rgba.byteOffset, rgba.byteLength >> 2);
+  const palette = packed(lut);
   const a = log ? Math.log(lo) : lo;
   const scale = 255 / ((log ? Math.log(hi) : hi) - a);
-  for (let i = 0, j = 0; i < data.length; i++, j += 4) {
-    let v = data[i];
+  const colour = (v) => {
     if (log) v = v > 0 ? Math.log(v) : NaN;
-    if (v !== v) {
-      rgba[j + 3] = 0;
-      continue;
-    }
+    if (v !== v) return 0;
     const t = (v - a) * scale;
-    const k = t <= 0 ? 0 : t >= 255 ? 255 : t | 0;
-    rgba[j] = lut[3 * k];
-    rgba[j + 1] = lut[3 * k + 1];
-    rgba[j + 2] = lut[3 * k + 2];
-    rgba[j + 3] = 255;
+    return palette[t <= 0 ? 0 : t >= 255 ? 255 : t | 0];
+  };
+  const small = SMALL_INTEGERS.get(data.constructor);
+  if (small && data.length > small[1] >> 2) { // a tiny plane is cheaper pixel by pixel
+    const [offset, size] = small;
+    const table = new Uint32Array(size);
+    for (let k = 0; k < size; k++) table[k] = colour(k - offset);
+    for (let i = 0; i < data.length; i++) pixels[i] = table[data[i] + offset];
+    return;
   }
+  for (let i = 0; i < data.length; i++) pixels[i] = colour(data[i]);
+}
+
+/** Typed arrays whose every value fits a table: [offset to the first index, table size]. */
+const SMALL_INTEGERS = new Map([
+  [Uint8Array, [0, 256]],
+  [Int8Array, [128, 256]],
+  [Uint16Array, [0, 65536]],
+  [Int16Array, [32768, 65536]],
+]);
+
+/** A colormap's 768 RGB bytes as 256 opaque RGBA words in the browser's byte order. */
+function packed(lut) {
+  const words = new Uint32Array(256);
+  const bytes = new Uint8Array(words.buffer);
+  for (let k = 0; k < 256; k++) {
+    bytes[4 * k] = lut[3 * k];
+    bytes[4 * k + 1] = lut[3 * k + 1];
+    bytes[4 * k + 2] = lut[3 * k + 2];
+    bytes[4 * k + 3] = 255;
+  }
+  return words;
 }
 
 function formatValue(v) {
