@@ -116,6 +116,11 @@ def beamline(RE, catalog, tmp_path):
     """Real runs in /bmm/raw: a scan with a baseline, an HDF5 area detector (resource/datum),
     a streaming detector (stream_resource) and an inline waveform. Returns the documents each
     run emitted, keyed by uid, in acquisition order."""
+    return record_beamline(RE, catalog, tmp_path)
+
+
+def record_beamline(RE, catalog, tmp_path):
+    """The ``beamline`` fixture's runs, for fixtures of a wider scope (tests/web shares one)."""
     from bluesky import plans as bp
     from bluesky import preprocessors as bpp
     from ophyd.sim import SynSignal, det1, det2, motor, motor1, motor2

@@ -2,7 +2,11 @@
 Playwright's Python package) against a real server holding real RunEngine runs.
 
 - ``browser``: one headless Chromium per test session (per xdist worker);
-- ``web_url``: a live server with the ``beamline`` fixture's runs (SQLite), key ``TEST_KEY``;
+- ``web_url`` and ``beamline``: a live server with the ``beamline`` runs (SQLite), key
+  ``TEST_KEY``. A test that only reads shares one such server per session (per xdist worker):
+  building the runs and starting a server was most of this suite's time. A test that also
+  asks for ``catalog``, ``RE`` or ``tmp_path`` (it writes runs, mounts, deletes detector
+  files) gets its own fresh catalog and server, as before;
 - ``page`` (1280x800) and ``phone_page`` (390x844): a fresh browser context each, already
   signed in by opening ``<url>/?token=<TEST_KEY>`` as a person opens the printed URL;
 - ``live_web(catalog)``: a context manager serving any catalog (for tests that run a
@@ -13,13 +17,14 @@ Uncaught JavaScript errors on a page fail the test that made them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import CI, TEST_KEY
+from tests.conftest import CI, TEST_KEY, record_beamline
 
 CHROMIUM = os.environ.get("BLUEBROKER_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -89,10 +94,54 @@ def live_web():
     return serve_for_web
 
 
+# A test asking for one of these may change the catalog or its files: it gets its own server.
+CHANGES_WHAT_IS_SERVED = ("catalog", "RE", "tmp_path")
+
+
+def _own_server(request) -> bool:
+    return any(name in request.node.fixturenames for name in CHANGES_WHAT_IS_SERVED)
+
+
+@pytest.fixture(scope="session")
+def shared_beamline(tmp_path_factory) -> Iterator[tuple[str, dict]]:
+    """(url, runs): the beamline runs in a catalog of their own, served once per session for
+    the tests that only read (nothing else writes into this catalog or its folder)."""
+    from bluesky import RunEngine
+
+    from bluebroker.catalog import open_catalog
+
+    root = tmp_path_factory.mktemp("shared-beamline")
+    catalog = open_catalog(f"sqlite:///{root}/catalog.db", create=True, data_roots=[root])
+    loop = asyncio.new_event_loop()
+    engine = RunEngine({}, loop=loop, context_managers=[])
+    try:
+        runs = record_beamline(engine, catalog, root)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        engine._th.join()
+        loop.close()
+    try:
+        with serve_for_web(catalog) as url:
+            yield url, runs
+    finally:
+        catalog.close()
+
+
 @pytest.fixture
-def web_url(beamline, catalog) -> Iterator[str]:
-    with serve_for_web(catalog) as url:
-        yield url
+def beamline(request) -> dict:
+    """The documents of the served runs by uid (see the module's docstring for which)."""
+    if _own_server(request):
+        return record_beamline(*(request.getfixturevalue(n) for n in ("RE", "catalog", "tmp_path")))
+    return request.getfixturevalue("shared_beamline")[1]
+
+
+@pytest.fixture
+def web_url(request, beamline) -> Iterator[str]:
+    if _own_server(request):
+        with serve_for_web(request.getfixturevalue("catalog")) as url:
+            yield url
+    else:
+        yield request.getfixturevalue("shared_beamline")[0]
 
 
 def open_page(browser, url: str, viewport: dict):
