@@ -15,6 +15,7 @@ import numpy as np
 
 from bluebroker.catalog.engine import jsonable
 
+from .hdf5_chunks import read_by_chunks
 from .readers import Entry, Reader, normalize_index
 
 MAX_NODES = 10_000  # groups and datasets indexed per file
@@ -126,10 +127,9 @@ class HDF5Reader(Reader):
     def read_array(self, files: list[str], inner: str, index: tuple) -> np.ndarray:
         import h5py
 
-        # No chunk cache: the file is opened for this one read, which visits each chunk once,
-        # so a cache is never hit; it would only cost a fresh buffer per chunk (allocated and
-        # returned to the kernel each time: page faults cost more than the read itself).
-        with h5py.File(files[0], "r", locking=False, rdcc_nbytes=0) as f:
+        # Large uncompressed chunks are read whole into a buffer each thread keeps
+        # (hdf5_chunks.py); the rest through h5py with its default chunk cache.
+        with h5py.File(files[0], "r", locking=False) as f:
             ds = f[inner]
             if not isinstance(ds, h5py.Dataset):
                 raise KeyError(f"{inner!r} is not a dataset")
@@ -140,6 +140,9 @@ class HDF5Reader(Reader):
                 value = ds.asstr()[()] if h5py_string(ds.dtype) else ds[()]
                 return np.asarray(value, dtype=object if h5py_string(ds.dtype) else None)
             read, after = normalize_index(index, ds.shape)
+            block = read_by_chunks(ds, read)
+            if block is not None:
+                return block[after] if after else block
             source = ds.asstr() if h5py_string(ds.dtype) else ds
             block = np.asarray(source[read])
             if h5py_string(ds.dtype):
