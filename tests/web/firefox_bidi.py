@@ -95,6 +95,7 @@ class Firefox:
         self._proc: subprocess.Popen[str] | None = None
         self._ws: ClientConnection | None = None
         self._stack = contextlib.ExitStack()  # the websocket connection, closed in close()
+        self._drain: threading.Thread | None = None
         self.context = ""
 
     # -- life cycle -------------------------------------------------------------------------
@@ -127,7 +128,8 @@ class Firefox:
                 lines.put(line)
             lines.put(None)
 
-        threading.Thread(target=drain, args=(self._proc.stderr,), daemon=True).start()
+        self._drain = threading.Thread(target=drain, args=(self._proc.stderr,), daemon=True)
+        self._drain.start()
         seen: list[str] = []
         while True:  # readiness: the line Firefox prints once its BiDi server listens
             try:
@@ -161,7 +163,9 @@ class Firefox:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-            if self._proc.stderr is not None:
+            if self._drain is not None:  # it ends at the pipe's end, once Firefox is gone
+                self._drain.join(self.timeout)
+            if self._proc.stderr is not None and not (self._drain and self._drain.is_alive()):
                 self._proc.stderr.close()
             self._proc = None
         shutil.rmtree(self._profile, ignore_errors=True)
