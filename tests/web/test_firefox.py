@@ -1,8 +1,9 @@
 """The web page's key flows in real Firefox ESR (Debian's), driven over WebDriver BiDi by
 tests/web/firefox_bidi.py, against the same live server and RunEngine runs as the Chromium
 tests: the runs list, breadcrumbs and search, a run page with its plot, the image slider, a
-CSV download, a live plot growing while a RunEngine acquires, and the phone width. Any
-uncaught JavaScript error (or console.error) on a page fails the test.
+CSV download, a live plot growing while a RunEngine acquires, errors in words and the token
+sign-in, and the phone width. Any uncaught JavaScript error (or console.error) on a page
+fails the test.
 
 Set BLUEBROKER_SCREENSHOTS=<folder> to keep the pictures taken along the way.
 """
@@ -280,3 +281,17 @@ def test_phone_width_has_no_sideways_scroll(ff, web_url, beamline):
     ff.wait_for(f"{_q(row + ' td[data-label=Scan]')}?.offsetParent")
     assert ff.evaluate(f"{_q(row + ' td[data-label=Status]')}.offsetParent !== null")
     assert ff.evaluate(f"{_q(row + ' td[data-label=Sample]')}.offsetParent === null")
+
+
+def test_errors_in_words_and_the_token_cookie(ff, web_url, beamline):
+    goto(ff, f"{web_url}/browse/bmm/raw/0000nothere")
+    ff.wait_text("[data-testid=error]", r"Not found \(HTTP 404\)[\s\S]*0000nothere")
+    goto(ff, f"{web_url}/browse/bmm/raw?scan_id=first")
+    ff.wait_text("[data-testid=error]", 'scan id "first" is not a whole number')
+    ff.send("storage.deleteCookies")  # a stranger: never opened the token URL
+    goto(ff, f"{web_url}/browse/bmm/raw")
+    ff.wait_text("[data-testid=error]", r"HTTP 401[\s\S]*\?token=")
+    assert TEST_KEY not in ff.evaluate("document.documentElement.outerHTML")
+    sign_in(ff, web_url)  # the printed URL signs this browser in again
+    goto(ff, f"{web_url}/browse/bmm/raw")
+    wait_rows(ff, _uids(beamline)[::-1])
