@@ -206,3 +206,38 @@ def test_values_read_right_whatever_the_dtype(page, web_url, catalog, RE, tmp_pa
     page.mouse.move(box["x"] + box["width"] * 4.5 / 5, box["y"] + box["height"] * 5.5 / 6)
     stored = cam.frames[1][5, 4].item()
     expect(page.get_by_test_id("array-readout")).to_have_text(f"row 5, col 4: {stored:g}")
+
+
+@pytest.mark.parametrize("scale", ["linear", "log"])
+def test_integer_frames_paint_as_their_float_twin(page, web_url, catalog, RE, tmp_path, scale):
+    """8/16-bit frames are coloured through a per-value table, other dtypes pixel by pixel:
+    the same values must give the very same picture either way (150x200 is past the size
+    where the table is used)."""
+    from bluesky import plans as bp
+
+    from bluebroker.ingest import CatalogWriter
+    from bluebroker.ingest.simulated import HDF5Camera
+
+    dtypes = {"u16": "<u2", "i16": "<i2", "f32": "<f4"}
+    cams = [HDF5Camera(name, tmp_path, shape=(150, 200), dtype=d) for name, d in dtypes.items()]
+    token = RE.subscribe(CatalogWriter(catalog, "bmm/raw"))
+    try:
+        (uid,) = RE(bp.count(cams, num=1))
+    finally:
+        RE.unsubscribe(token)
+    pictures = {}
+    for cam in cams:
+        page.goto(f"{web_url}/browse/bmm/raw/{uid}/primary/data/{cam.name}?scale={scale}")
+        canvas = page.get_by_test_id("array-canvas")
+        expect(canvas).to_have_attribute("data-plane", "0")
+        expect(canvas).to_have_attribute("data-scale", scale)
+        pictures[cam.name] = page.evaluate(CANVAS_PIXELS)
+    assert len(set(pictures.values())) == 1, "the same values painted differently by dtype"
+    colours = page.evaluate(
+        """() => { const c = document.querySelector('[data-testid=array-canvas]');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set();
+        for (let i = 0; i < d.length; i += 4) seen.add(d.slice(i, i + 4).join());
+        return seen.size; }"""
+    )
+    assert colours > 100, "a ramp of 30,000 values should use most of the colormap"
