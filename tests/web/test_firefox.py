@@ -172,7 +172,8 @@ def test_image_slider_changes_the_picture(ff, web_url, beamline):
     assert ff.evaluate("new URLSearchParams(location.search).get('slice')") == "1"
 
 
-def test_csv_download_is_the_data(ff, web_url, beamline, tmp_path):
+def test_csv_download_is_the_data(ff, web_url, beamline, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("downloads")  # not tmp_path: the shared server will do
     scan_uid = _uids(beamline)[0]
     goto(ff, f"{web_url}/browse/bmm/raw/{scan_uid}/primary/data")
     ff.click("[data-testid=tab-download]")
@@ -181,8 +182,8 @@ def test_csv_download_is_the_data(ff, web_url, beamline, tmp_path):
     ff.click("[data-testid=download-column-motor]")
     ff.wait_for(f"{_q('[data-testid=download-url]')}.value.endsWith("
                 "'?format=csv&column=det1&column=motor')")
-    saved = Path(ff.download("[data-testid=download-link]", str(tmp_path)))
-    assert saved.suffix == ".csv" and saved.parent == tmp_path
+    saved = Path(ff.download("[data-testid=download-link]", str(folder)))
+    assert saved.suffix == ".csv" and saved.parent == folder
     with open(saved, newline="") as f:
         rows = list(csv.DictReader(f))
     (descriptor,) = [d for n, d in beamline[scan_uid]
