@@ -10,9 +10,13 @@ datetime) are computed by bluebroker and are refused in searches of a Mongo sour
 
 Where MongoDB's semantics differ from the SQL catalog's the filter is written so that the
 answer is the same: ``Eq`` on a scalar does not match arrays holding it, ``Contains`` is an
-array element or a substring. ``FullText`` needs a text index on ``run_start`` (which
-suitcase-mongo and Databroker create; ``$text`` then searches the start documents only);
-without one it is refused with the command that makes one, never answered differently.
+array element or a substring. ``FullText`` uses MongoDB's ``$text`` when ``run_start`` has a
+text index (which Databroker's setup creates; ``$text`` then searches the start documents, as
+MongoDB's text index words them). Without one (a legacy database is never written to, so no
+index is made for it) the runs whose start and stop hold every word, as the SQL catalog
+words them (``search_text``: string values and scalar numbers, case ignored), are found by
+reading the start and stop documents (``text_uids``): one pass over ``run_start``, slower
+than an index on a big database, but the same answer as the SQL catalog of the same runs.
 """
 
 from __future__ import annotations
@@ -35,10 +39,6 @@ SUMMARY_FIELDS = {
     "exit_status": ("stop", "exit_status"),
 }
 NOTHING: dict[str, Any] = {"uid": {"$in": []}}
-TEXT_INDEX_HELP = (
-    "full-text search of a MongoDB source needs a text index on run_start, e.g. in mongosh: "
-    "db.run_start.createIndex({'$**': 'text'}); meanwhile search a key with a regex"
-)
 
 
 def field_of(key: str) -> tuple[str, str]:
@@ -103,13 +103,24 @@ def _in(field: str, values: list) -> dict[str, Any]:
     return {"$or": [_eq(field, v) for v in values]} if values else NOTHING
 
 
-def _fulltext(text: str, has_text_index: Callable[[], bool]) -> dict[str, Any]:
+def _fulltext(
+    text: str,
+    has_text_index: Callable[[], bool],
+    text_uids: Callable[[list[str]], list[str]],
+) -> dict[str, Any]:
     words = WORD.findall(text)
     if not words:
         raise q.QueryError("full-text search needs at least one word")
-    if not has_text_index():
-        raise q.QueryError(TEXT_INDEX_HELP)
-    return {"$text": {"$search": " ".join(f'"{w}"' for w in words)}}
+    if has_text_index():
+        return {"$text": {"$search": " ".join(f'"{w}"' for w in words)}}
+    return {"uid": {"$in": text_uids(words)}}
+
+
+def holds_words(words: set[str], text: str) -> bool:
+    """Whether ``text`` (a ``search_text``) holds every one of ``words`` (lower case) as a
+    word, case ignored: the SQL catalog's match (PostgreSQL's 'simple' configuration and
+    SQLite's FTS5 both fold case and match whole words)."""
+    return words <= {w.lower() for w in WORD.findall(text)}
 
 
 def partial_uid(prefixes: tuple[str, ...]) -> dict[str, Any]:
@@ -141,22 +152,25 @@ def condition(query: q.Query, field: str) -> dict[str, Any]:
 class Compiler:
     """Turns queries into one ``run_start`` filter. ``stop_uids(filter)`` gives the start uids
     of runs whose stop document matches ``filter``; ``latest(scan_ids)`` the uid of the newest
-    run of each scan_id; ``has_text_index()`` whether ``$text`` can be used."""
+    run of each scan_id; ``has_text_index()`` whether ``$text`` can be used, and
+    ``text_uids(words)`` the uids of the runs holding every word when it cannot."""
 
     def __init__(
         self,
         stop_uids: Callable[[dict], list[str]],
         latest: Callable[[list[int]], list[str]],
         has_text_index: Callable[[], bool],
+        text_uids: Callable[[list[str]], list[str]],
     ) -> None:
         self.stop_uids = stop_uids
         self.latest = latest
         self.has_text_index = has_text_index
+        self.text_uids = text_uids
 
     def one(self, query: q.Query) -> dict[str, Any]:
         match query:
             case q.FullText(text=text):
-                return _fulltext(text, self.has_text_index)
+                return _fulltext(text, self.has_text_index, self.text_uids)
             case q.TimeRange():
                 since, until = query.bounds()
                 bounds = {}

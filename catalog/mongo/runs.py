@@ -21,12 +21,27 @@ from ..errors import AmbiguousKey, NotFound
 from ..node import Container
 from ..run import Run
 from ..runs import DEFAULT_SORT, RunCatalog
+from ..writes import search_text
 from . import query as mq
 from .documents import document
 
 if TYPE_CHECKING:
     from .source import MongoCatalogSource
     from .streams import MongoStream
+
+
+TEXT_BATCH = 1000  # start documents read per batch by a full-text search without a text index
+
+
+def _batches(items: Iterator[dict], size: int) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class MongoRunCatalog(RunCatalog):
@@ -73,7 +88,30 @@ class MongoRunCatalog(RunCatalog):
     # -- filters -------------------------------------------------------------------------
 
     def _compiler(self) -> mq.Compiler:
-        return mq.Compiler(self._stop_uids, self._latest, self.source.has_text_index)
+        return mq.Compiler(
+            self._stop_uids, self._latest, self.source.has_text_index, self._text_uids
+        )
+
+    def _text_uids(self, words: list[str]) -> list[str]:
+        """Uids of the runs whose start and stop documents hold every word, read from MongoDB
+        (a database without a text index): starts in batches, each batch's stops in one
+        query, so memory stays bounded however many runs there are."""
+        wanted = {w.lower() for w in words}
+        found: list[str] = []
+        with self.source.guard():
+            starts = self.source.col("run_start").find({}, batch_size=TEXT_BATCH)
+            for batch in _batches(starts, TEXT_BATCH):
+                uids = [s.get("uid") for s in batch]
+                stops = {
+                    d.get("run_start"): document(d)
+                    for d in self.source.col("run_stop").find({"run_start": {"$in": uids}})
+                }
+                for start in batch:
+                    uid = start.get("uid")
+                    text = search_text(document(start), stops.get(uid))
+                    if isinstance(uid, str) and mq.holds_words(wanted, text):
+                        found.append(uid)
+        return found
 
     def _stop_uids(self, flt: dict) -> list[str]:
         with self.source.guard():
