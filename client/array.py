@@ -50,7 +50,7 @@ class ArrayClient(BaseClient):
                 "array/full", self.path, params, accept="application/json"
             )
             return np.asarray(response.json(), dtype=object)
-        response = self._transport.get_bytes("array/full", self.path, params)
+        response = self._transport.get_raw("array/full", self.path, params)
         # The server says what it sent: the array may have grown since its metadata was read.
         dtype = np.dtype(response.headers.get("x-array-dtype", structure.dtype.str))
         text = response.headers.get("x-array-shape")
@@ -59,6 +59,7 @@ class ArrayClient(BaseClient):
             if text is not None
             else result_shape(structure.shape, index)
         )
+        # A view of the received buffer, no copy (writable when it came by http.client).
         return np.frombuffer(response.content, dtype=dtype).reshape(shape)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:

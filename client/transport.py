@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import ssl
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from .auth_flow import SignIn
+from .raw_http import RawArrays, RawResponse
 
 
 class ClientError(Exception):
@@ -82,6 +84,7 @@ class Transport:
         if not api_key:  # OpenID Connect sign-in when the server offers it (auth_flow.py)
             self.http.auth = SignIn(self.api, self.http.headers)
         self._about: dict[str, Any] | None = None
+        self._raw = RawArrays(self.api, timeout, _ssl_context())
 
     def url(self, route: str, path: tuple[str, ...] = ()) -> str:
         tail = quote_path(path)
@@ -110,6 +113,32 @@ class Transport:
     ) -> httpx.Response:
         return self.request("GET", self.url(route, path), params=params, headers={"Accept": accept})
 
+    def get_raw(
+        self, route: str, path: tuple[str, ...], params: dict[str, str] | None = None
+    ) -> RawResponse | httpx.Response:
+        """Raw array bytes (``application/octet-stream``), through ``http.client`` into one
+        numpy buffer when it can be (raw_http.py says why), else through httpx."""
+        if not self._raw.usable(self.http.auth):
+            return self.get_bytes(route, path, params)
+        headers = {k.lower(): v for k, v in self.http.headers.items()}
+        headers["accept"] = "application/octet-stream"
+        headers["accept-encoding"] = "identity"  # the server sends raw arrays as they are
+        try:
+            response = self._raw.get(self.url(route, path), params or {}, headers)
+        except (ConnectionRefusedError, socket.gaierror) as err:
+            raise ConnectionError(
+                f"cannot reach the bluebroker server at {self.api}: {err}"
+            ) from None
+        if response.status_code >= 400:
+            raise _error(
+                httpx.Response(
+                    response.status_code,
+                    headers=list(response.headers.items()),
+                    content=response.content.tobytes(),
+                )
+            )
+        return response
+
     def stream(self, route: str, path: tuple[str, ...], accept: str) -> Iterator[bytes]:
         """The body in pieces as they arrive, for long responses such as document streams."""
         with self.http.stream("GET", self.url(route, path), headers={"Accept": accept}) as r:
@@ -124,4 +153,5 @@ class Transport:
         return self._about
 
     def close(self) -> None:
+        self._raw.close()
         self.http.close()
