@@ -13,6 +13,7 @@ from bluebroker.catalog.tables import EventTable
 from bluebroker.catalog.tree import Namespace
 from bluebroker.structures import ArrayStructure, ContainerStructure, TableStructure
 
+from .tiled_frames import as_tiled_writes, framed_structure
 from .tiled_shapes import arrow_schema, data_source, frame_schema
 
 ATTRIBUTES = (
@@ -91,7 +92,7 @@ def _dataset(node: EventTable, base: str, rows: int | None) -> dict[str, Any]:
     coordinate), so ``stream.read()`` gives an xarray.Dataset as it does there."""
     contents = {}
     for name, (child, info) in node.column_infos(rows).items():
-        item = resource(child, base, info=info, embedded=True)
+        item = resource(child, base, info=info, embedded=True, tiled=True)
         attrs = item["attributes"]
         role = "xarray_coord" if name == "time" else "xarray_data_var"
         attrs["specs"] = [{"name": role, "version": None}]
@@ -100,11 +101,12 @@ def _dataset(node: EventTable, base: str, rows: int | None) -> dict[str, Any]:
     return {"count": len(contents), "contents": contents}
 
 
-def data_sources(node: Node) -> list[dict[str, Any]]:
+def data_sources(node: Node, tiled: bool = False) -> list[dict[str, Any]]:
     """Where external data lie, so users with direct access can open the files."""
     if not isinstance(node, ExternalArray):
         return []
-    shaped = ArrayStructure.from_array_info(*node.info()).to_json()
+    shown = as_tiled_writes(node) if tiled else node
+    shaped = ArrayStructure.from_array_info(*shown.info()).to_json()
     return [data_source(asset, shaped) for asset in node.asset_locations()]
 
 
@@ -159,7 +161,10 @@ def resource(
         attrs["specs"] = [{"name": s, "version": SPEC_VERSIONS.get(s)} for s in specs]
     if "metadata" in wanted:
         attrs["metadata"] = {**node.metadata, "attrs": {}} if dataset else node.metadata
-    if "structure" in wanted:
+    framed = framed_structure(node) if tiled and "structure" in wanted else None
+    if framed is not None:  # TiledWriter's frame axis (tiled_frames.py)
+        attrs["structure"] = framed
+    elif "structure" in wanted:
         attrs["structure"] = (
             ArrayStructure.from_array_info(*info).to_json()
             if info
@@ -170,7 +175,7 @@ def resource(
     if "sorting" in wanted and dataset:  # "_": as stored, which lets Tiled's client use
         attrs["sorting"] = [{"key": "_", "direction": 1}]  # the inlined variables
     if "data_sources" in wanted and isinstance(node, ArrayNode) and not embedded:
-        attrs["data_sources"] = data_sources(node)
+        attrs["data_sources"] = data_sources(node, tiled)
     out_links = links(node, base)
     if dataset:  # its variables' columns in one Arrow table (Tiled's wide-table read)
         path = "/".join(node.path)

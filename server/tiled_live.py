@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +55,7 @@ from .envelope import data_sources, resource
 from .errors import ApiError
 from .live import Hub, Subscriber, View, schema_message, view_of
 from .live_subscriber import DROP_GRACE
+from .tiled_frames import as_tiled_writes
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +145,14 @@ class Translator:
         self.here = "/".join(view.path)
         self.keys: set[str] = set()  # a dataset's variables already there
         self.array: dict[str, Any] = {}  # a column's structure, as its schema said
+        self.framed = False  # its rows' shape settled (TiledWriter's frame axis or not)
 
     def prepare(self) -> None:
         """Read what the subscriber's node has now: a column's structure, a dataset's keys
         (a key added after this is announced; one added before is not)."""
         node = self.catalog.node(self.view.path)
         if self.view.family == "array":
-            self.array = ArrayStructure.from_array_info(*node.info()).to_json()
+            self._frame(node)
         elif self.view.table is not None:
             self.keys = set(node.columns)
 
@@ -228,12 +231,24 @@ class Translator:
             )
         return out
 
+    def _frame(self, node: Any) -> None:
+        """The column's structure as Tiled's client is shown it (tiled_frames.py): whether
+        an area detector's rows get a frame axis is known once a row has data."""
+        shown = as_tiled_writes(node)
+        self.array = ArrayStructure.from_array_info(*shown.info()).to_json()
+        self.framed = shown is not node or node.shape[0] > 0 or not isinstance(node, ExternalArray)
+
     def _rows(self, msg: dict) -> bytes:
         start, stop = int(msg["start_row"]), int(msg["stop_row"])
+        if not self.framed:
+            self._frame(self.catalog.node(self.view.path))
         data = msg.get("data")
         if isinstance(data, list):
             data = np.asarray(data, dtype=msg.get("dtype"))
         dtype = _dtype(self.array["data_type"])
+        inner = list(self.array["shape"][1:])
+        if isinstance(data, np.ndarray) and data.size == (stop - start) * math.prod(inner):
+            data = data.reshape((stop - start, *inner))  # with the frame axis, if any
         if isinstance(data, np.ndarray) and len(data) == stop - start:
             plain = dtype.kind in PLAIN_KINDS and data.dtype.kind in PLAIN_KINDS
             if plain and data.nbytes <= INLINE_PAYLOAD:
@@ -247,7 +262,6 @@ class Translator:
                     "block": None,
                 }
                 return _pack(out, arr.tobytes())
-        inner = list(self.array["shape"][1:])
         node = self.catalog.node(self.view.path)
         out = {
             **_head(msg),
@@ -270,9 +284,7 @@ class Translator:
             if found:
                 mimetype, parameters = found[0]["mimetype"], found[0]["parameters"]
                 management = "external"
-                assets = [
-                    {**s["assets"][0], "num": i} for i, s in enumerate(found) if s["assets"]
-                ]
+                assets = [{**s["assets"][0], "num": i} for i, s in enumerate(found) if s["assets"]]
         return {
             "id": None,
             "structure_family": "array",

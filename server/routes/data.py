@@ -22,6 +22,7 @@ from ..encoders.tables import encode_arrays, encode_table, unread_columns
 from ..errors import ApiError
 from ..limits import limits
 from ..negotiation import choose, tiled_client
+from ..tiled_frames import as_tiled_writes
 from ..tiled_shapes import with_pandas_index
 
 router = APIRouter()
@@ -64,6 +65,8 @@ def _array(request: Request, path: str) -> ArrayNode:
     node = node_at(request, path)
     if not isinstance(node, ArrayNode):
         raise ApiError(400, _wrong_family(node, path, "an array"))
+    if tiled_client(request):  # with TiledWriter's frame axis, as its structure says
+        return as_tiled_writes(node)
     return node
 
 

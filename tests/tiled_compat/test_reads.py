@@ -56,12 +56,15 @@ def test_array_slices_and_streams(tiled, beamline):
 
 def test_images_and_blocks(tiled, beamline):
     runs, _ = _runs(tiled, beamline)
-    frames = beamline["frames"]
+    frames = dict(beamline["frames"])
+    # one frame per point: TiledWriter's axis of frames within an event, (4, 1, 6, 5)
+    frames["cam"] = frames["cam"][:, np.newaxis]
     cam = runs[1]["primary"]["data"]["cam"]
     assert cam.shape == frames["cam"].shape and cam.dtype == frames["cam"].dtype
     np.testing.assert_array_equal(cam[1:3], frames["cam"][1:3])
-    np.testing.assert_array_equal(cam[2, 1:4, ::2], frames["cam"][2, 1:4, ::2])
-    np.testing.assert_array_equal(cam.read_block((0, 0, 0)), frames["cam"])
+    np.testing.assert_array_equal(cam[2, 0, 1:4, ::2], frames["cam"][2, 0, 1:4, ::2])
+    np.testing.assert_array_equal(cam[..., 1], frames["cam"][..., 1])
+    np.testing.assert_array_equal(cam.read_block((0, 0, 0, 0)), frames["cam"])
     np.testing.assert_array_equal(cam.read(), frames["cam"])
     scam = runs[2]["primary"]["data"]["scam"]
     np.testing.assert_array_equal(scam[:], frames["scam"])
@@ -87,7 +90,9 @@ def test_data_sources_of_external_arrays(tiled, beamline):
         # as TiledWriter describes both (the area detector's resource/datum converted)
         assert source.mimetype == "application/x-hdf5"
         assert source.parameters["dataset"] == "/entry/data/data"
-        assert source.structure["shape"] == list(beamline["frames"][key].shape)
+        frames = beamline["frames"][key]
+        shape = [*frames.shape[:1], 1, *frames.shape[1:]] if key == "cam" else list(frames.shape)
+        assert source.structure["shape"] == shape  # with TiledWriter's frame axis
         (asset,) = source.assets
         assert asset.is_directory is False and asset.parameter == "data_uris"
         path = asset.data_uri.removeprefix("file://localhost")
@@ -135,9 +140,28 @@ def test_dask_structure_clients(tiled_url, beamline):
     run = from_uri(tiled_url, structure_clients="dask")["bmm"]["raw"][uid]
     cam = run["primary"]["data"]["cam"].read()
     assert isinstance(cam, dask.array.Array)
-    np.testing.assert_array_equal(cam.compute(), beamline["frames"]["cam"])
+    frames = beamline["frames"]["cam"][:, np.newaxis]  # TiledWriter's frame axis
+    np.testing.assert_array_equal(cam.compute(), frames)
     ds = run["primary"].read()
     assert isinstance(ds["det1"].data, dask.array.Array)  # lazy until computed
     det1 = [e["data"]["det1"] for e in events(beamline[uid])]
     np.testing.assert_array_equal(ds["det1"].compute(), det1)
-    np.testing.assert_array_equal(ds["cam"].compute(), beamline["frames"]["cam"])
+    np.testing.assert_array_equal(ds["cam"].compute(), frames)
+
+
+def test_frame_axis_for_tiled_client_only(tiled_url, beamline):
+    """The same server, the same camera: Tiled's client sees TiledWriter's frame axis, our
+    own client (and the databroker facade built on it) the event model's shape."""
+    from bluebroker.client import from_uri as our_from_uri
+
+    uid = list(starts(beamline))[1]
+    frames = beamline["frames"]["cam"]
+    ours = our_from_uri(tiled_url)["bmm"]["raw"][uid]["primary"]["data"]["cam"]
+    theirs = from_uri(tiled_url)["bmm"]["raw"][uid]["primary"]["data"]["cam"]
+    assert ours.shape == frames.shape and theirs.shape == (frames.shape[0], 1, *frames.shape[1:])
+    np.testing.assert_array_equal(ours[-1], frames[-1])
+    np.testing.assert_array_equal(theirs[-1, 0], frames[-1])
+    # the streaming camera's stream_resource names no frames per point: no axis added
+    scam_uid = list(starts(beamline))[2]
+    scam = from_uri(tiled_url)["bmm"]["raw"][scam_uid]["primary"]["data"]["scam"]
+    assert scam.shape == beamline["frames"]["scam"].shape
