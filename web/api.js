@@ -86,3 +86,57 @@ export async function postJSON(url, body, csrf) {
   if (!response.ok) throw await errorFrom(response);
   return response.status === 204 ? null : response.json();
 }
+
+/*
+ * A view's first data request, started on a repeat visit before the node's metadata is in.
+ * The image view cannot ask for its plane before it knows the array's shape (which says how
+ * much to downsample), so a first visit costs two round trips in a row. The URL that view
+ * asked for first is kept for this tab (sessionStorage, keyed by the page's URL); the next
+ * time the same page opens, that request is sent at once, beside the metadata request, and
+ * handed to the view only if it asks for exactly that URL (else it is aborted unused).
+ */
+const FIRST = "bluebroker:first-request:";
+
+function stored(key, url) {
+  try {
+    if (url === undefined) return sessionStorage.getItem(FIRST + key);
+    sessionStorage.setItem(FIRST + key, url);
+  } catch {
+    /* storage refused (a privacy mode): every visit is a first visit */
+  }
+  return null;
+}
+
+/** Start the remembered first request of the page at `key` (its path and query) if there is
+ * one; the result goes in the view's ctx as `early`. */
+export function startEarly(key) {
+  const early = { key, url: null, controller: null, response: null, used: false, kept: false };
+  const url = stored(key);
+  if (url && url.startsWith(`${API}/`)) {
+    early.url = url;
+    early.controller = new AbortController();
+    early.response = fetch(url, { credentials: "same-origin", signal: early.controller.signal });
+    early.response.catch(() => {}); // an unused one is aborted: not an error for the page
+  }
+  return early;
+}
+
+/** The early response if `url` is the one it asked for (once), else null; the first URL a
+ * view asks for is remembered for the next visit either way. */
+export function takeEarly(early, url, signal) {
+  if (!early) return null;
+  if (!early.kept) {
+    early.kept = true;
+    if (url !== early.url) stored(early.key, url);
+  }
+  if (early.used || early.url !== url) return null;
+  early.used = true;
+  signal?.addEventListener("abort", () => early.controller.abort());
+  return early.response;
+}
+
+/** After the view is mounted: abort an early request it did not want. */
+export function dropEarly(early) {
+  if (early?.controller && !early.used) early.controller.abort();
+  if (early) early.used = true;
+}

@@ -5,7 +5,7 @@
  * import, so a missing or broken viewer leaves the rest of the page working.
  */
 
-import { API, metadata } from "./api.js";
+import { API, dropEarly, metadata, startEarly, takeEarly } from "./api.js";
 import { h, replace, errorBox } from "./dom.js";
 import * as router from "./router.js";
 import { renderTabs, TABS } from "./pages/tabs.js";
@@ -61,10 +61,14 @@ async function render() {
   const { path, params } = router.current();
   renderCrumbs(path);
   document.title = path.length ? `${path.at(-1)} · bluebroker` : "bluebroker";
+  // a repeat visit's first data request goes now, beside the metadata (see api.js)
+  const early = startEarly(location.pathname + location.search);
+  signal.addEventListener("abort", () => dropEarly(early));
   let node;
   try {
     node = await metadata(path, { signal });
   } catch (err) {
+    dropEarly(early);
     if (err.name === "AbortError") return;
     replace(main, errorBox(err));
     if (err.status === 401) {
@@ -84,11 +88,17 @@ async function render() {
     navigate: router.navigate,
     apiBase: API,
     signal,
+    // (url, signal) -> the shell's early request for url, or null (see api.js)
+    takeEarly: (url, viewSignal) => takeEarly(early, url, viewSignal),
   };
   const tab = TABS.includes(params.get("tab")) ? params.get("tab") : "view";
   const body = h("section", { class: "tab-body" });
   replace(main, renderTabs(ctx, tab), body);
-  dispose = await renderTab(tab, body, ctx);
+  try {
+    dispose = await renderTab(tab, body, ctx);
+  } finally {
+    dropEarly(early); // the view has asked for its first data by now, or never will
+  }
 }
 
 async function renderTab(tab, el, ctx) {

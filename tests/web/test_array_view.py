@@ -116,6 +116,47 @@ def test_a_second_visit_takes_every_page_file_from_the_cache(page, web_url, beam
     assert {path: size for path, size in entries.items() if size} == {}
 
 
+API_ENTRIES = """() => performance.getEntriesByType('resource')
+  .filter((e) => e.name.includes('/api/v1/metadata/') || e.name.includes('/api/v1/array/'))
+  .map((e) => [new URL(e.name).pathname.split('/')[3], e.startTime, e.responseEnd])"""
+
+
+def test_a_second_visit_asks_for_the_plane_beside_the_metadata(page, web_url, beamline):
+    """A first visit needs the array's shape before it can ask for a plane (two round trips
+    in a row); the same page opened again sends its plane request at once, beside the
+    metadata request, and the view uses that one response (never a second request)."""
+    canvas = page.get_by_test_id("array-canvas")
+    timings = []
+    for _visit in range(2):
+        page.goto(_cam_url(web_url, beamline))
+        expect(canvas).to_have_attribute("data-plane", "0")
+        timings.append(page.evaluate(API_ENTRIES))
+    for visit, entries in enumerate(timings):
+        kinds = sorted(kind for kind, _, _ in entries)
+        assert kinds == ["array", "metadata"], (visit, entries)
+        (array_start,) = [start for kind, start, _ in entries if kind == "array"]
+        (metadata_end,) = [end for kind, _, end in entries if kind == "metadata"]
+        if visit == 0:
+            assert array_start >= metadata_end, entries
+        else:
+            assert array_start < metadata_end, entries
+    # the early response was this plane's: the picture and values are right, and moving on
+    # asks for the next plane as usual
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 3.5 / 5, box["y"] + box["height"] * 2.5 / 6)
+    expected = int(beamline["frames"]["cam"][0][2, 3])
+    expect(page.get_by_test_id("array-readout")).to_have_text(f"row 2, col 3: {expected}")
+    slider = page.get_by_test_id("array-slider-0")
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    expect(canvas).to_have_attribute("data-plane", "1")
+    # another page's remembered request is not sent for this one
+    page.goto(_cam_url(web_url, beamline, "?slice=2"))
+    expect(canvas).to_have_attribute("data-plane", "2")
+    kinds = sorted(kind for kind, _, _ in page.evaluate(API_ENTRIES))
+    assert kinds == ["array", "metadata"], kinds
+
+
 def test_large_plane_is_downsampled_with_a_note(page, web_url, catalog, RE, tmp_path):
     from bluesky import plans as bp
 

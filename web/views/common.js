@@ -49,8 +49,8 @@ export function apiUrl(ctx, route, params = {}, path = ctx.path) {
 }
 
 /** fetch that throws an Error carrying the API's one-line `detail` (shown to the person). */
-export async function fetchOk(url, signal) {
-  const r = await fetch(url, { credentials: "same-origin", signal });
+export async function fetchOk(url, signal, early = null) {
+  const r = await (early ?? fetch(url, { credentials: "same-origin", signal }));
   if (!r.ok) {
     let detail = `${r.status} ${r.statusText}`;
     try {
@@ -122,7 +122,9 @@ export function decodeArray(buffer, dtype) {
 export async function fetchArray(ctx, slice, signal, path = ctx.path, fallbackDtype = null) {
   const params = { format: "application/octet-stream" };
   if (slice) params.slice = slice;
-  const r = await fetchOk(apiUrl(ctx, "array/full", params, path), signal);
+  const url = apiUrl(ctx, "array/full", params, path);
+  // on a repeat visit the page's shell may have sent this very request already (api.js)
+  const r = await fetchOk(url, signal, ctx.takeEarly?.(url, signal));
   const shapeHeader = r.headers.get("x-array-shape");
   const dtype = parseDtype(r.headers.get("x-array-dtype")) || fallbackDtype;
   const data = decodeArray(await r.arrayBuffer(), dtype);
