@@ -34,15 +34,17 @@ async function errorFrom(response) {
   return new ApiError(response.status, text);
 }
 
-/** GET a URL under the API (or absolute path) and parse JSON; throws ApiError. */
-export async function getJSON(url, { signal } = {}) {
+/** GET a URL under the API (or absolute path) and parse JSON; throws ApiError. `early` is a
+ * view's ctx.takeEarly: the shell may have sent this very request already (see below). */
+export async function getJSON(url, { signal, early } = {}) {
   let response;
   try {
-    response = await fetch(url, {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-      signal,
-    });
+    response = await (early?.(url, signal) ??
+      fetch(url, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+        signal,
+      }));
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(0, `the server did not answer (${err.message}); is it running?`);

@@ -37,6 +37,29 @@ def test_runs_list_shows_the_runs(page, web_url, beamline):
     expect(scan.locator("td[data-label=Events]")).to_have_text("11 (13)")  # primary (all)
 
 
+API_ENTRIES = """() => performance.getEntriesByType('resource')
+  .filter((e) => new URL(e.name).pathname.match(/^.api.v1.(metadata|search)./))
+  .map((e) => [new URL(e.name).pathname.split('/')[3], e.startTime, e.responseEnd])"""
+
+
+def test_a_second_visit_asks_for_the_runs_beside_the_metadata(page, web_url, beamline):
+    """The list's page of runs is asked for once the node is known to be a catalog of runs;
+    the same list opened again sends that request at once, beside the metadata request."""
+    uids = _uids(beamline)
+    timings = []
+    for _visit in range(2):
+        page.goto(f"{web_url}/browse/bmm/raw?sort=scan_id")
+        _expect_rows(page, uids)
+        timings.append(page.evaluate(API_ENTRIES))
+    for visit, entries in enumerate(timings):
+        assert sorted(kind for kind, _, _ in entries) == ["metadata", "search"], entries
+        (search_start,) = [start for kind, start, _ in entries if kind == "search"]
+        (metadata_end,) = [end for kind, _, end in entries if kind == "metadata"]
+        assert (search_start < metadata_end) == (visit == 1), (visit, entries)
+    page.get_by_test_id("sort-scan_id").click()  # then the list goes on as usual
+    _expect_rows(page, uids[::-1])
+
+
 def test_breadcrumbs_lead_to_a_run_and_back(page, web_url, beamline):
     scan_uid = _uids(beamline)[0]
     page.goto(web_url)  # the root: any container is listed by name, family and shape

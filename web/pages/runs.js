@@ -185,7 +185,7 @@ export async function renderRuns(el, ctx) {
 async function drawList(ctx, list, query, { offset, limit, sort }) {
   let page;
   try {
-    page = await search(ctx.path, query, { signal: ctx.signal });
+    page = await search(ctx.path, query, { signal: ctx.signal, early: ctx.takeEarly });
   } catch (err) {
     if (err.name !== "AbortError") replace(list, errorBox(err));
     return false;
