@@ -223,6 +223,12 @@ class FileArray(_RowNode, ArrayNode):
         index = index if isinstance(index, tuple) else (index,)
         return self.source.read_array(self.row, index)
 
+    def as_seen_by_tiled(self) -> ArrayNode:
+        """What Tiled's client is given: strings as fixed-length bytes (tiled_strings.py)."""
+        from .tiled_strings import as_seen_by_tiled
+
+        return as_seen_by_tiled(self)
+
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         return self.read((slice(start, stop),))
 

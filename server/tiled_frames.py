@@ -92,7 +92,11 @@ class FramedArray(ArrayNode):
 
 def as_tiled_writes(node: Any) -> Any:
     """``node`` as Tiled's client would find it on a server filled by TiledWriter: a
-    :class:`FramedArray` when the per-event shape differs, else ``node`` itself."""
+    :class:`FramedArray` when the per-event shape differs, else ``node`` itself. A node
+    with ``as_seen_by_tiled`` says what it is to Tiled (directory/tiled_strings.py)."""
+    own_view = getattr(node, "as_seen_by_tiled", None)
+    if own_view is not None:
+        return own_view()
     if isinstance(node, FramedArray) or not isinstance(node, ExternalArray):
         return node
     ours = tuple(node.shape[1:])
@@ -111,4 +115,6 @@ def framed_structure(node: Any) -> dict[str, Any] | None:
     shown = as_tiled_writes(node)
     if shown is node:
         return None
+    if hasattr(shown, "tiled_structure"):  # one our structures cannot say (bytes strings)
+        return shown.tiled_structure()
     return ArrayStructure.from_array_info(*shown.info()).to_json()

@@ -18,7 +18,7 @@ def encode_array(arr: np.ndarray, media: str, max_size: int) -> bytes | memoryvi
     """The body for ``media``. Raw bytes are the array's own memory when it is contiguous
     and native (no copy of a large slice; the response holds the array until it is sent)."""
     if media == formats.OCTET:
-        if arr.dtype.kind in "OUS":
+        if arr.dtype.kind == "O":  # fixed-length strings (S, U) have one: itemsize each
             raise ApiError(
                 406,
                 "this array holds strings or objects, which have no raw-bytes "
