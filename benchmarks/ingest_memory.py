@@ -7,7 +7,20 @@ published event by event with bluebroker's Publisher to a real Kafka-protocol br
 a ``bluebroker ingest kafka`` process writes it into a SQLite or PostgreSQL catalog. The
 worker's RSS (``/proc/<pid>/status``) and the rows written so far are sampled every
 ``--every`` seconds. Prints one JSON object on stdout: the samples, RSS at 10 % of the run,
-at the end and at its peak, and the growth between 10 % and the end.
+at the end and at its peak, the growth between 10 % and the end, and a verdict.
+
+"Flat", as this benchmark decides it (single samples are noisy: a batch in hand, a fetch
+response, a merge of stored chunks come and go), means both of:
+
+- no trend: the line of RSS against events written, fitted over the last 80 % of the run,
+  rises less than ``FLAT_MB`` from its start to its end (a Theil-Sen fit, the median of the
+  slopes between pairs of samples, so that one spike does not tilt it);
+- no step: the median RSS of the last 10 % of the run is less than ``FLAT_MB`` above the
+  median of the 10-20 % window.
+
+The peak is reported beside it (with where it happened and how far above the median), since
+a transient spike is what an operator sizes the container for, but it does not decide
+"flat".
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ import workload  # noqa: E402
 from kafka_ingest import start_broker  # noqa: E402
 
 EXE = str(Path(sys.executable).with_name("bluebroker"))
+FLAT_MB = 5.0
 
 
 def log(*args: object) -> None:
@@ -54,6 +68,38 @@ def rows_written(uri: str, path: str, uid: str) -> int:
         return 0
     finally:
         catalog.close()
+
+
+def verdict(samples: list[tuple[float, float, int]], events: int) -> dict:
+    """Trend, step and peak of RSS samples ``(seconds, MB, events written)`` (see above)."""
+    import numpy as np
+
+    def window(lo: float, hi: float) -> np.ndarray:
+        return np.array([s[1] for s in samples if lo * events <= s[2] <= hi * events])
+
+    late = [s for s in samples if s[2] >= 0.2 * events]
+    rows = np.array([s[2] for s in late], dtype=float)
+    rss = np.array([s[1] for s in late])
+    i, j = np.triu_indices(len(rows), 1)
+    apart = rows[j] != rows[i]
+    slopes = (rss[j] - rss[i])[apart] / (rows[j] - rows[i])[apart]
+    slope = float(np.median(slopes)) if len(slopes) else 0.0
+    trend = slope * float(rows.max() - rows.min()) if len(rows) else 0.0
+    early, last = window(0.1, 0.2), window(0.9, 1.0)
+    step = float(np.median(last) - np.median(early)) if len(early) and len(last) else None
+    median = float(np.median([s[1] for s in samples if s[2] >= 0.1 * events]))
+    peak = max(samples, key=lambda s: s[1])
+    flat = bool(abs(trend) < FLAT_MB and step is not None and step < FLAT_MB)
+    return {
+        "trend_last80pct_mb": trend,
+        "trend_mb_per_million_events": slope * 1e6,
+        "step_10_20pct_to_last10pct_mb": step,
+        "rss_median_mb": median,
+        "peak_at_events": peak[2],
+        "peak_above_median_mb": peak[1] - median,
+        "flat": flat,
+        "flat_means": f"trend over the last 80 % and median step both under {FLAT_MB:g} MB",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,8 +198,15 @@ def main(argv: list[str] | None = None) -> int:
         "rss_end_mb": samples[-1][1],
         "rss_peak_mb": max(s[1] for s in samples),
         "growth_after_10pct_mb": samples[-1][1] - tenth[1],
+        **verdict(samples, args.events),
         "samples": samples,
     }
+    log(
+        f"RSS median {result['rss_median_mb']:.0f} MB, trend {result['trend_last80pct_mb']:+.1f}"
+        f" MB over the last 80 %, step {result['step_10_20pct_to_last10pct_mb']:+.1f} MB, peak "
+        f"{result['rss_peak_mb']:.0f} MB at {result['peak_at_events']:,} events: "
+        + ("flat" if result["flat"] else "NOT flat")
+    )
     print(json.dumps(result))
     return 0
 
