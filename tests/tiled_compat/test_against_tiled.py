@@ -67,6 +67,9 @@ def observe(raw, uids, lazy_raw):
     out["cam_source"] = [s.structure["shape"] for s in cam.data_sources()]  # JSON there
     ds = camera.read()
     out["cam_in_read"] = [list(ds["cam"].shape), ds["cam"].values.tolist(), list(ds["cam"].dims)]
+    for key, run in (("scam", uids[2]), ("wave", uids[3])):  # no frames per point named
+        node = raw[run].v2["primary"]["data"][key]
+        out[key] = [list(node.shape), str(node.dtype), node.read().tolist()]
     lazy = lazy_raw[uids[1]].v2["primary"]["data"]["cam"].read()  # dask, block by block
     part = attempt(lambda: lazy[:, :, 1:, ::2].compute().tolist())
     out["cam_dask"] = [type(lazy).__name__, list(lazy.shape), part]
@@ -130,4 +133,6 @@ def test_same_answers_as_tiled_with_tiledwriter(peer_python, tiled_url, beamline
     # the images: TiledWriter gives each event's frames an axis of their own (frame_per_point
     # of the resource, here 1): the same shape, slices, blocks, values and dtype
     for key in ("cam", "cam_shape", "cam_slices", "cam_source", "cam_in_read", "cam_dask"):
+        assert ours[key] == theirs[key], key
+    for key in ("scam", "wave"):  # a stream_resource's camera, an inline waveform: as declared
         assert ours[key] == theirs[key], key
