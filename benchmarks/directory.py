@@ -12,9 +12,10 @@ own virtualenv: ``--tiled-python``), each as the real command on a loopback port
 * **slice**: a 1,000 x 1,000 slice of a large chunked HDF5 dataset as raw bytes over HTTP,
   against h5py reading the same slice in this process (the limit), timed in turns with
   each server's requests so that both see the same load. The slice is fetched three ways: with httpx
-  (what both servers' Python clients use), with the standard library's ``http.client``
-  (a client that costs almost nothing, so the server's own cost shows), and for bluebroker
-  through its Python client; the server's CPU time per slice is read from ``/proc``.
+  (what Tiled's Python client uses), with the standard library's ``http.client`` (a client
+  that costs almost nothing, so the server's own cost shows), and for bluebroker through its
+  Python client (which fetches raw array bytes with ``http.client`` too: client/raw_http.py);
+  the server's CPU time per slice is read from ``/proc``, the load average is recorded.
 
 Goals (issue 19): registration at least 5x faster than the peer, the slice within 2x of
 direct h5py. Usage::
@@ -269,9 +270,10 @@ def percentiles(samples: list[float]) -> dict:
 
 
 def direct_slice(root: Path, path: str, repeat: int) -> tuple[np.ndarray, dict]:
-    """h5py alone, with its defaults and without a chunk cache (which a read that visits
-    each chunk once never hits; its per-chunk buffers cost page faults). The ratios use
-    h5py's defaults, timed in turns with each server (``timed``)."""
+    """h5py alone, with its defaults and without a chunk cache (then HDF5 reads each chunk's
+    part row by row: about 3x slower here; with the cache, each chunk's buffer is allocated
+    afresh, which costs page faults in a server's worker threads, though seldom in this
+    main thread). The ratios use h5py's defaults, timed in turns with each server."""
     out = {}
     for name, options in (("defaults", {}), ("no_chunk_cache", {"rdcc_nbytes": 0})):
         samples = []
@@ -317,6 +319,7 @@ def main() -> None:
         expected, direct = direct_slice(root, tree["large"][0], args.repeat)
         args.root, args.large_path = root, tree["large"][0]
         results: dict = {
+            "load_average_at_start": [round(x, 1) for x in os.getloadavg()],
             "tree": {"small": args.small, "large": args.large, "side": args.side},
             "h5py_direct_slice": direct,
         }
@@ -362,6 +365,7 @@ def main() -> None:
             if server in results
             for client, timing in results[server]["slice_1000x1000"].items()
         }
+        results["load_average_at_end"] = [round(x, 1) for x in os.getloadavg()]
         text = json.dumps(results, indent=2)
         print(text)
         if args.json:
