@@ -33,6 +33,7 @@ from bluebroker.catalog import Catalog
 
 from .dead_letters import MAX_MESSAGE_BYTES, DeadLetterError, DeadLetters, producer_settings
 from .lag import LagWatch
+from .native_memory import give_back, tune_malloc
 from .offsets import Offsets, Rebalance
 from .wire import WireError, catalog_path, decode, document_bytes, topic_for
 from .writer import CatalogWriter
@@ -175,7 +176,7 @@ class KafkaIngestWorker:
         can take seconds (a broker may wait out a rebalance timeout first), which is not
         idleness. A worker that gets no partitions at all stops after ``max_idle`` + 60 s.
         """
-        last_report = last_message = time.monotonic()
+        last_report = last_message = last_trim = time.monotonic()
         joined = False
         try:
             while not self._stop.is_set():
@@ -186,6 +187,9 @@ class KafkaIngestWorker:
                 if records:
                     self._handle(records)
                     last_message = now
+                    if now - last_trim > 1.0:  # a batch's buffers, back to the system
+                        give_back()
+                        last_trim = now
                 elif self.offsets.failed:
                     self.offsets.retry()
                 elif max_idle is not None and now - last_message > max_idle + (0 if joined else 60):
@@ -371,7 +375,8 @@ def _describe(err: BaseException) -> str:
 
 
 def tune_gc_for_ingest() -> None:
-    """Make the cyclic garbage collector run less often in an ingest process.
+    """Make the cyclic garbage collector run less often in an ingest process, and its C
+    heap give back what transient buffers used (native_memory.py).
 
     A batch of a few thousand documents allocates hundreds of thousands of containers that
     all die together when the batch is written; with the default thresholds the collector
@@ -382,6 +387,7 @@ def tune_gc_for_ingest() -> None:
     gc.collect()
     gc.freeze()  # what was loaded at start-up is never garbage
     gc.set_threshold(100_000, 50, 1000)
+    tune_malloc()
 
 
 def is_pattern(topic: str) -> bool:
