@@ -79,3 +79,33 @@ def test_other_data_go_to_h5py(files: dict[str, str]) -> None:
         ]:
             read, _ = normalize_index(index, f[name].shape)
             assert read_by_chunks(f[name], read) is None, name
+
+
+def test_threads_reading_at_once_get_their_own_slices(files: dict[str, str]) -> None:
+    """Each worker thread keeps its own chunk buffer: reads at the same time do not mix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with h5py.File(files["plain"], "r") as f:
+        whole = f["f4"][()]
+    starts = [(r, c) for r in range(0, 150, 7) for c in range(0, 150, 11)]
+
+    def read(start: tuple[int, int]) -> bool:
+        r, c = start
+        index = (slice(r, r + 150), slice(c, c + 150))
+        got = HDF5Reader().read_array([files["plain"]], "f4", index)
+        return np.array_equal(got, whole[index])
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(read, starts))
+
+
+def test_chunks_over_8_mib_go_to_h5py(tmp_path: Path) -> None:
+    path = tmp_path / "huge.h5"
+    data = np.arange(1100 * 1000, dtype="f8").reshape(1100, 1000)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("d", data=data, chunks=(1100, 1000))  # 8.8 MB in one chunk
+    with h5py.File(path, "r") as f:
+        read, _ = normalize_index((slice(None), slice(None)), f["d"].shape)
+        assert read_by_chunks(f["d"], read) is None
+    got = HDF5Reader().read_array([str(path)], "d", (slice(5, 1000), slice(2, 900)))
+    np.testing.assert_array_equal(got, data[5:1000, 2:900])
