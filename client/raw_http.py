@@ -84,10 +84,24 @@ class RawArrays:
                 response = conn.getresponse()
             except STALE:
                 if attempt:
+                    self._drop()
                     raise
                 continue
-            return RawResponse(response.status, response.msg, _body(response))
+            except BaseException:
+                self._drop()  # a half-done exchange leaves the connection unusable
+                raise
+            try:
+                return RawResponse(response.status, response.msg, _body(response))
+            except BaseException:
+                self._drop()
+                raise
         raise AssertionError("unreachable")
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def close(self) -> None:
         with self._lock:

@@ -87,3 +87,35 @@ def test_proxies_and_sign_in_stay_with_httpx(monkeypatch) -> None:
     assert not raw.usable(None)
     monkeypatch.setenv("NO_PROXY", "data.example.org")
     assert raw.usable(None)
+
+
+def _short_body_then_answer(listener: socket.socket, body: bytes) -> None:
+    """First connection: announce more bytes than are sent, then close; second: answer."""
+    for short in (True, False):
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(4096)
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            conn.sendall(head + (body[:10] if short else body))
+
+
+def test_a_cut_body_is_an_error_and_the_next_read_works() -> None:
+    import http.client
+
+    body = np.arange(100, dtype="<i4").tobytes()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        thread = threading.Thread(
+            target=_short_body_then_answer, args=(listener, body), daemon=True
+        )
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1/array/full/x"
+        raw = RawArrays(url, 10, _ssl_context())
+        with pytest.raises(http.client.IncompleteRead):
+            raw.get(url, {}, {})
+        np.testing.assert_array_equal(raw.get(url, {}, {}).content.view("<i4"), np.arange(100))
+        thread.join(10)
+        raw.close()
