@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             from live_common import PG, scratch_schema
 
             uri = stack.enter_context(scratch_schema(PG, "memory"))
+            from bluebroker.catalog import open_catalog
+
+            open_catalog(uri, create=True).close()  # the worker opens, never creates
         else:
             uri = f"sqlite:///{tmp}/catalog.db"
         broker, servers = start_broker(tmp)
