@@ -1,7 +1,7 @@
 """Keep an ingest process's C heap from holding on to memory it no longer uses.
 
-The Python objects of a batch die with the batch (the traced Python heap of a worker swings
-between about 7 and 17 MB over a million-event run, with no trend). What grew was the
+The Python objects of a batch die with the batch (the traced Python heap of a worker swung
+between about 7 and 17 MB over a 300,000-event run, with no trend). What grew was the
 process's resident size beneath it: glibc's malloc keeps freed memory for reuse, and two of
 its habits turn a worker's transient buffers (a Kafka fetch response, a batch's column
 arrays, the blobs of a merge of stored chunks) into resident memory that stays:
