@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
+import time
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -13,11 +15,18 @@ from bluebroker.catalog import Catalog, CatalogError, ExternalDataError, NotFoun
 from bluebroker.catalog.errors import ExternalDataMissing
 from bluebroker.catalog.tree import split_path
 
-from .index import ensure_tables, nodes, source_id
+from .index import SCOPE, ensure_tables, nodes, source_id
 from .readers import Reader, Readers
 from .readers_hdf5 import RefusedLink
 from .register import Report, register
 from .walk import inside
+
+# How long an index row looked up by path is reused. Changes announced by a registration
+# (this process's or another's, through the catalog's change feed) drop the cached rows at
+# once; this bounds how long an unannounced change of the index could go unseen.
+ROW_TTL = 2.0
+ROW_CACHE_MAX = 4096  # paths remembered; past this the cache starts afresh
+_MISSING = object()
 
 
 class DirectorySource:
@@ -42,12 +51,36 @@ class DirectorySource:
         self.readers = Readers(readers)
         ensure_tables(self.engine)
         self.id = source_id(self.engine, real)
+        # path -> (time looked up, row or None): a lookup costs a connection and a query,
+        # about a quarter of a small read's time on the server (benchmarks/README.md)
+        self._rows: dict[str, tuple[float, Any]] = {}
+        self._following = False
+        self._follow_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<DirectorySource {self.root} at /{self.name}>"
 
     def register(self, progress: bool = False) -> Report:
-        return register(self, progress)
+        try:
+            return register(self, progress)
+        finally:
+            self.forget()
+
+    def forget(self) -> None:
+        """Drop the index rows remembered by path (the index changed)."""
+        self._rows = {}
+
+    def _on_changes(self, found: list[Any] | None) -> None:
+        """A change-feed listener: notices about this folder (or lost notices) make the
+        remembered rows stale."""
+        if found is None or any(c.scope == SCOPE and c.node_id == self.id for c in found):
+            self.forget()
+
+    def _follow(self) -> None:
+        with self._follow_lock:
+            if not self._following:
+                self.catalog.changes.add_listener(self._on_changes)
+                self._following = True
 
     # -- files ---------------------------------------------------------------------------
 
@@ -116,10 +149,23 @@ class DirectorySource:
     # -- nodes ---------------------------------------------------------------------------
 
     def row(self, rel: str) -> Any:
+        """The index row at ``rel``, or None; remembered for ``ROW_TTL`` seconds unless a
+        change notice about this folder comes first."""
+        now = time.monotonic()
+        hit = self._rows.get(rel, _MISSING)
+        if hit is not _MISSING and now - hit[0] < ROW_TTL:  # type: ignore[index]
+            return hit[1]  # type: ignore[index]
+        if not self._following:
+            self._follow()
+        rows = self._rows  # forget() replaces it: a row read before then lands in the old one
         with self.engine.connect() as conn:
-            return conn.execute(
+            found = conn.execute(
                 sa.select(nodes).where(nodes.c.source_id == self.id, nodes.c.path == rel)
             ).first()
+        if len(rows) >= ROW_CACHE_MAX:
+            rows.clear()
+        rows[rel] = (now, found)
+        return found
 
     def node(self, parts: str | tuple[str, ...]) -> Any:
         """The node at ``parts`` below the served folder."""
