@@ -110,11 +110,29 @@ def as_tiled_writes(node: Any) -> Any:
     return FramedArray(node, row)
 
 
+def _default_axis_names(node: Any, shape: tuple[int, ...]) -> tuple[str, ...] | None:
+    """Axis names as Tiled's client would make them for a field whose descriptor names none
+    (``cam_dim1``, ...: TiledWriter stores no names then), else None (ours are the same).
+    Only external fields: TiledWriter keeps inline arrays in its internal table, which Tiled's
+    ``read()`` gives as one column of lists (a 1-D variable); ours stay n-d, a deliberate gain."""
+    if not isinstance(node, ExternalArray) or node.data_key.get("dims") or len(shape) < 2:
+        return None
+    key = node.path[-1]
+    return ("time", *(f"{key}_dim{i}" for i in range(1, len(shape))))
+
+
 def framed_structure(node: Any) -> dict[str, Any] | None:
-    """The array structure Tiled's client is given for ``node`` when it is framed, else None."""
+    """The array structure Tiled's client is given for ``node`` when it differs from ours
+    (framed, or axes it would name otherwise), else None."""
     shown = as_tiled_writes(node)
     if shown is node:
-        return None
+        if not isinstance(node, ExternalArray):
+            return None
+        shape, dtype, _ = node.info()
+        names = _default_axis_names(node, shape)
+        if names is None:
+            return None
+        return ArrayStructure.from_array_info(shape, dtype, names).to_json()
     if hasattr(shown, "tiled_structure"):  # one our structures cannot say (bytes strings)
         return shown.tiled_structure()
     return ArrayStructure.from_array_info(*shown.info()).to_json()
