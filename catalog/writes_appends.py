@@ -245,24 +245,24 @@ class AppendWrites:
 
     def _merge_range(self, stream_id: int, lo: int, hi: int, tier: int) -> bool:
         """Merge each column whose chunks tile rows [lo, hi) exactly; a column with a gap
-        (absent from some appends) is left alone, so merging never invents values."""
+        (absent from some appends) is left alone, so merging never invents values. One
+        column at a time: a merge of half a million rows held every column's chunks, their
+        arrays and the merged blobs at once (+100 MB in an ingest worker); now one column's."""
         bounds = {"stream_id": stream_id, "lo": lo, "hi": hi}
         sizes: dict[str, int] = {}
         for column, nbytes in self.conn.execute(_SIZES, bounds):
             sizes[column] = sizes.get(column, 0) + nbytes
-        mergeable = [c for c, n in sizes.items() if n <= col.MAX_MERGED_BYTES or c == "seq_num"]
-        parts: dict[str, list] = {}
-        for row in self.conn.execute(_PARTS, {**bounds, "columns": mergeable}):
-            parts.setdefault(row.column, []).append(row)
-        merged_rows = []
-        for column, rows in list(parts.items()):
+        merged_markers = False
+        for column, nbytes in sizes.items():
+            if nbytes > col.MAX_MERGED_BYTES and column != "seq_num":
+                continue
+            rows = self.conn.execute(_PARTS, {**bounds, "columns": [column]}).all()
             tiles = (
                 rows[0].start_row == lo
                 and rows[-1].stop_row == hi
                 and all(a.stop_row == b.start_row for a, b in itertools.pairwise(rows))
             )
             if not tiles:
-                del parts[column]
                 continue
             arrays = [
                 col.Chunk(
@@ -270,21 +270,24 @@ class AppendWrites:
                 )
                 for r in rows
             ]
-            merged = col.assemble(arrays, rows[0].start_row, rows[-1].stop_row)
-            dtype, shape, payload = col.encode(merged)
-            merged_rows.append(
-                {
-                    "stream_id": stream_id,
-                    "column": column,
-                    "start_row": rows[0].start_row,
-                    "stop_row": rows[-1].stop_row,
-                    "tier": tier,
-                    "dtype": dtype,
-                    "shape": shape,
-                    "payload": payload,
-                }
+            del rows
+            dtype, shape, payload = col.encode(col.assemble(arrays, lo, hi))
+            del arrays
+            self.conn.execute(_DELETE_RANGE, {**bounds, "columns": [column]})
+            self.conn.execute(
+                sa.insert(chunks),
+                [
+                    {
+                        "stream_id": stream_id,
+                        "column": column,
+                        "start_row": lo,
+                        "stop_row": hi,
+                        "tier": tier,
+                        "dtype": dtype,
+                        "shape": shape,
+                        "payload": payload,
+                    }
+                ],
             )
-        if merged_rows:
-            self.conn.execute(_DELETE_RANGE, {**bounds, "columns": list(parts)})
-            self.conn.execute(sa.insert(chunks), merged_rows)
-        return "seq_num" in parts  # the append markers merged: the tail has changed
+            merged_markers = merged_markers or column == "seq_num"
+        return merged_markers  # the append markers merged: the tail has changed
