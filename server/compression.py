@@ -66,10 +66,11 @@ class CompressionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
-        }
-        encoding = _pick(headers.get("accept-encoding", ""))
+        offered = b""  # the last Accept-Encoding, as a dict of the headers would keep
+        for key, value in scope.get("headers", []):
+            if key.lower() == b"accept-encoding":
+                offered = value
+        encoding = _pick(offered.decode("latin-1")) if offered else None
         if encoding is None:
             await self.app(scope, receive, send)
             return

@@ -50,11 +50,23 @@ class Metrics:
             ["route"], registry=self.registry,
         )
         self.registry.register(_StateCollector(app))
+        # (method, route, status) -> its three series: labels() checks and locks on every
+        # call; routes are templates, so this stays as small as the series themselves
+        self._series: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float, sent: int) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
-        self.sent.labels(route).inc(sent)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+                self.sent.labels(route),
+            )
+            self._series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
+        series[2].inc(sent)
 
 
 class _StateCollector(Collector):
@@ -122,7 +134,10 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        given = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
+        given = ""
+        for key, value in scope.get("headers") or ():
+            if key == b"x-request-id":
+                given = value.decode("latin-1")
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         seen = {"status": 500, "bytes": 0}
 
