@@ -193,12 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--events", type=int, default=100)
     ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument(
+        "--skip-peer", action="store_true",
+        help="bluebroker only (TiledWriter fills 100,000 runs in hours: --runs 100000 --events 1)",
+    )
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
     result: dict = {"runs": args.runs, "events": args.events, "reps": args.reps, "notes": []}
-    tiled_ok = PEER_PY.exists() and (TILED_UI / "index.html").exists()
-    if not tiled_ok:
+    tiled_ok = PEER_PY.exists() and (TILED_UI / "index.html").exists() and not args.skip_peer
+    if args.skip_peer:
+        result["notes"].append("Tiled side skipped (--skip-peer)")
+    elif not tiled_ok:
         result["notes"].append(
             f"Tiled side skipped: no peer venv with Tiled's UI at {TILED_UI} "
             "(python benchmarks/peer_env.py makes it)"
