@@ -177,20 +177,29 @@ export async function renderRuns(el, ctx) {
   query.set("page[offset]", String(offset));
   query.set("page[limit]", String(limit));
   query.set("sort", sort);
-  if (!(await drawList(ctx, list, query, { offset, limit, sort }))) return null;
-  return followCatalog(ctx, () => drawList(ctx, list, query, { offset, limit, sort }));
+  const shown = { last: null };
+  if (!(await drawList(ctx, list, query, { offset, limit, sort }, shown))) return null;
+  return followCatalog(ctx, () => drawList(ctx, list, query, { offset, limit, sort }, shown));
 }
 
-/** Fetch one page of runs and draw it into `list`; false when it could not. */
-async function drawList(ctx, list, query, { offset, limit, sort }) {
+/**
+ * Fetch one page of runs and draw it into `list`; false when it could not. A refresh that
+ * brings the very page already shown draws nothing: redrawing would replace the links under
+ * the pointer, and a click pressed on the old header and released on the new one is lost.
+ */
+async function drawList(ctx, list, query, { offset, limit, sort }, shown) {
   let page;
   try {
     page = await search(ctx.path, query, { signal: ctx.signal, early: ctx.takeEarly });
   } catch (err) {
     if (err.name !== "AbortError") replace(list, errorBox(err));
+    shown.last = null;
     return false;
   }
   const count = page.meta?.count ?? page.data.length;
+  const signature = JSON.stringify([count, page.data.map((run) => [run.id, run.attributes.metadata])]);
+  if (signature === shown.last) return true;
+  shown.last = signature;
   const rows = page.data.map((run) => {
     const md = run.attributes.metadata ?? {};
     const link = href([...ctx.path, run.id]);
