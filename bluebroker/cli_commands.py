@@ -220,17 +220,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     elif args.topic:
         raise OperatorError("--topic is for --kafka HOST:PORT; give both or neither")
     check_uri(args.catalog)
+    folders = args.source or args.mount or args.watch  # served folders: checked first (what
+    if folders:  # was typed, before the machine's state such as a port in use), then indexed
+        from bluebroker.directory.serving import check_folders, mount_folders  # and mounted
+
+        check_folders(args.source, args.mount, args.watch)
     check_listen(args.host, args.port)
     check_exposure(args.host, args.api_key, args.public, oidc=args.oidc_config)
     moved = root_map(args.root_map)
     bounds = server_limits(args.limit)
     from bluebroker.server.run import serve  # after the checks: the server takes a while
 
-    folders = args.source or args.mount or args.watch  # served folders: checked first,
-    if folders:  # then indexed and mounted before serving (bluebroker.directory)
-        from bluebroker.directory.serving import check_folders, mount_folders
-
-        check_folders(args.source, args.mount, args.watch)
     catalog = open_for_use(args.catalog, data_roots=args.data_root, root_map=moved)
     if folders:
         mount_folders(catalog, args.source, args.mount, args.watch)

@@ -61,6 +61,10 @@ def test_mount_beside_runs_with_watch(tree, tmp_path):
 
 
 def test_bad_folder_arguments_are_one_line_and_create_nothing(tmp_path):
+    """What was typed wrong is said first, even when the port is taken too (it once depended
+    on port 8000 being free)."""
+    import socket
+
     uri = f"sqlite:///{tmp_path}/c.db"
     cases = [
         (["serve", "directory"], "serve takes 'directory PATH'"),
@@ -70,9 +74,13 @@ def test_bad_folder_arguments_are_one_line_and_create_nothing(tmp_path):
         (["serve", "--mount", f"a/b=directory:{tmp_path}"], "one path segment"),
         (["serve", "--watch"], "--watch watches served folders"),
     ]
-    for args, words in cases:
-        done = run(*args, "--catalog", uri)
-        assert done.returncode == 2, done
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and words in lines[0], done.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for args, words in cases:
+            done = run(*args, "--catalog", uri, "--port", port)
+            assert done.returncode == 2, done
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and words in lines[0], done.stderr
     assert not (tmp_path / "c.db").exists()
