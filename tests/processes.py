@@ -17,7 +17,11 @@ BLUEBROKER = Path(sys.executable).with_name("bluebroker")
 
 
 def run(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``bluebroker ARGS`` to its end; stdout and stderr as text."""
+    """Run ``bluebroker ARGS`` to its end; stdout and stderr as text. A ``serve`` that names
+    no port (nor a config file, which may) gets a free one: what a test expects must not
+    depend on whether port 8000 happens to be free on this machine."""
+    if args[:1] == ("serve",) and not {"--port", "--config", "--help"} & set(args):
+        args = (*args, "--port", str(free_port()))
     return subprocess.run(
         [str(BLUEBROKER), *args], capture_output=True, text=True, timeout=timeout, **kwargs
     )
