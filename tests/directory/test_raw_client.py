@@ -42,17 +42,20 @@ def test_errors_carry_the_servers_words(client):
         transport.get_raw("array/full", ("files", "no-such-file"), {})
 
 
-def _one_answer_then_close(listener: socket.socket, body: bytes, served: list[int]) -> None:
-    """Answer each connection's first request with ``body`` (keep-alive, as HTTP/1.1
-    allows) and then close it without saying so, as a server does to an idle connection."""
-    for _ in range(2):
+def _answer_two_connections(
+    listener: socket.socket, body: bytes, served: list[int], cut_first: bool = False
+) -> None:
+    """Answer the first request of two connections in turn with ``body`` (keep-alive, as
+    HTTP/1.1 allows), then close each without saying so, as a server does to an idle
+    connection; with ``cut_first`` the first answer announces all of ``body`` but sends 10 bytes."""
+    for i in range(2):
         conn, _ = listener.accept()
         with conn:
             data = b""
             while b"\r\n\r\n" not in data:
                 data += conn.recv(4096)
             head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-            conn.sendall(head + body)
+            conn.sendall(head + (body[:10] if cut_first and i == 0 else body))
             served.append(1)
 
 
@@ -63,7 +66,7 @@ def test_a_connection_closed_by_the_server_is_replaced() -> None:
         listener.listen()
         served: list[int] = []
         thread = threading.Thread(
-            target=_one_answer_then_close, args=(listener, body, served), daemon=True
+            target=_answer_two_connections, args=(listener, body, served), daemon=True
         )
         thread.start()
         port = listener.getsockname()[1]
@@ -89,18 +92,6 @@ def test_proxies_and_sign_in_stay_with_httpx(monkeypatch) -> None:
     assert raw.usable(None)
 
 
-def _short_body_then_answer(listener: socket.socket, body: bytes) -> None:
-    """First connection: announce more bytes than are sent, then close; second: answer."""
-    for short in (True, False):
-        conn, _ = listener.accept()
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(4096)
-            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-            conn.sendall(head + (body[:10] if short else body))
-
-
 def test_a_cut_body_is_an_error_and_the_next_read_works() -> None:
     import http.client
 
@@ -109,7 +100,7 @@ def test_a_cut_body_is_an_error_and_the_next_read_works() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         thread = threading.Thread(
-            target=_short_body_then_answer, args=(listener, body), daemon=True
+            target=_answer_two_connections, args=(listener, body, [], True), daemon=True
         )
         thread.start()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1/array/full/x"

@@ -15,6 +15,19 @@ def _primary_events(docs) -> list[dict]:
     return [d for n, d in docs if n == "event" and d["descriptor"] == descriptor["uid"]]
 
 
+def assert_csv_is_the_scan(path, docs) -> None:
+    """The downloaded CSV of the scan's det1 and motor holds its primary events' values."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    events = _primary_events(docs)
+    assert len(rows) == len(events) == 11
+    assert set(rows[0]) == {"seq_num", "det1", "motor"}
+    for row, event in zip(rows, events, strict=True):
+        assert int(row["seq_num"]) == event["seq_num"]
+        assert float(row["det1"]) == event["data"]["det1"]
+        assert float(row["motor"]) == event["data"]["motor"]
+
+
 def test_csv_of_chosen_columns(page, web_url, beamline):
     scan_uid = next(iter(beamline))
     page.goto(f"{web_url}/browse/bmm/raw/{scan_uid}/primary/data")
@@ -33,15 +46,7 @@ def test_csv_of_chosen_columns(page, web_url, beamline):
         page.get_by_test_id("download-link").click()
     download = info.value
     assert download.suggested_filename.endswith(".csv")
-    with open(download.path(), newline="") as f:
-        rows = list(csv.DictReader(f))
-    events = _primary_events(beamline[scan_uid])
-    assert len(rows) == len(events) == 11
-    assert set(rows[0]) == {"seq_num", "det1", "motor"}
-    for row, event in zip(rows, events, strict=True):
-        assert int(row["seq_num"]) == event["seq_num"]
-        assert float(row["det1"]) == event["data"]["det1"]
-        assert float(row["motor"]) == event["data"]["motor"]
+    assert_csv_is_the_scan(download.path(), beamline[scan_uid])
 
 
 def test_array_slice_and_a_bad_slice(page, web_url, beamline):

@@ -10,17 +10,16 @@ Set BLUEBROKER_SCREENSHOTS=<folder> to keep the pictures taken along the way.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CI, TEST_KEY
 from tests.web.firefox_bidi import ARROW_RIGHT, ENTER, FIREFOX, Firefox
-from tests.web.test_live_plot import DEADLINE, POINTS, gated_scan
+from tests.web.test_download import assert_csv_is_the_scan
+from tests.web.test_live_plot import DEADLINE, POINTS, gated_run
 
 pytestmark = pytest.mark.skipif(
     not CI and not os.path.exists(FIREFOX),
@@ -184,71 +183,27 @@ def test_csv_download_is_the_data(ff, web_url, beamline, tmp_path_factory):
                 "'?format=csv&column=det1&column=motor')")
     saved = Path(ff.download("[data-testid=download-link]", str(folder)))
     assert saved.suffix == ".csv" and saved.parent == folder
-    with open(saved, newline="") as f:
-        rows = list(csv.DictReader(f))
-    (descriptor,) = [d for n, d in beamline[scan_uid]
-                     if n == "descriptor" and d.get("name") == "primary"]
-    events = [d for n, d in beamline[scan_uid]
-              if n == "event" and d["descriptor"] == descriptor["uid"]]
-    assert len(rows) == len(events) == 11
-    assert set(rows[0]) == {"seq_num", "det1", "motor"}
-    for row, event in zip(rows, events, strict=True):
-        assert int(row["seq_num"]) == event["seq_num"]
-        assert float(row["det1"]) == event["data"]["det1"]
-        assert float(row["motor"]) == event["data"]["motor"]
+    assert_csv_is_the_scan(saved, beamline[scan_uid])
 
 
 def test_live_plot_grows_while_the_run_acquires(ff, web_url, catalog, RE):
-    from ophyd.sim import det, motor
-
-    from bluebroker.ingest import CatalogWriter
-
-    gates = [threading.Event() for _ in range(POINTS)]
-    events = [threading.Event() for _ in range(POINTS)]
-    uids: list[str] = []
-
-    def watch(name, doc):  # subscribed after the writer: a seen event is already written
-        if name == "start":
-            uids.append(doc["uid"])
-        elif name == "event":
-            events[doc["seq_num"] - 1].set()
-
-    tokens = [RE.subscribe(CatalogWriter(catalog, "bmm/raw")), RE.subscribe(watch)]
-    failed: list[BaseException] = []
-
-    def acquire():
-        try:
-            RE(gated_scan(motor, det, gates))
-        except BaseException as err:  # reported by the test, not lost in the thread
-            failed.append(err)
-
     plot = "[data-testid=run-plot]"
     count = f"{_q(plot + ' [data-testid=plot-points]')}?.dataset.count"
-    thread = threading.Thread(target=acquire, daemon=True)
-    thread.start()
-    try:
-        assert events[0].wait(DEADLINE), "the first point was not acquired"
-        goto(ff, f"{web_url}/browse/bmm/raw/{uids[0]}")
+    with gated_run(catalog, RE) as run:
+        assert run.events[0].wait(DEADLINE), "the first point was not acquired"
+        goto(ff, f"{web_url}/browse/bmm/raw/{run.uids[0]}")
         ff.evaluate("window.__sameDocument = true")  # gone if the page reloads
         ff.wait_text(f"{plot} [data-testid=live-status]", "^live$")
         ff.wait_for(f"{count} === '1'")
         for i in range(1, POINTS):
-            gates[i - 1].set()
-            assert events[i].wait(DEADLINE), f"point {i + 1} was not acquired"
+            run.gates[i - 1].set()
+            assert run.events[i].wait(DEADLINE), f"point {i + 1} was not acquired"
             ff.wait_for(f"{count} === '{i + 1}'")
             assert drawn(ff, f"{plot} canvas")
-        gates[-1].set()
-        thread.join(DEADLINE)
-        assert not thread.is_alive() and not failed, failed
+        run.finish()
         ff.wait_text(f"{plot} [data-testid=live-status]", "finished")
         assert ff.evaluate(count) == str(POINTS)
         assert ff.evaluate("window.__sameDocument === true"), "the page reloaded"
-    finally:
-        for gate in gates:
-            gate.set()
-        thread.join(DEADLINE)
-        for token in tokens:
-            RE.unsubscribe(token)
 
 
 def test_phone_width_has_no_sideways_scroll(ff, web_url, beamline):

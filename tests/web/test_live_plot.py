@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Iterator
+from types import SimpleNamespace
 
 from playwright.sync_api import expect
 
@@ -30,7 +33,12 @@ def gated_scan(motor, det, gates, opened=None):
     yield from bps.close_run()
 
 
-def test_live_plot_grows_then_finishes(page, web_url, catalog, RE):
+@contextlib.contextmanager
+def gated_run(catalog, RE) -> Iterator[SimpleNamespace]:
+    """A gated_scan of ``POINTS`` points acquiring in a thread, written into ``catalog``'s
+    bmm/raw by the one writer. Yields ``gates`` (the test opens each point's), ``events`` (set
+    once a point is written), ``uids`` and ``finish()`` (open the last gate, wait for the run's
+    end, raise what the RunEngine raised); every gate is opened and the thread joined on exit."""
     from ophyd.sim import det, motor
 
     from bluebroker.ingest import CatalogWriter
@@ -38,6 +46,7 @@ def test_live_plot_grows_then_finishes(page, web_url, catalog, RE):
     gates = [threading.Event() for _ in range(POINTS)]
     events = [threading.Event() for _ in range(POINTS)]
     uids: list[str] = []
+    failed: list[BaseException] = []
 
     def watch(name, doc):  # subscribed after the writer: a seen event is already written
         if name == "start":
@@ -45,20 +54,34 @@ def test_live_plot_grows_then_finishes(page, web_url, catalog, RE):
         elif name == "event":
             events[doc["seq_num"] - 1].set()
 
-    tokens = [RE.subscribe(CatalogWriter(catalog, "bmm/raw")), RE.subscribe(watch)]
-    failed: list[BaseException] = []
-
     def acquire():
         try:
             RE(gated_scan(motor, det, gates))
         except BaseException as err:  # reported by the test, not lost in the thread
             failed.append(err)
 
+    def finish():
+        gates[-1].set()
+        thread.join(DEADLINE)
+        assert not thread.is_alive() and not failed, failed
+
+    tokens = [RE.subscribe(CatalogWriter(catalog, "bmm/raw")), RE.subscribe(watch)]
     thread = threading.Thread(target=acquire, daemon=True)
     thread.start()
     try:
-        assert events[0].wait(DEADLINE), "the first point was not acquired"
-        page.goto(f"{web_url}/browse/bmm/raw/{uids[0]}")
+        yield SimpleNamespace(gates=gates, events=events, uids=uids, finish=finish)
+    finally:
+        for gate in gates:
+            gate.set()
+        thread.join(DEADLINE)
+        for token in tokens:
+            RE.unsubscribe(token)
+
+
+def test_live_plot_grows_then_finishes(page, web_url, catalog, RE):
+    with gated_run(catalog, RE) as run:
+        assert run.events[0].wait(DEADLINE), "the first point was not acquired"
+        page.goto(f"{web_url}/browse/bmm/raw/{run.uids[0]}")
         page.evaluate("window.__sameDocument = true")  # gone if the page reloads
         plot = page.get_by_test_id("run-plot")
         points = plot.get_by_test_id("plot-points")
@@ -66,16 +89,14 @@ def test_live_plot_grows_then_finishes(page, web_url, catalog, RE):
         expect(plot.get_by_test_id("plot-x")).to_have_value("motor")
         expect(points).to_have_attribute("data-count", "1")
         for i in range(1, POINTS):
-            gates[i - 1].set()
-            assert events[i].wait(DEADLINE), f"point {i + 1} was not acquired"
+            run.gates[i - 1].set()
+            assert run.events[i].wait(DEADLINE), f"point {i + 1} was not acquired"
             expect(points).to_have_attribute("data-count", str(i + 1))
             if i == 1:  # another x while live: its column is read, and growth goes on
                 plot.get_by_test_id("plot-x").select_option("time")
                 points = plot.get_by_test_id("plot-points")
                 expect(points).to_have_attribute("data-count", "2")
-        gates[-1].set()
-        thread.join(DEADLINE)
-        assert not thread.is_alive() and not failed, failed
+        run.finish()
         expect(page.get_by_test_id("run-plot").get_by_test_id("live-status")).to_contain_text(
             "finished"
         )
@@ -83,12 +104,6 @@ def test_live_plot_grows_then_finishes(page, web_url, catalog, RE):
             "data-count", str(POINTS)
         )
         assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
-    finally:
-        for gate in gates:
-            gate.set()
-        thread.join(DEADLINE)
-        for token in tokens:
-            RE.unsubscribe(token)
 
 
 def test_live_plot_of_a_run_with_no_data_yet(page, web_url, catalog, RE):
