@@ -110,12 +110,12 @@ def as_tiled_writes(node: Any) -> Any:
     return FramedArray(node, row)
 
 
-def _default_axis_names(node: Any, shape: tuple[int, ...]) -> tuple[str, ...] | None:
+def _default_axis_names(node: ExternalArray, shape: tuple[int, ...]) -> tuple[str, ...] | None:
     """Axis names as Tiled's client would make them for a field whose descriptor names none
     (``cam_dim1``, ...: TiledWriter stores no names then), else None (ours are the same).
     Only external fields: TiledWriter keeps inline arrays in its internal table, which Tiled's
     ``read()`` gives as one column of lists (a 1-D variable); ours stay n-d, a deliberate gain."""
-    if not isinstance(node, ExternalArray) or node.data_key.get("dims") or len(shape) < 2:
+    if node.data_key.get("dims") or len(shape) < 2:
         return None
     key = node.path[-1]
     return ("time", *(f"{key}_dim{i}" for i in range(1, len(shape))))
