@@ -21,6 +21,8 @@ import h5py
 import numpy as np
 import sqlalchemy as sa
 
+from bluebroker.hdf5_open import open_hdf5, retry_on_conflict
+
 from . import columns as col
 from . import roots
 from .errors import ExternalDataError, ExternalDataMissing, UnknownHandler
@@ -175,7 +177,8 @@ class ExternalArray(ArrayNode):
         real = self._allowed(path)
         try:
             with guarded():
-                handler = cls(real, **doc.get("resource_kwargs", {}))
+                kwargs = doc.get("resource_kwargs", {})
+                handler = retry_on_conflict(lambda: cls(real, **kwargs))
         except ExternalDataError:
             raise
         except FileNotFoundError as err:
@@ -257,7 +260,7 @@ class ExternalArray(ArrayNode):
         real = self._allowed(path)
         try:
             return stack.enter_context(
-                h5py.File(real, "r", swmr=bool(doc["parameters"].get("swmr", False)))
+                open_hdf5(real, swmr=bool(doc["parameters"].get("swmr", False)))
             )
         except FileNotFoundError:
             raise ExternalDataMissing(

@@ -25,6 +25,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from bluebroker.hdf5_open import open_hdf5
+
 from .roots import OutsideDataRoots
 
 # How the catalog reading right now checks a path against its data roots (roots.check, bound):
@@ -131,12 +133,12 @@ class AreaDetectorHDF5:
     swmr = False
 
     def __init__(self, filename: str, frame_per_point: int = 1, **_: Any) -> None:
-        self.file = h5py.File(allowed(filename), "r", swmr=self.swmr)
+        self.file = open_hdf5(allowed(filename), swmr=self.swmr)
         self.frame_per_point = int(frame_per_point)
 
     def __call__(self, point_number: int, **_: Any) -> np.ndarray:
         ds = open_dataset(self.file, self.dataset)
-        if self.swmr:
+        if self.file.swmr_mode:  # not when it joined a file already open without SWMR
             ds.refresh()
         start = int(point_number) * self.frame_per_point
         out = ds[start : start + self.frame_per_point]

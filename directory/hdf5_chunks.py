@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -39,13 +40,25 @@ def _scratch(nbytes: int) -> np.ndarray:
     return buf[:nbytes]
 
 
+_plain: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
 def _plain_chunked(ds: Any) -> bool:
+    """Whether ``ds`` is chunked, unfiltered and numeric (remembered for as long as the
+    dataset object lives: hdf5_handles.py keeps them open between requests)."""
     import h5py
 
-    if ds.chunks is None or ds.is_virtual or ds.dtype.kind not in "iufc":
-        return False
-    plist = ds.id.get_create_plist()
-    return plist.get_layout() == h5py.h5d.CHUNKED and plist.get_nfilters() == 0
+    known = _plain.get(ds)
+    if known is None:
+        plist = ds.id.get_create_plist() if ds.chunks is not None else None
+        known = _plain[ds] = bool(
+            plist is not None
+            and not ds.is_virtual
+            and ds.dtype.kind in "iufc"
+            and plist.get_layout() == h5py.h5d.CHUNKED
+            and plist.get_nfilters() == 0
+        )
+    return known
 
 
 def read_by_chunks(ds: Any, read: tuple) -> np.ndarray | None:

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from bluebroker.catalog.engine import jsonable
+from bluebroker.hdf5_open import open_hdf5
 
 from .hdf5_chunks import read_by_chunks
+from .hdf5_handles import OPEN_FILES
 from .readers import Entry, Reader, normalize_index
 
 MAX_NODES = 10_000  # groups and datasets indexed per file
@@ -83,7 +85,8 @@ class HDF5Reader(Reader):
         import h5py
 
         entries: list[Entry] = []
-        with h5py.File(files[0], "r", locking=False) as f:
+        OPEN_FILES.forget(files[0])  # registration reads the file as it is now
+        with open_hdf5(files[0]) as f:
             meta = attrs_of(f)
             kind = "nexus" if meta.get("NX_class") == "NXroot" else "hdf5"
             entries.append(
@@ -125,15 +128,10 @@ class HDF5Reader(Reader):
         return entries
 
     def read_array(self, files: list[str], inner: str, index: tuple) -> np.ndarray:
-        import h5py
-
-        # Large uncompressed chunks are read whole into a buffer each thread keeps
-        # (hdf5_chunks.py); the rest through h5py with its default chunk cache.
-        with h5py.File(files[0], "r", locking=False) as f:
-            ds = f[inner]
-            if not isinstance(ds, h5py.Dataset):
-                raise KeyError(f"{inner!r} is not a dataset")
-            check_links(f, ds, files[0])
+        # The file stays open between requests (hdf5_handles.py); large uncompressed chunks
+        # are read whole into a buffer each thread keeps (hdf5_chunks.py), the rest through
+        # h5py with its default chunk cache.
+        with OPEN_FILES.dataset(files[0], inner, check_links) as ds:
             if ds.shape == ():
                 if index not in ((), (Ellipsis,)):
                     raise IndexError("this dataset is a scalar; read it without a slice")
@@ -141,12 +139,11 @@ class HDF5Reader(Reader):
                 return np.asarray(value, dtype=object if h5py_string(ds.dtype) else None)
             read, after = normalize_index(index, ds.shape)
             block = read_by_chunks(ds, read)
-            if block is not None:
-                return block[after] if after else block
-            source = ds.asstr() if h5py_string(ds.dtype) else ds
-            block = np.asarray(source[read])
-            if h5py_string(ds.dtype):
-                block = block.astype(object)
+            if block is None:
+                source = ds.asstr() if h5py_string(ds.dtype) else ds
+                block = np.asarray(source[read])
+                if h5py_string(ds.dtype):
+                    block = block.astype(object)
             return block[after] if after else block
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from bluebroker.catalog import ArrayNode
 from bluebroker.structures import block_chunks
 
+from .hdf5_handles import OPEN_FILES
 from .readers import normalize_index
 from .readers_hdf5 import check_links, h5py_string
 
@@ -28,13 +29,9 @@ from .readers_hdf5 import check_links, h5py_string
 def _bytes_dtype(path: str, inner: str, mtime_ns: int, size: int) -> np.dtype | None:
     """``S<n>`` of a string dataset, None for any other (cached while the file is unchanged:
     finding the longest variable-length value reads them all, as Tiled does)."""
-    import h5py
-
-    with h5py.File(path, "r", locking=False) as f:
-        ds = f.get(inner)
-        if not isinstance(ds, h5py.Dataset) or not h5py_string(ds.dtype):
+    with OPEN_FILES.dataset(path, inner, check_links) as ds:
+        if not h5py_string(ds.dtype):
             return None
-        check_links(f, ds, path)
         if ds.dtype.kind == "S":
             return ds.dtype
         values = np.asarray(ds[()], dtype=bytes)  # h5py gives vlen strings as their bytes
@@ -76,12 +73,8 @@ class TiledStrings(ArrayNode):
         }
 
     def read(self, index: Any = ()) -> np.ndarray:
-        import h5py
-
         index = index if isinstance(index, tuple) else (index,)
-        with h5py.File(self.file, "r", locking=False) as f:
-            ds = f[self.node.row.inner]
-            check_links(f, ds, self.file)
+        with OPEN_FILES.dataset(self.file, self.node.row.inner, check_links) as ds:
             if ds.shape == ():
                 if index not in ((), (Ellipsis,)):
                     raise IndexError("this dataset is a scalar; read it without a slice")
