@@ -46,12 +46,18 @@ class RawArrays:
         self._local = threading.local()
         self._all: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        self._direct: bool | None = None
 
     def usable(self, auth: Any) -> bool:
         """Only without a sign-in flow (httpx's ``auth``) and without a proxy for this
         host: both are httpx's business."""
         if auth is not None or self.scheme not in ("http", "https") or not self.host:
             return False
+        if self._direct is None:  # decided once, as httpx decides its proxies once per client
+            self._direct = self._no_proxy()  # (looking costs ~0.4 ms: it scans os.environ)
+        return self._direct
+
+    def _no_proxy(self) -> bool:
         proxies = urllib.request.getproxies()
         if not (proxies.get(self.scheme) or proxies.get("all")):
             return True

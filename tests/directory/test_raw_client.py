@@ -81,15 +81,22 @@ def test_a_connection_closed_by_the_server_is_replaced() -> None:
 
 
 def test_proxies_and_sign_in_stay_with_httpx(monkeypatch) -> None:
-    raw = RawArrays("http://data.example.org:8000/api/v1", 10, _ssl_context())
+    """Proxies are looked up once per client, as httpx does (its proxies are fixed when
+    the client is made)."""
+
+    def raw() -> RawArrays:
+        return RawArrays("http://data.example.org:8000/api/v1", 10, _ssl_context())
+
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    assert raw.usable(None)
-    assert not raw.usable(object())  # a sign-in flow (httpx's auth)
+    before = raw()
+    assert before.usable(None)
+    assert not before.usable(object())  # a sign-in flow (httpx's auth)
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.org:3128")
-    assert not raw.usable(None)
+    assert not raw().usable(None)
+    assert before.usable(None)  # made before the proxy was set, as its httpx client was
     monkeypatch.setenv("NO_PROXY", "data.example.org")
-    assert raw.usable(None)
+    assert raw().usable(None)
 
 
 def test_a_cut_body_is_an_error_and_the_next_read_works() -> None:
