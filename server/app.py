@@ -83,6 +83,7 @@ def create_app(
     # Routes are matched in the order included, each router's in turn: the data and
     # metadata routes come first, so a read is matched in about 3 us rather than 33 us
     # behind the sign-in, web-page and OIDC routes (their paths share no prefix with these).
+    app.router.routes.append(data.lean_array_full(require(READ_DATA)))  # the slice route
     app.include_router(data.router, dependencies=[Depends(require(READ_DATA))])
     app.include_router(nodes.router, dependencies=[Depends(require(READ_METADATA))])
     app.include_router(files.router, dependencies=[Depends(require(READ_DATA))])

@@ -88,6 +88,12 @@ def test_api_keys_carry_scopes_expire_and_are_revoked(catalog, uid, monkeypatch)
         assert httpx.get(f"{api}/search/bmm/raw", headers=key).json()["meta"]["count"] == 4
         data = httpx.get(f"{api}/table/full/bmm/raw/{uid}/primary/data", headers=key)
         assert data.status_code == 403 and "read:data" in data.json()["detail"]
+        # the slice route (a plain Starlette route in front of FastAPI's) checks the same
+        field = f"{api}/array/full/bmm/raw/{uid}/primary/data/time"
+        sliced = httpx.get(field, params={"slice": "0:2"}, headers=key)
+        assert sliced.status_code == 403 and "read:data" in sliced.json()["detail"]
+        assert httpx.get(field, params={"slice": "0:2"}).status_code == 401
+        assert httpx.get(field, params={"slice": "0:2"}, headers=owner).status_code == 200
         docs = httpx.get(f"{api}/documents/bmm/raw/{uid}", headers=key)
         assert docs.status_code == 403
         post = httpx.post(f"{api}/documents/bmm/raw", content=b"[]", headers=key)
