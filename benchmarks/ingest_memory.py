@@ -5,7 +5,8 @@ fly scan killed it).
 One run of ``--events`` events (1,000,000 by default; 5 float fields, the shared workload) is
 published event by event with bluebroker's Publisher to a real Kafka-protocol broker (Tansu);
 a ``bluebroker ingest kafka`` process writes it into a SQLite or PostgreSQL catalog. The
-worker's RSS (``/proc/<pid>/status``) and the rows written so far are sampled every
+worker's RSS (``/proc/<pid>/status``: anonymous, file-backed and shared apart), the rows
+written so far and, on SQLite, the sizes of the catalog's -wal and -shm files are sampled every
 ``--every`` seconds. Prints one JSON object on stdout: the samples, RSS at 10 % of the run,
 at the end and at its peak, the growth between 10 % and the end, and a verdict.
 
@@ -57,6 +58,31 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def memory_parts(pid: int, catalog_file: Path | None) -> dict[str, float]:
+    """Where the resident memory is (MB): anonymous (heaps, native allocations), file-backed
+    (mapped code and files), shared (e.g. SQLite's -shm wal-index); the SQLite catalog's -wal
+    and -shm sizes and how many descriptors the worker holds on the catalog file (one per
+    open SQLite connection). The sampler adds ``lag``: events published but not yet written."""
+    status = {
+        k: int(v.split()[0]) / 1024
+        for k, v in (
+            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        )
+        if k in ("RssAnon", "RssFile", "RssShmem")
+    }
+    parts = {"anon": status["RssAnon"], "file": status["RssFile"], "shmem": status["RssShmem"]}
+    if catalog_file is not None:
+        for suffix in ("wal", "shm"):
+            f = catalog_file.with_name(f"{catalog_file.name}-{suffix}")
+            parts[suffix] = f.stat().st_size / 2**20 if f.exists() else 0.0
+        fds = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                fds += Path(fd.readlink()) == catalog_file
+        parts["connections"] = fds
+    return parts
+
+
 def rows_written(uri: str, path: str, uid: str) -> int:
     from bluebroker.catalog import open_catalog
 
@@ -100,6 +126,23 @@ def verdict(samples: list[tuple[float, float, int]], events: int) -> dict:
         "flat": flat,
         "flat_means": f"trend over the last 80 % and median step both under {FLAT_MB:g} MB",
     }
+
+
+def split(
+    samples: list[tuple[float, float, int]], parts: list[dict[str, float]], events: int
+) -> dict[str, tuple[float, float]]:
+    """Each part's median in the 10-20 % window and in the last 10 % (the step's windows)."""
+    import numpy as np
+
+    def median(key: str, lo: float, hi: float) -> float:
+        got = [
+            p[key]
+            for s, p in zip(samples, parts, strict=True)
+            if lo * events <= s[2] <= hi * events
+        ]
+        return float(np.median(got)) if got else float("nan")
+
+    return {k: (median(k, 0.1, 0.2), median(k, 0.9, 1.0)) for k in parts[0]} if parts else {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,18 +209,24 @@ def main(argv: list[str] | None = None) -> int:
             uid = workload.run_uid(0)
             publisher = Publisher(topic, servers, max_pending=10**6)
 
+            published = [0]
+
             def publish() -> None:
                 for name, doc in workload.run_documents(0, args.events):
                     publisher(name, doc)
+                    published[0] += name == "event"
                 publisher.flush()
 
             sender = threading.Thread(target=publish, daemon=True)
             started = time.monotonic()
             sender.start()
             samples: list[tuple[float, float, int]] = []
+            parts: list[dict[str, float]] = []
+            catalog_file = None if args.postgresql else Path(tmp) / "catalog.db"
             while True:
                 rows = rows_written(uri, path, uid)
                 samples.append((time.monotonic() - started, rss_mb(worker.pid), rows))
+                parts.append({**memory_parts(worker.pid, catalog_file), "lag": published[0] - rows})
                 if rows >= args.events:
                     break
                 if worker.poll() is not None:
@@ -202,8 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         "rss_peak_mb": max(s[1] for s in samples),
         "growth_after_10pct_mb": samples[-1][1] - tenth[1],
         **verdict(samples, args.events),
+        "parts": split(samples, parts, args.events),
         "samples": samples,
+        "samples_parts": parts,
     }
+    log(
+        "median at 10-20 % -> last 10 %: "
+        + ", ".join(f"{k} {a:.1f} -> {b:.1f}" for k, (a, b) in result["parts"].items())
+    )
     log(
         f"RSS median {result['rss_median_mb']:.0f} MB, trend {result['trend_last80pct_mb']:+.1f}"
         f" MB over the last 80 %, step {result['step_10_20pct_to_last10pct_mb']:+.1f} MB, peak "

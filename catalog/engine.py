@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 
 from .errors import CatalogError
 
+SQLITE_CACHED_STATEMENTS = 32
+
 
 def jsonable(obj: Any) -> Any:
     """Make metadata JSON-safe: numpy to Python, NaN/inf to None (PostgreSQL's jsonb refuses
@@ -115,7 +117,15 @@ def create_engine(uri: str, pre_ping: bool = True, own_begin: bool = False) -> s
     if backend == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, json_serializer=dumps, connect_args={"timeout": 30})
+        # cached_statements: the sqlite3 module keeps 128 prepared statements per connection,
+        # and every length of an ``IN (?, ...)`` list (up to 500 uids) is a statement of its
+        # own: an ingest worker's cache filled with them and SQLite's heap grew by 4 MB over a
+        # 1,000,000-event run. The hot statements are a dozen; 32 keeps them all.
+        engine = sa.create_engine(
+            url,
+            json_serializer=dumps,
+            connect_args={"timeout": 30, "cached_statements": SQLITE_CACHED_STATEMENTS},
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:

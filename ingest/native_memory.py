@@ -15,17 +15,20 @@ arrays, the blobs of a merge of stored chunks) into resident memory that stays:
 
 So an ingest process fixes the threshold (big buffers get their own mappings, which go back
 to the system when freed), keeps two arenas, and asks malloc to give back free pages every
-few seconds (:func:`give_back`, which costs about a millisecond). Only on glibc; elsewhere
-these do nothing.
+few seconds (:func:`give_back`, which costs about a millisecond), and collects the cyclic
+garbage that its rare collector runs leave (:func:`collect_cycles`, everywhere). The malloc
+settings are glibc only; elsewhere they do nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 import os
 import sys
+import time
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,8 @@ M_ARENA_MAX = -8
 MMAP_THRESHOLD = 256 * 1024  # blocks this big or bigger get their own mapping
 TRIM_THRESHOLD = 4 * 2**20  # free memory at the heap's top kept for reuse, at most
 ARENA_MAX = 2
+# Seconds between full collections of cyclic garbage (see collect_cycles).
+COLLECT_EVERY = 1.0
 # Set to 0 to leave glibc's own behaviour (to compare, or if it ever misbehaves).
 SWITCH = "BLUEBROKER_INGEST_MALLOC_TUNING"
 
@@ -74,6 +79,32 @@ def tune_malloc() -> bool:
 
 
 def give_back() -> None:
-    """Return the free pages of every malloc arena to the system (``malloc_trim(0)``)."""
+    """Collect cyclic garbage (:func:`collect_cycles`), then return the free pages of every
+    malloc arena to the system (``malloc_trim(0)``)."""
+    collect_cycles()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
+
+
+_last_collect = time.monotonic()
+
+
+def collect_cycles(now: float | None = None) -> bool:
+    """Collect cyclic garbage of every generation, at most once per ``COLLECT_EVERY`` seconds;
+    returns whether it collected.
+
+    An ingest process runs the cyclic collector rarely (``tune_gc_for_ingest``: a batch's
+    documents make no cycles), but kafka-python's fetch responses do: each one (its
+    ``PartitionData`` holding the 2 MiB of records as fetched) outlived its use in a cycle,
+    was promoted to the oldest generation and waited there for a full collection, which
+    those thresholds almost never start. A SQLite worker held 15 of them (30 MB) after
+    100 s and grew by 25-45 MB over a 1,000,000-event run (+5 MB still with a collection
+    every 10 s: a fetch a second waits that long). A full collection scans only what was
+    not frozen at start-up: about 6 ms for 100,000 objects, so once a second costs < 1 %."""
+    global _last_collect
+    now = time.monotonic() if now is None else now
+    if now - _last_collect < COLLECT_EVERY:
+        return False
+    _last_collect = now
+    gc.collect()
+    return True

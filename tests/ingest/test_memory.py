@@ -50,3 +50,32 @@ def test_python_heap_does_not_grow_with_events(catalog_uri):
 def test_malloc_tuning_applies_and_trims():
     assert native_memory.tune_malloc()
     native_memory.give_back()  # must not fail, whatever the heap holds
+
+
+def test_cyclic_garbage_is_collected_though_the_collector_runs_rarely():
+    """A fetch response kept alive by a reference cycle, as kafka-python's are, must not wait
+    for a full collection that an ingest process's thresholds (tune_gc_for_ingest) almost
+    never start: the worker calls collect_cycles between batches."""
+    import gc
+    import time
+    import weakref
+
+    class Response:
+        pass
+
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        response = Response()
+        response.records = bytes(2 * 2**20)
+        response.self = response  # the cycle
+        gone = weakref.ref(response)
+        gc.collect(1)  # survived the young generations, as an in-use response does
+        del response
+        now = time.monotonic() + 2 * native_memory.COLLECT_EVERY
+        assert gone() is not None  # nothing but a full collection frees it
+        assert native_memory.collect_cycles(now)
+        assert gone() is None
+        assert not native_memory.collect_cycles(now)  # at most once per COLLECT_EVERY
+    finally:
+        gc.set_threshold(*thresholds)
