@@ -16,6 +16,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+SWMR_CLASH = "SWMR read access flag"  # HDF5's words when an open's flags differ from
+LOCKING_CLASH = "file locking flag"  # those of the same file already open in this process
+
+
+def _clash(err: OSError) -> bool:
+    return SWMR_CLASH in str(err) or LOCKING_CLASH in str(err)
 
 
 def open_hdf5(path: str, swmr: bool = False) -> Any:
@@ -26,10 +32,9 @@ def open_hdf5(path: str, swmr: bool = False) -> Any:
     try:
         return h5py.File(path, "r", locking=False, swmr=swmr)
     except OSError as err:
-        text = str(err)
-        if "SWMR read access flag" in text:
+        if SWMR_CLASH in str(err):
             return h5py.File(path, "r", locking=False, swmr=not swmr)
-        if "file locking flag" in text:  # opened by other code with HDF5's default locking
+        if LOCKING_CLASH in str(err):  # opened by other code with HDF5's default locking
             return h5py.File(path, "r", swmr=swmr)
         raise
 
@@ -51,7 +56,7 @@ def retry_on_conflict(open_it: Callable[[], T]) -> T:
     try:
         return open_it()
     except OSError as err:
-        if "file locking flag" not in str(err) and "SWMR read access flag" not in str(err):
+        if not _clash(err):
             raise
         for close_idle in _keepers:
             close_idle()

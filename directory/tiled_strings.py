@@ -29,13 +29,16 @@ from .readers_hdf5 import check_links, h5py_string
 def _bytes_dtype(path: str, inner: str, mtime_ns: int, size: int) -> np.dtype | None:
     """``S<n>`` of a string dataset, None for any other (cached while the file is unchanged:
     finding the longest variable-length value reads them all, as Tiled does)."""
-    with OPEN_FILES.dataset(path, inner, check_links) as ds:
-        if not h5py_string(ds.dtype):
-            return None
-        if ds.dtype.kind == "S":
-            return ds.dtype
-        values = np.asarray(ds[()], dtype=bytes)  # h5py gives vlen strings as their bytes
-        return np.dtype(f"S{max(values.dtype.itemsize, 1)}")
+    try:
+        with OPEN_FILES.dataset(path, inner, check_links) as ds:
+            if not h5py_string(ds.dtype):
+                return None
+            if ds.dtype.kind == "S":
+                return ds.dtype
+            values = np.asarray(ds[()], dtype=bytes)  # h5py gives vlen strings as bytes
+            return np.dtype(f"S{max(values.dtype.itemsize, 1)}")
+    except KeyError:  # no longer a dataset (the file changed): its read will say so
+        return None
 
 
 class TiledStrings(ArrayNode):
